@@ -1,0 +1,1 @@
+"""tfsynth.training package."""
