@@ -62,3 +62,19 @@ class ImageAnnotation:
             raise ValueError(f"image {self.filename!r} has neither encoded bytes nor a path")
         with open(self.path, "rb") as handle:
             return handle.read()
+
+
+def box_problem(obj: ObjectAnnotation, width: int, height: int) -> Optional[str]:
+    """Why the object's box is unusable in a width x height image, or None when it is fine.
+
+    A box must have positive width and height and lie within [0, width] x [0, height]; writers refuse any
+    other box rather than store a silently wrong record.
+    """
+    coords = (obj.xmin, obj.ymin, obj.xmax, obj.ymax)
+    if not all(np.isfinite(c) for c in coords):
+        return f"box {coords} of {obj.class_name!r} has a non-finite coordinate"
+    if obj.xmax <= obj.xmin or obj.ymax <= obj.ymin:
+        return f"box {coords} of {obj.class_name!r} has zero or negative size"
+    if obj.xmin < 0 or obj.ymin < 0 or obj.xmax > width or obj.ymax > height:
+        return f"box {coords} of {obj.class_name!r} lies (partly) outside the {width}x{height} image"
+    return None

@@ -1,0 +1,156 @@
+"""COCO ground-truth JSON (instances format): write from ImageAnnotations, read back into them.
+
+Written files have image ids 1..N in list order, annotation ids 1..M, bbox [x, y, width, height] in pixels,
+iscrowd 0, and an RLE segmentation for objects with a mask; pycocotools' COCO/COCOeval read them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import numpy as np
+
+from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+
+
+def _mask_to_rle(mask: np.ndarray) -> dict:
+    from pycocotools import mask as mask_util
+    rle = mask_util.encode(np.asfortranarray((np.asarray(mask) > 0).astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def _segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray:
+    from pycocotools import mask as mask_util
+    if isinstance(segmentation, list):  # polygons
+        rle = mask_util.merge(mask_util.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation.get("counts"), list):  # uncompressed RLE
+        rle = mask_util.frPyObjects(segmentation, height, width)
+    else:
+        rle = dict(segmentation)
+        if isinstance(rle["counts"], str):
+            rle["counts"] = rle["counts"].encode("ascii")
+    return mask_util.decode(rle).astype(np.uint8)
+
+
+def coco_dict(images: list[ImageAnnotation], categories: list[dict]) -> dict:
+    """The COCO instances dict of `images` (ids 1..N); categories are {'id', 'name'} dicts.
+
+    An object's category is its class_id when set, else the category whose name is its class_name.
+    """
+    name_to_id = {category["name"]: int(category["id"]) for category in categories}
+    known_ids = set(name_to_id.values())
+    coco_images, coco_annotations = [], []
+    for image_id, image in enumerate(images, 1):
+        coco_images.append({"id": image_id, "file_name": image.filename, "width": int(image.width),
+                            "height": int(image.height)})
+        for obj in image.objects:
+            category_id = obj.class_id if obj.class_id is not None else name_to_id.get(obj.class_name)
+            if category_id not in known_ids:
+                raise ValueError(f"image {image.filename!r}: class {obj.class_name!r} (id {obj.class_id}) "
+                                 f"is not among the categories {sorted(name_to_id)}")
+            annotation = {
+                "id": len(coco_annotations) + 1, "image_id": image_id, "category_id": int(category_id),
+                "bbox": [float(obj.xmin), float(obj.ymin), float(obj.xmax - obj.xmin), float(obj.ymax - obj.ymin)],
+                "area": float(obj.area) if obj.area is not None else float(obj.box_area),
+                "iscrowd": 0,
+            }
+            if obj.mask is not None:
+                annotation["segmentation"] = _mask_to_rle(obj.mask)
+            coco_annotations.append(annotation)
+    return {
+        "info": {"description": "written by tfsynth"},
+        "licenses": [],
+        "images": coco_images,
+        "annotations": coco_annotations,
+        "categories": [{"id": int(c["id"]), "name": c["name"], "supercategory": c.get("supercategory", "")}
+                       for c in sorted(categories, key=lambda c: c["id"])],
+    }
+
+
+def write_coco_json(path: str, images: list[ImageAnnotation], categories: list[dict]) -> None:
+    """Writes the COCO ground truth of `images` to `path` (temporary file, then rename)."""
+    data = coco_dict(images, categories)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # A plain open() (not mkstemp) so the file gets the usual permissions, not 0600.
+    temp_path = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(temp_path, "w", encoding="utf-8") as out:
+            json.dump(data, out)
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def load_coco_dict(path: str) -> dict:
+    """The parsed JSON of a COCO file; ValueError naming the file when it is not COCO instances JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise ValueError(f"{path}: expected a COCO JSON object with an 'images' list")
+    for key in ("annotations", "categories"):
+        if not isinstance(data.get(key, []), list):
+            raise ValueError(f"{path}: field {key!r} must be a list")
+    return data
+
+
+def read_coco_json(path: str, image_dir: Optional[str] = None,
+                   include_masks: bool = False) -> list[ImageAnnotation]:
+    """ImageAnnotations of a COCO JSON file, in its image order.
+
+    `path` of each image is image_dir/file_name (image_dir defaults to the JSON's folder); class_name is the
+    category name and class_id the category id; crowd annotations (iscrowd 1) are left out, as they are
+    regions, not objects. With include_masks, segmentations become masks.
+    """
+    data = load_coco_dict(path)
+    image_dir = image_dir if image_dir is not None else os.path.dirname(os.path.abspath(path))
+    categories = {}
+    for index, category in enumerate(data.get("categories", [])):
+        if "id" not in category or "name" not in category:
+            raise ValueError(f"{path}: categories[{index}] needs 'id' and 'name'")
+        categories[category["id"]] = category["name"]
+    images: dict = {}
+    order = []
+    for index, entry in enumerate(data["images"]):
+        missing = [key for key in ("id", "file_name") if key not in entry]
+        if missing:
+            raise ValueError(f"{path}: images[{index}] lacks {missing}")
+        if entry["id"] in images:
+            raise ValueError(f"{path}: images[{index}] repeats image id {entry['id']}")
+        images[entry["id"]] = ImageAnnotation(
+            filename=entry["file_name"], width=int(entry.get("width", 0)), height=int(entry.get("height", 0)),
+            path=os.path.join(image_dir, entry["file_name"]), source_id=str(entry["id"]),
+            image_format="png" if entry["file_name"].lower().endswith(".png") else "jpeg")
+        order.append(entry["id"])
+    for index, annotation in enumerate(data.get("annotations", [])):
+        where = f"{path}: annotations[{index}] (id {annotation.get('id')})"
+        image = images.get(annotation.get("image_id"))
+        if image is None:
+            raise ValueError(f"{where}: image_id {annotation.get('image_id')} is not in 'images'")
+        if annotation.get("category_id") not in categories:
+            raise ValueError(f"{where}: category_id {annotation.get('category_id')} is not in 'categories'")
+        if annotation.get("iscrowd", 0):
+            continue
+        bbox = annotation.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise ValueError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}")
+        x, y, w, h = (float(v) for v in bbox)
+        mask = None
+        if include_masks and annotation.get("segmentation"):
+            mask = _segmentation_to_mask(annotation["segmentation"], image.height, image.width)
+        image.objects.append(ObjectAnnotation(
+            class_name=categories[annotation["category_id"]], class_id=int(annotation["category_id"]),
+            xmin=x, ymin=y, xmax=x + w, ymax=y + h, area=annotation.get("area"), mask=mask))
+    return [images[image_id] for image_id in order]
+
+
+def read_coco_categories(path: str) -> list[dict]:
+    """The {'id', 'name'} categories of a COCO JSON file, sorted by id."""
+    data = load_coco_dict(path)
+    return sorted(({"id": c["id"], "name": c["name"]} for c in data.get("categories", [])), key=lambda c: c["id"])

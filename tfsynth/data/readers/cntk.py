@@ -1,0 +1,86 @@
+"""Reader of the CNTK object-detection layout (Azure/ObjectDetectionUsingCntk, e.g. data/real/cntk_fridge_us).
+
+Folders of images N.jpg, each with N.bboxes.tsv (one box per line: x1<TAB>y1<TAB>x2<TAB>y2, absolute pixels,
+top-left origin) and N.bboxes.labels.tsv (one class name per line, same order). An image with neither file is a
+negative (no objects); an image with only one of them is an error.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from PIL import Image
+
+from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+from tfsynth.data.readers.base import ErrorHandler, InputError, raise_error
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+BOXES_SUFFIX = ".bboxes.tsv"
+LABELS_SUFFIX = ".bboxes.labels.tsv"
+
+
+def _image_files(root: str) -> list[str]:
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(os.path.join(folder, name))
+    return found
+
+
+def _header_size(path: str) -> tuple[int, int]:
+    """Size from the image header; (0, 0) when unreadable (the converter reports the broken file)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def _read_lines(path: str) -> list[tuple[int, str]]:
+    with open(path, encoding="utf-8") as handle:
+        return [(number, line.strip()) for number, line in enumerate(handle, 1) if line.strip()]
+
+
+def _parse_objects(boxes_path: str, labels_path: str) -> list[ObjectAnnotation]:
+    boxes = _read_lines(boxes_path)
+    labels = _read_lines(labels_path)
+    if len(boxes) != len(labels):
+        raise InputError(boxes_path, f"{len(boxes)} boxes but {len(labels)} labels in {labels_path}")
+    objects = []
+    for (line_number, box_line), (_, label) in zip(boxes, labels):
+        fields = box_line.split("\t") if "\t" in box_line else box_line.split()
+        try:
+            x1, y1, x2, y2 = (float(value) for value in fields)
+        except ValueError:
+            raise InputError(f"{boxes_path}:{line_number}",
+                             f"expected 4 numbers x1<TAB>y1<TAB>x2<TAB>y2, got {box_line!r}") from None
+        objects.append(ObjectAnnotation(class_name=label, xmin=x1, ymin=y1, xmax=x2, ymax=y2))
+    return objects
+
+
+def read(input_path: str, on_error: ErrorHandler = raise_error) -> Iterator[ImageAnnotation]:
+    """Every image under `input_path` (recursively, sorted) with its boxes; filename is relative to it."""
+    if not os.path.isdir(input_path):
+        raise InputError(input_path, "not a folder; expected the root of a CNTK image/box-file layout")
+    for image_path in _image_files(input_path):
+        stem = os.path.splitext(image_path)[0]
+        boxes_path, labels_path = stem + BOXES_SUFFIX, stem + LABELS_SUFFIX
+        has_boxes, has_labels = os.path.exists(boxes_path), os.path.exists(labels_path)
+        try:
+            if has_boxes != has_labels:
+                missing = labels_path if has_boxes else boxes_path
+                raise InputError(missing, f"annotation file missing (needed for {image_path})")
+            objects = _parse_objects(boxes_path, labels_path) if has_boxes else []
+        except InputError as error:
+            on_error(error)
+            continue
+        except (OSError, UnicodeDecodeError) as error:
+            on_error(InputError(boxes_path, f"cannot read annotation file: {error}"))
+            continue
+        width, height = _header_size(image_path)
+        relative = os.path.relpath(image_path, input_path)
+        yield ImageAnnotation(filename=relative.replace(os.sep, "/"), width=width, height=height,
+                              objects=objects, path=image_path,
+                              image_format="png" if image_path.lower().endswith(".png") else "jpeg")

@@ -1,0 +1,264 @@
+"""ImageAnnotation <-> tf.train.Example in the OD API's layout, and the sharded TFRecord writer / reader.
+
+Records hold the image file's own bytes (JPEG or PNG), boxes normalized to [0, 1], class text and label, and,
+optionally, one PNG per object under image/object/mask (values 0/1, the OD API's PNG mask format), so both the
+OD API's decoder and tf-models-official's TfExampleDecoder read them.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import os
+from typing import Iterator, Optional, Union
+
+import numpy as np
+import tensorflow as tf
+
+from tfsynth.core.standard_fields import TfExampleFields as F
+from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation, box_problem
+
+
+def _bytes(values: list[bytes]) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def _floats(values: list[float]) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+
+def _ints(values: list[int]) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """A binary mask [height, width] as a one-channel PNG with values 0/1."""
+    from PIL import Image
+    array = (np.asarray(mask) > 0).astype(np.uint8)
+    if array.ndim != 2:
+        raise ValueError(f"instance mask must be 2-D [height, width], got shape {array.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decode_mask_png(data: bytes) -> np.ndarray:
+    """The uint8 0/1 mask [height, width] of a PNG mask (any non-zero pixel counts as 1)."""
+    from PIL import Image
+    with Image.open(io.BytesIO(data)) as image:
+        array = np.asarray(image.convert("L"))
+    return (array > 0).astype(np.uint8)
+
+
+def annotation_to_example(image: ImageAnnotation, label_map: dict[str, int],
+                          include_masks: bool = True) -> tf.train.Example:
+    """The OD API tf.train.Example of one annotated image.
+
+    Class labels come from `label_map` (class name -> id). Raises ValueError naming the image when a class is
+    not in the label map, a box is empty or outside the image, or masks are present for only some objects or
+    have the wrong size.
+    """
+    encoded = image.read_encoded()
+    where = f"image {image.filename!r}"
+    if image.width <= 0 or image.height <= 0:
+        raise ValueError(f"{where}: size {image.width}x{image.height}; expected positive width and height")
+    xmin, xmax, ymin, ymax, areas = [], [], [], [], []
+    texts, labels, difficult, truncated = [], [], [], []
+    masks: list[bytes] = []
+    with_mask = [obj.mask is not None for obj in image.objects]
+    write_masks = include_masks and any(with_mask)
+    if write_masks and not all(with_mask):
+        raise ValueError(f"{where}: {with_mask.count(False)} of {len(with_mask)} objects have no instance mask; "
+                         "expected masks on all objects or none")
+    for obj in image.objects:
+        problem = box_problem(obj, image.width, image.height)
+        if problem:
+            raise ValueError(f"{where}: {problem}")
+        if obj.class_name not in label_map:
+            raise ValueError(f"{where}: class {obj.class_name!r} is not in the label map "
+                             f"(known: {sorted(label_map)})")
+        xmin.append(obj.xmin / image.width)
+        xmax.append(obj.xmax / image.width)
+        ymin.append(obj.ymin / image.height)
+        ymax.append(obj.ymax / image.height)
+        texts.append(obj.class_name.encode("utf-8"))
+        labels.append(int(label_map[obj.class_name]))
+        difficult.append(int(obj.difficult))
+        truncated.append(int(obj.truncated))
+        areas.append(float(obj.area) if obj.area is not None else obj.box_area)
+        if write_masks:
+            if obj.mask.shape != (image.height, image.width):
+                raise ValueError(f"{where}: mask of {obj.class_name!r} has shape {obj.mask.shape}; expected "
+                                 f"({image.height}, {image.width})")
+            masks.append(encode_mask_png(obj.mask))
+    source_id = image.source_id if image.source_id is not None else image.filename
+    features = {
+        F.image_encoded: _bytes([encoded]),
+        F.image_format: _bytes([image.image_format.encode("utf-8")]),
+        F.height: _ints([image.height]),
+        F.width: _ints([image.width]),
+        F.filename: _bytes([image.filename.encode("utf-8")]),
+        F.source_id: _bytes([str(source_id).encode("utf-8")]),
+        F.key: _bytes([hashlib.sha256(encoded).hexdigest().encode("ascii")]),
+        F.object_bbox_xmin: _floats(xmin),
+        F.object_bbox_xmax: _floats(xmax),
+        F.object_bbox_ymin: _floats(ymin),
+        F.object_bbox_ymax: _floats(ymax),
+        F.object_class_text: _bytes(texts),
+        F.object_class_label: _ints(labels),
+        F.object_difficult: _ints(difficult),
+        F.object_truncated: _ints(truncated),
+        F.object_area: _floats(areas),
+        F.object_is_crowd: _ints([0] * len(labels)),
+    }
+    if write_masks:
+        features[F.instance_masks] = _bytes(masks)
+    return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def _feature_values(example: tf.train.Example, key: str) -> list:
+    if key not in example.features.feature:
+        return []
+    feature = example.features.feature[key]
+    kind = feature.WhichOneof("kind")
+    return list(getattr(feature, kind).value) if kind else []
+
+
+def example_to_annotation(example: tf.train.Example) -> ImageAnnotation:
+    """The ImageAnnotation of an OD API record (boxes back to pixels; encoded bytes kept, masks decoded)."""
+    def first(key: str, default=None):
+        values = _feature_values(example, key)
+        return values[0] if values else default
+
+    width = int(first(F.width, 0))
+    height = int(first(F.height, 0))
+    filename = first(F.filename, b"").decode("utf-8")
+    encoded = first(F.image_encoded)
+    if (width <= 0 or height <= 0) and encoded is not None:
+        from PIL import Image  # records without a size: read it from the image itself
+        with Image.open(io.BytesIO(encoded)) as decoded:
+            width, height = decoded.size
+    xmin = _feature_values(example, F.object_bbox_xmin)
+    xmax = _feature_values(example, F.object_bbox_xmax)
+    ymin = _feature_values(example, F.object_bbox_ymin)
+    ymax = _feature_values(example, F.object_bbox_ymax)
+    texts = [t.decode("utf-8") for t in _feature_values(example, F.object_class_text)]
+    labels = _feature_values(example, F.object_class_label)
+    difficult = _feature_values(example, F.object_difficult)
+    truncated = _feature_values(example, F.object_truncated)
+    areas = _feature_values(example, F.object_area)
+    masks = _feature_values(example, F.instance_masks)
+    objects = []
+    for index in range(len(xmin)):
+        objects.append(ObjectAnnotation(
+            class_name=texts[index] if index < len(texts) else str(labels[index]),
+            xmin=xmin[index] * width, xmax=xmax[index] * width,
+            ymin=ymin[index] * height, ymax=ymax[index] * height,
+            class_id=int(labels[index]) if index < len(labels) else None,
+            difficult=bool(difficult[index]) if index < len(difficult) else False,
+            truncated=bool(truncated[index]) if index < len(truncated) else False,
+            area=float(areas[index]) if index < len(areas) else None,
+            mask=decode_mask_png(masks[index]) if index < len(masks) else None))
+    image_format = first(F.image_format, b"jpeg").decode("utf-8").lower()
+    source_id = first(F.source_id)
+    return ImageAnnotation(filename=filename, width=width, height=height, objects=objects, encoded=encoded,
+                           image_format="jpeg" if image_format == "jpg" else image_format,
+                           source_id=source_id.decode("utf-8") if source_id is not None else None)
+
+
+def shard_filename(name: str, index: int, num_shards: int) -> str:
+    """NAME-00000-of-00010.tfrecord: 5-digit index, 5-digit count."""
+    return f"{name}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+class ShardedTFRecordWriter:
+    """Writes records round-robin into `num_shards` files of `output_dir`.
+
+    Use as a context manager. Shards are written under temporary names and renamed to
+    NAME-00000-of-000NN.tfrecord only when the block ends without an exception; on an exception the temporary
+    files are removed and files already in the folder are left as they were.
+    """
+
+    def __init__(self, output_dir: str, name: str, num_shards: int = 1):
+        if num_shards < 1:
+            raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+        if not name or os.sep in name:
+            raise ValueError(f"shard base name must be a plain file name, got {name!r}")
+        self.output_dir = output_dir
+        self.name = name
+        self.num_shards = num_shards
+        self.num_written = 0
+        self.paths = [os.path.join(output_dir, shard_filename(name, i, num_shards)) for i in range(num_shards)]
+        self._temp_paths = [os.path.join(output_dir, f".{os.path.basename(p)}.tmp-{os.getpid()}")
+                            for p in self.paths]
+        self._writers: list = []
+
+    def __enter__(self) -> "ShardedTFRecordWriter":
+        os.makedirs(self.output_dir, exist_ok=True)
+        try:
+            for temp_path in self._temp_paths:
+                self._writers.append(tf.io.TFRecordWriter(temp_path))
+        except BaseException:
+            self._abort()
+            raise
+        return self
+
+    def write(self, example_or_bytes: Union[tf.train.Example, bytes]) -> None:
+        """Appends one record (an Example or its serialized bytes) to the next shard in turn."""
+        if not self._writers:
+            raise RuntimeError("ShardedTFRecordWriter.write called outside its `with` block")
+        data = example_or_bytes if isinstance(example_or_bytes, bytes) else example_or_bytes.SerializeToString()
+        self._writers[self.num_written % self.num_shards].write(data)
+        self.num_written += 1
+
+    def _close_writers(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        self._writers = []
+
+    def _abort(self) -> None:
+        try:
+            self._close_writers()
+        finally:
+            for temp_path in self._temp_paths:
+                if os.path.exists(temp_path):
+                    os.remove(temp_path)
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self._abort()
+            return
+        try:
+            self._close_writers()
+            for temp_path, path in zip(self._temp_paths, self.paths):
+                os.replace(temp_path, path)
+        except BaseException:
+            self._abort()
+            raise
+
+
+def expand_pattern(pattern: str) -> list[str]:
+    """Sorted files matching a path, glob, or comma-separated list of them; FileNotFoundError when none."""
+    paths: list[str] = []
+    for part in pattern.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        matches = tf.io.gfile.glob(part) if "://" in part else glob.glob(part)
+        paths.extend(sorted(matches))
+    if not paths:
+        raise FileNotFoundError(f"no TFRecord files match {pattern!r}")
+    return paths
+
+
+def read_records(pattern: str) -> Iterator[bytes]:
+    """Serialized records of every file matching `pattern`, file by file in sorted order."""
+    for path in expand_pattern(pattern):
+        for record in tf.data.TFRecordDataset(path):
+            yield record.numpy()
+
+
+def read_examples(pattern: str) -> Iterator[tf.train.Example]:
+    """tf.train.Example of every record in the files matching `pattern`."""
+    for data in read_records(pattern):
+        yield tf.train.Example.FromString(data)
