@@ -140,7 +140,7 @@ def convert_label_map_to_categories(label_map: Optional[LabelMap], max_num_class
         if item.keypoints:
             category["keypoints"] = {kp.label: kp.id for kp in item.keypoints}
         if item.HasField("frequency"):
-            category["frequency"] = string_int_label_map_pb2.StringIntLabelMapItem.LVISFrequency.Name(
+            category["frequency"] = string_int_label_map_pb2.LVISFrequency.Name(
                 item.frequency).lower()
         if item.HasField("instance_count"):
             category["instance_count"] = item.instance_count
