@@ -159,10 +159,13 @@ def _checked_image(image: ImageAnnotation, class_map: dict[str, Optional[str]],
 
 def convert(input_format: str, input_path: str, output_dir: str, num_shards: int = 1, name: str = "data",
             label_map_path: Optional[str] = None, class_map_path: Optional[str] = None, on_error: str = "stop",
-            clip_boxes: bool = False, include_masks: bool = False) -> ConversionSummary:
+            clip_boxes: bool = False, include_masks: bool = False, image_dir: Optional[str] = None,
+            split: Optional[str] = None) -> ConversionSummary:
     """Runs one conversion (see the module docstring); returns what was written and skipped.
 
-    Raises ConversionError at the first bad input when on_error is 'stop'.
+    image_dir (coco: folder of the images, default the JSON's folder) and split (voc: ImageSets file, default
+    trainval) go to the readers that take them. Raises ConversionError at the first bad input when on_error is
+    'stop'.
     """
     from tfsynth.data import coco_json, tfrecord
 
@@ -174,11 +177,14 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     categories: list[dict] = []
     if label_map_path:
         name_to_id, categories = _label_map_lookup(label_map_path)
+    reader_parameters = inspect.signature(read).parameters
     reader_kwargs = {}
-    if "include_masks" in inspect.signature(read).parameters:
-        reader_kwargs["include_masks"] = include_masks
-    elif include_masks:
-        raise ValueError(f"--include_masks: the {input_format} format has no instance masks")
+    for option, value in (("include_masks", include_masks), ("image_dir", image_dir), ("split", split)):
+        if option in reader_parameters:
+            if value is not None:
+                reader_kwargs[option] = value
+        elif value:
+            raise ValueError(f"--{option} does not apply to the {input_format} format")
 
     def on_reader_error(error: InputError) -> None:
         problems.report("bad_annotation", str(error))
@@ -270,6 +276,8 @@ def _define_flags():
     flags.DEFINE_enum("on_error", "stop", list(ON_ERROR_CHOICES), "Stop at bad input, or skip and count it.")
     flags.DEFINE_boolean("clip_boxes", False, "Clip boxes partly outside the image instead of failing.")
     flags.DEFINE_boolean("include_masks", False, "Store instance masks as PNGs (coco, solo).")
+    flags.DEFINE_string("image_dir", None, "coco: folder of the images (default: the JSON's folder).")
+    flags.DEFINE_string("split", None, "voc: ImageSets/Main split of VOC year folders (default trainval).")
     flags.mark_flags_as_required(["input_format", "input_path", "output_dir"])
     return flags.FLAGS
 
@@ -281,7 +289,7 @@ def main(argv) -> None:
         summary = convert(flags_values.input_format, flags_values.input_path, flags_values.output_dir,
                           flags_values.num_shards, flags_values.name, flags_values.label_map,
                           flags_values.class_map, flags_values.on_error, flags_values.clip_boxes,
-                          flags_values.include_masks)
+                          flags_values.include_masks, flags_values.image_dir, flags_values.split)
     except (ConversionError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -10,7 +10,7 @@ import glob
 import hashlib
 import io
 import os
-from typing import Iterator, Optional, Union
+from typing import Iterator, Union
 
 import numpy as np
 import tensorflow as tf
@@ -254,7 +254,7 @@ def expand_pattern(pattern: str) -> list[str]:
 def read_records(pattern: str) -> Iterator[bytes]:
     """Serialized records of every file matching `pattern`, file by file in sorted order."""
     for path in expand_pattern(pattern):
-        for record in tf.data.TFRecordDataset(path):
+        for record in tf.data.TFRecordDataset(path, buffer_size=1 << 20):
             yield record.numpy()
 
 

@@ -1,0 +1,25 @@
+"""Reader of COCO instances JSON with its image folder (e.g. annotations/instances_val2017.json + val2017/)."""
+from __future__ import annotations
+
+import os
+from typing import Iterator, Optional
+
+from tfsynth.data.annotations import ImageAnnotation
+from tfsynth.data.coco_json import read_coco_json
+from tfsynth.data.readers.base import ErrorHandler, InputError, raise_error
+
+
+def read(input_path: str, on_error: ErrorHandler = raise_error, image_dir: Optional[str] = None,
+         include_masks: bool = False) -> Iterator[ImageAnnotation]:
+    """The images of the COCO JSON `input_path`; image files are image_dir/file_name, image_dir defaulting to
+    the JSON's folder. Crowd regions are left out; with include_masks, segmentations become masks."""
+    if not os.path.isfile(input_path):
+        raise InputError(input_path, "not a file; expected a COCO instances JSON file")
+    if image_dir is not None and not os.path.isdir(image_dir):
+        raise InputError(image_dir, "image folder does not exist")
+    try:
+        images = read_coco_json(input_path, image_dir=image_dir, include_masks=include_masks)
+    except (ValueError, KeyError, TypeError) as error:
+        # The file as a whole is malformed: no image of it can be trusted, so there is nothing to skip to.
+        raise InputError(input_path, f"malformed COCO JSON: {error}") from None
+    yield from images

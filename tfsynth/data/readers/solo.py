@@ -1,0 +1,142 @@
+"""Reader of Unity Perception SOLO datasets (Perception 1.0 layout, as written by Unity itself).
+
+A SOLO folder holds metadata.json, annotation_definitions.json and sequence.N/stepM.frame_data.json files. Each
+capture of a frame (one per camera) is one image: its file is named by the capture's "filename" (beside the
+frame data; names contain spaces), boxes are the BoundingBox2DAnnotation values (origin and dimension in pixels,
+top-left origin), classes their labelName. Instance masks come from the InstanceSegmentationAnnotation PNG:
+an object's pixels are those of its instance colour.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Iterator, Optional
+
+import numpy as np
+
+from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+from tfsynth.data.readers.base import ErrorHandler, InputError, raise_error
+
+BOX_2D = "BoundingBox2DAnnotation"
+INSTANCE_SEGMENTATION = "InstanceSegmentationAnnotation"
+
+
+def _load_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}", f"not valid JSON: {error.msg}") from None
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror or error}") from None
+
+
+def _natural_key(path: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+
+
+def label_names_by_id(dataset_dir: str) -> dict[int, str]:
+    """label_id -> label_name of the 2D-box annotator in annotation_definitions.json ({} when absent)."""
+    path = os.path.join(dataset_dir, "annotation_definitions.json")
+    if not os.path.isfile(path):
+        return {}
+    names = {}
+    for definition in _load_json(path).get("annotationDefinitions", []):
+        if definition.get("@type", "").endswith(BOX_2D):
+            for entry in definition.get("spec", []):
+                names[int(entry["label_id"])] = entry["label_name"]
+    return names
+
+
+def frame_data_files(dataset_dir: str) -> list[str]:
+    """Every sequence.N/step*.frame_data.json, in sequence then step order."""
+    files = []
+    for sequence in sorted(os.listdir(dataset_dir), key=_natural_key):
+        sequence_dir = os.path.join(dataset_dir, sequence)
+        if sequence.startswith("sequence.") and os.path.isdir(sequence_dir):
+            files += [os.path.join(sequence_dir, name) for name in sorted(os.listdir(sequence_dir), key=_natural_key)
+                      if name.endswith(".frame_data.json")]
+    return files
+
+
+def _annotations_of(capture: dict, type_suffix: str) -> list[dict]:
+    return [a for a in capture.get("annotations", []) if a.get("@type", "").endswith(type_suffix)]
+
+
+def _instance_masks(capture_dir: str, segmentation: dict, where: str) -> dict[int, np.ndarray]:
+    """instanceId -> 0/1 mask from the instance segmentation PNG and its colour table."""
+    from PIL import Image
+    path = os.path.join(capture_dir, segmentation.get("filename", ""))
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGBA"))
+    except OSError as error:
+        raise InputError(path, f"cannot read instance segmentation image ({where}): {error}") from None
+    masks = {}
+    for instance in segmentation.get("instances", []):
+        color = np.array(instance["color"][:4] + [255] * (4 - len(instance["color"])), dtype=np.uint8)
+        masks[int(instance["instanceId"])] = np.all(pixels == color, axis=-1).astype(np.uint8)
+    return masks
+
+
+def _capture_to_annotation(capture: dict, frame_path: str, dataset_dir: str, label_names: dict[int, str],
+                           include_masks: bool) -> ImageAnnotation:
+    capture_dir = os.path.dirname(frame_path)
+    filename = capture.get("filename")
+    if not filename:
+        raise InputError(frame_path, f"capture {capture.get('id')!r} has no 'filename'")
+    dimension = capture.get("dimension") or [0, 0]
+    width, height = int(round(float(dimension[0]))), int(round(float(dimension[1])))
+    masks: dict[int, np.ndarray] = {}
+    if include_masks:
+        for segmentation in _annotations_of(capture, INSTANCE_SEGMENTATION):
+            masks.update(_instance_masks(capture_dir, segmentation, frame_path))
+    objects = []
+    for annotation in _annotations_of(capture, BOX_2D):
+        for index, value in enumerate(annotation.get("values", [])):
+            name = value.get("labelName") or value.get("label_name") or label_names.get(value.get("labelId"))
+            try:
+                x, y = (float(v) for v in value["origin"])
+                w, h = (float(v) for v in value["dimension"])
+            except (KeyError, TypeError, ValueError):
+                raise InputError(frame_path, f"{annotation.get('id')!r} value {index}: expected origin [x, y] "
+                                             f"and dimension [w, h] in pixels") from None
+            if not name:
+                raise InputError(frame_path, f"{annotation.get('id')!r} value {index}: no labelName and "
+                                             f"labelId {value.get('labelId')!r} is not defined")
+            instance_id = value.get("instanceId")
+            objects.append(ObjectAnnotation(class_name=name, xmin=x, ymin=y, xmax=x + w, ymax=y + h,
+                                            mask=masks.get(instance_id) if include_masks else None))
+    if include_masks and masks and any(obj.mask is None for obj in objects):
+        raise InputError(frame_path, "an object of the 2D boxes has no instance in the segmentation image")
+    image_path = os.path.join(capture_dir, filename)
+    relative = os.path.relpath(image_path, dataset_dir).replace(os.sep, "/")
+    image_format = str(capture.get("imageFormat", os.path.splitext(filename)[1][1:])).lower()
+    return ImageAnnotation(filename=relative, width=width, height=height, objects=objects, path=image_path,
+                           image_format="jpeg" if image_format in ("jpg", "jpeg") else image_format)
+
+
+def read(input_path: str, on_error: ErrorHandler = raise_error, include_masks: bool = False
+         ) -> Iterator[ImageAnnotation]:
+    """Every camera capture of the SOLO dataset at `input_path`, sequence by sequence, step by step."""
+    if not os.path.isdir(input_path):
+        raise InputError(input_path, "not a folder; expected a SOLO dataset folder")
+    files = frame_data_files(input_path)
+    if not files:
+        raise InputError(input_path, "no sequence.N/step*.frame_data.json files: not a SOLO dataset")
+    label_names = label_names_by_id(input_path)
+    for frame_path in files:
+        try:
+            frame = _load_json(frame_path)
+            captures = [c for c in frame.get("captures", []) if c.get("filename")]
+        except InputError as error:
+            on_error(error)
+            continue
+        for capture in captures:
+            try:
+                annotation = _capture_to_annotation(capture, frame_path, input_path, label_names, include_masks)
+            except InputError as error:
+                on_error(error)
+                continue
+            yield annotation
