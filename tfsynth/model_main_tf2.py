@@ -1,0 +1,98 @@
+r"""Trains or evaluates an object detection model from a pipeline.config (the OD API's model_main_tf2 command).
+
+Training:
+  python -m tfsynth.model_main_tf2 --pipeline_config_path=pipeline.config --model_dir=runs/a \
+      [--num_train_steps=N] [--checkpoint_every_n=1000] [--eval_every_n_steps=500 \
+      --early_stopping_metric=DetectionBoxes_Precision/mAP --early_stopping_patience=5]
+Evaluation (waits for new checkpoints of a training run):
+  python -m tfsynth.model_main_tf2 --pipeline_config_path=pipeline.config --model_dir=runs/a \
+      --checkpoint_dir=runs/a [--eval_timeout=3600]
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script: python tfsynth/model_main_tf2.py
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags
+
+flags.DEFINE_string("pipeline_config_path", None, "Path to pipeline config file.")
+flags.DEFINE_integer("num_train_steps", None, "Number of train steps.")
+flags.DEFINE_bool("eval_on_train_data", False, "Enable evaluating on train data (only supported in distributed "
+                  "training).")
+flags.DEFINE_integer("sample_1_of_n_eval_examples", None, "Will sample one of every n eval input examples, "
+                     "where n is provided.")
+flags.DEFINE_integer("sample_1_of_n_eval_on_train_examples", 5, "Will sample one of every n train input examples "
+                     "for evaluation, where n is provided. This is only used if `eval_training_data` is True.")
+flags.DEFINE_string("model_dir", None, "Path to output model directory where event and checkpoint files will be "
+                    "written.")
+flags.DEFINE_string("checkpoint_dir", None, "Path to directory holding a checkpoint. If `checkpoint_dir` is "
+                    "provided, this binary operates in eval-only mode, writing resulting metrics to `model_dir`.")
+flags.DEFINE_integer("eval_timeout", 3600, "Number of seconds to wait for an evaluation checkpoint before exiting.")
+flags.DEFINE_bool("use_tpu", False, "Whether the job is executing on a TPU.")
+flags.DEFINE_string("tpu_name", None, "Name of the Cloud TPU for Cluster Resolvers.")
+flags.DEFINE_integer("num_workers", 1, "When num_workers > 1, training uses MultiWorkerMirroredStrategy. When "
+                     "num_workers = 1 it uses MirroredStrategy.")
+flags.DEFINE_integer("checkpoint_every_n", 1000, "Integer defining how often we checkpoint.")
+flags.DEFINE_boolean("record_summaries", True, "Whether or not to record summaries defined by the model or the "
+                     "training pipeline. This does not impact the summaries of the loss values which are always "
+                     "recorded.")
+# tfsynth additions
+flags.DEFINE_string("config_override", None, "pipeline.config text-format fragment merged over the file, e.g. "
+                    "'train_config { batch_size: 4 }'.")
+flags.DEFINE_integer("eval_every_n_steps", 0, "Evaluate on eval_input_reader every n training steps (0: never; "
+                     "a checkpoint is written at each evaluation).")
+flags.DEFINE_string("early_stopping_metric", None, "Evaluation metric watched for early stopping and the best "
+                    "checkpoint (model_dir/best/), e.g. DetectionBoxes_Precision/mAP. Loss/* metrics are "
+                    "minimised, others maximised. Needs --eval_every_n_steps.")
+flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluations without improvement "
+                     "(0: never stop, only keep the best checkpoint).")
+flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                  "Numeric policy: auto = mixed_float16 on GPU, bfloat16 on TPU with use_bfloat16, else float32.")
+flags.DEFINE_integer("eval_wait_interval", 180, "Seconds between looks for a new checkpoint in eval mode.")
+
+FLAGS = flags.FLAGS
+
+
+def main(unused_argv) -> None:
+    flags.mark_flag_as_required("model_dir")
+    flags.mark_flag_as_required("pipeline_config_path")
+    logging.getLogger().setLevel(logging.INFO)
+    import tensorflow as tf
+
+    from tfsynth.training import model_lib, strategy as strategy_lib
+
+    tf.config.set_soft_device_placement(True)
+    if FLAGS.checkpoint_dir:
+        model_lib.eval_continuously(
+            pipeline_config_path=FLAGS.pipeline_config_path, config_override=FLAGS.config_override,
+            model_dir=FLAGS.model_dir, train_steps=FLAGS.num_train_steps,
+            sample_1_of_n_eval_examples=FLAGS.sample_1_of_n_eval_examples or 1,
+            sample_1_of_n_eval_on_train_examples=FLAGS.sample_1_of_n_eval_on_train_examples,
+            checkpoint_dir=FLAGS.checkpoint_dir, wait_interval=FLAGS.eval_wait_interval,
+            timeout=FLAGS.eval_timeout, eval_on_train_data=FLAGS.eval_on_train_data)
+        return
+    if FLAGS.early_stopping_metric and not FLAGS.eval_every_n_steps:
+        raise app.UsageError("--early_stopping_metric needs --eval_every_n_steps > 0")
+    strategy = strategy_lib.build_strategy(FLAGS.use_tpu, FLAGS.tpu_name, FLAGS.num_workers)
+    with strategy.scope():
+        model_lib.train_loop(
+            pipeline_config_path=FLAGS.pipeline_config_path, model_dir=FLAGS.model_dir,
+            config_override=FLAGS.config_override, train_steps=FLAGS.num_train_steps, use_tpu=FLAGS.use_tpu,
+            checkpoint_every_n=FLAGS.checkpoint_every_n, record_summaries=FLAGS.record_summaries,
+            strategy=strategy, eval_every_n_steps=FLAGS.eval_every_n_steps,
+            early_stopping_metric=FLAGS.early_stopping_metric,
+            early_stopping_patience=FLAGS.early_stopping_patience,
+            sample_1_of_n_eval_examples=FLAGS.sample_1_of_n_eval_examples or 1, precision=FLAGS.precision)
+
+
+def run() -> None:
+    """Entry point (python -m tfsynth.model_main_tf2 / console script)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,164 @@
+"""Checkpoints of a training run: fine-tune restore, resume from model_dir, and the best checkpoint (model_dir/best).
+
+Layout is the OD API's (and the TF2 Detection Zoo's): tf.train.Checkpoint objects written by a CheckpointManager
+as ckpt-N.index / ckpt-N.data-*, with a `checkpoint` state file, so either side can read the other's files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any, Optional
+
+import tensorflow as tf
+
+BEST_DIR = "best"
+
+
+def resolve_checkpoint_path(path: str, what: str = "checkpoint") -> str:
+    """A checkpoint prefix (…/ckpt-0) from a prefix or a folder holding a `checkpoint` state file.
+
+    Raises FileNotFoundError naming `what` and the path when there is none.
+    """
+    if tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise FileNotFoundError(f"{what}: no checkpoint in folder {path} (expected a `checkpoint` file and "
+                                    f"ckpt-N.index / ckpt-N.data-* files)")
+        return latest
+    if not tf.io.gfile.exists(path + ".index"):
+        raise FileNotFoundError(f"{what}: {path}.index does not exist; expected a TF2 checkpoint prefix such as "
+                                f"…/checkpoint/ckpt-0 or a folder holding one")
+    return path
+
+
+def _sample(names: list, count: int = 8) -> str:
+    if len(names) <= count:
+        return ", ".join(names)
+    return ", ".join(names[:count]) + f", … ({len(names)} in all)"
+
+
+def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_type: str = "detection") -> None:
+    """Restores the parts of `model` that model.restore_from_objects(checkpoint_type) names (the OD API's
+    load_fine_tune_checkpoint). The model's variables must exist (run it once first).
+
+    Restores with expect_partial (optimizer slots and unrelated objects of the checkpoint are skipped), then
+    requires every variable of the restored objects to have found its value. Raises ValueError listing the
+    variables without a value, or the shape mismatches, and a few of the checkpoint's own keys.
+    """
+    checkpoint_type = checkpoint_type or "detection"
+    prefix = resolve_checkpoint_path(checkpoint_path, "train_config.fine_tune_checkpoint")
+    checkpoint_keys = [name for name, _ in tf.train.list_variables(prefix) if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    objects = model.restore_from_objects(fine_tune_checkpoint_type=checkpoint_type)
+    if not isinstance(objects, dict) or not objects:
+        raise ValueError(f"model.restore_from_objects({checkpoint_type!r}) returned nothing to restore")
+    checkpoint = tf.train.Checkpoint(**objects)
+    where = f"fine_tune_checkpoint {prefix} (fine_tune_checkpoint_type {checkpoint_type!r})"
+    try:
+        status = checkpoint.restore(prefix).expect_partial()
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+        text = str(error)
+        if len(text) > 2500:
+            text = text[:2500] + " …"
+        raise ValueError(f"{where} does not fit the model: {text}\nThe checkpoint holds e.g.: "
+                         f"{_sample(checkpoint_keys)}.\nCheck fine_tune_checkpoint_type (detection, classification, "
+                         f"full) and that the checkpoint comes from the same architecture.") from error
+    logging.info("Restored %s", where)
+
+
+class RunCheckpoints:
+    """The checkpoints of one training run in model_dir: save every n steps, resume, keep the best one."""
+
+    def __init__(self, model_dir: str, checkpoint: tf.train.Checkpoint, max_to_keep: int = 7):
+        self.model_dir = model_dir
+        self.checkpoint = checkpoint
+        self.manager = tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=max_to_keep)
+
+    @property
+    def latest(self) -> Optional[str]:
+        """Prefix of the newest checkpoint in model_dir, or None."""
+        return self.manager.latest_checkpoint
+
+    def restore_latest(self) -> Optional[str]:
+        """Restores the newest checkpoint (resume); returns its prefix, or None when model_dir holds none."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resuming from %s", latest)
+        return latest
+
+    def save(self, step: int) -> str:
+        """Writes ckpt-STEP (numbered by the global step, as the OD API's trainer)."""
+        return self.manager.save(checkpoint_number=step)
+
+
+def write_checkpoint_state(folder: str, prefix_name: str) -> None:
+    """Writes folder/checkpoint pointing at prefix_name (a file name inside folder)."""
+    text = f'model_checkpoint_path: "{prefix_name}"\nall_model_checkpoint_paths: "{prefix_name}"\n'
+    _atomic_write(os.path.join(folder, "checkpoint"), text)
+
+
+def _atomic_write(path: str, text: str) -> None:
+    folder = os.path.dirname(path) or "."
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def copy_checkpoint(prefix: str, destination: str) -> str:
+    """Copies the files of checkpoint `prefix` into `destination` (replacing what was there) and writes its
+    `checkpoint` state file; returns the new prefix."""
+    staging = destination.rstrip("/") + ".tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    base = os.path.basename(prefix)
+    for name in tf.io.gfile.listdir(os.path.dirname(prefix) or "."):
+        if name == base + ".index" or name.startswith(base + ".data-"):
+            tf.io.gfile.copy(os.path.join(os.path.dirname(prefix), name), os.path.join(staging, name))
+    write_checkpoint_state(staging, base)
+    shutil.rmtree(destination, ignore_errors=True)
+    os.replace(staging, destination)
+    return os.path.join(destination, base)
+
+
+class BestCheckpointKeeper:
+    """Keeps model_dir/best/ holding the checkpoint with the best value of one evaluation metric, and counts
+    evaluations without improvement (early stopping)."""
+
+    def __init__(self, model_dir: str, metric: str, higher_is_better: Optional[bool] = None):
+        self.folder = os.path.join(model_dir, BEST_DIR)
+        self.metric = metric
+        # Losses fall, everything else (mAP, AR) rises.
+        self.higher_is_better = (not metric.startswith("Loss/")) if higher_is_better is None else higher_is_better
+        self.best_value: Optional[float] = None
+        self.evaluations_without_improvement = 0
+        record = os.path.join(self.folder, "best_metrics.json")
+        if os.path.exists(record):  # resumed run: keep comparing with the earlier best
+            with open(record) as stream:
+                self.best_value = json.load(stream).get(metric)
+
+    def update(self, metrics: dict, checkpoint_prefix: str, step: int) -> bool:
+        """Considers one evaluation of checkpoint_prefix; copies it to best/ when it improves. Returns True then.
+
+        Raises KeyError naming the available metrics when the metric is missing.
+        """
+        if self.metric not in metrics:
+            raise KeyError(f"early stopping metric {self.metric!r} is not among the evaluation metrics: "
+                           f"{_sample(sorted(metrics), 30)}")
+        value = float(metrics[self.metric])
+        improved = self.best_value is None or (value > self.best_value if self.higher_is_better
+                                               else value < self.best_value)
+        if improved:
+            self.best_value = value
+            self.evaluations_without_improvement = 0
+            copy_checkpoint(checkpoint_prefix, self.folder)
+            _atomic_write(os.path.join(self.folder, "best_metrics.json"),
+                          json.dumps(dict(metrics, step=int(step)), indent=2, sort_keys=True))
+            logging.info("New best %s = %.5f at step %d -> %s", self.metric, value, step, self.folder)
+        else:
+            self.evaluations_without_improvement += 1
+        return improved

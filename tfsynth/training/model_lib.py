@@ -1,0 +1,382 @@
+"""Training and evaluation loops of `python -m tfsynth.model_main_tf2` (the OD API's model_lib_v2).
+
+train_loop: builds the model, input and optimizer from pipeline.config, restores a resumed run or the fine-tune
+checkpoint, trains the selected variables, writes checkpoints and TensorBoard summaries to model_dir, and can
+evaluate every n steps, keep the best checkpoint (model_dir/best) and stop early.
+eval_continuously: evaluates each new checkpoint of checkpoint_dir, writing metrics to model_dir/eval.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import logging
+import os
+import tempfile
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfsynth.core.standard_fields import InputDataFields as fields
+from tfsynth.eval import eval_loop
+from tfsynth.training import checkpoints, model_step, strategy as strategy_lib, summaries, variables
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+# ---------------------------------------------------------------- configuration
+
+def load_configs(pipeline_config_path: str, config_override: Optional[str] = None, **overrides: Any) -> dict:
+    """pipeline.config (+ config_override text, + keyword overrides such as train_steps) -> configs dict."""
+    from tfsynth.utils import config_util
+    configs = config_util.get_configs_from_pipeline_file(pipeline_config_path, config_override=config_override)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        configs = config_util.merge_external_params_with_configs(configs, None, kwargs_dict=overrides)
+    return configs
+
+
+def save_final_config(configs: dict, model_dir: str) -> None:
+    """Writes the merged configuration to model_dir/pipeline.config (what the run really used)."""
+    from tfsynth.utils import config_util
+    config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs), model_dir)
+
+
+def _meta_config(model_config: Any) -> Any:
+    return getattr(model_config, model_config.WhichOneof("model"))
+
+
+def categories_for(eval_input_config: Any, model_config: Any) -> list[dict]:
+    """Categories of the label map of eval_input_config (or class_1..class_N when it names none)."""
+    path = getattr(eval_input_config, "label_map_path", "")
+    if path:
+        from tfsynth.utils import label_map_util
+        return label_map_util.create_categories_from_labelmap(path)
+    num_classes = int(getattr(_meta_config(model_config), "num_classes", 1))
+    return [{"id": i, "name": f"class_{i}"} for i in range(1, num_classes + 1)]
+
+
+def _eval_input_config(configs: dict, eval_index: int = 0, eval_on_train_data: bool = False,
+                       sample_1_of_n: int = 1) -> Any:
+    if eval_on_train_data:
+        config = copy.deepcopy(configs["train_input_config"])
+    else:
+        eval_configs = configs.get("eval_input_configs") or [configs.get("eval_input_config")]
+        if eval_index >= len(eval_configs) or eval_configs[eval_index] is None:
+            raise ValueError(f"pipeline.config has {len(eval_configs)} eval_input_reader entries; "
+                             f"eval_index {eval_index} does not exist")
+        config = copy.deepcopy(eval_configs[eval_index])
+    config.num_epochs = 1  # one pass over the evaluation data (override_eval_num_epochs)
+    if sample_1_of_n and sample_1_of_n > 1:
+        config.sample_1_of_n_examples = sample_1_of_n
+    if eval_on_train_data:
+        config.shuffle = False
+    return config
+
+
+def _call_input_fn(input_fn: Callable, *args: Any, model: Any, input_context: Any = None) -> tf.data.Dataset:
+    parameters = inspect.signature(input_fn).parameters
+    kwargs = {"model": model}
+    if input_context is not None and "input_context" in parameters:
+        kwargs["input_context"] = input_context
+    return input_fn(*args, **kwargs)
+
+
+def _distributed_train_dataset(strategy: tf.distribute.Strategy, configs: dict, model: Any) -> Any:
+    from tfsynth.training import inputs
+    train_config, input_config, model_config = (configs["train_config"], configs["train_input_config"],
+                                                configs["model"])
+    if "input_context" in inspect.signature(inputs.train_input).parameters:
+        return strategy.distribute_datasets_from_function(
+            lambda context: inputs.train_input(train_config, input_config, model_config, model=model,
+                                               input_context=context))
+    # batch_size is the global batch: the strategy splits each batch among the replicas
+    return strategy.experimental_distribute_dataset(
+        inputs.train_input(train_config, input_config, model_config, model=model))
+
+
+# ---------------------------------------------------------------- training
+
+def _as_numpy_scalar(value: Any) -> float:
+    return float(np.asarray(value))
+
+
+def _first_replica(strategy: tf.distribute.Strategy, value: Any) -> Any:
+    values = strategy.experimental_local_results(value)
+    return values[0]
+
+
+def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optional[str] = None,
+               train_steps: Optional[int] = None, use_tpu: bool = False, save_final_config_file: bool = True,
+               checkpoint_every_n: int = 1000, checkpoint_max_to_keep: int = 7, record_summaries: bool = True,
+               strategy: Optional[tf.distribute.Strategy] = None, eval_every_n_steps: int = 0,
+               early_stopping_metric: Optional[str] = None, early_stopping_patience: int = 0,
+               sample_1_of_n_eval_examples: int = 1, log_every_n: int = 100, precision: str = "float32",
+               max_eval_batches: Optional[int] = None, **kwargs: Any) -> dict:
+    """Trains the model of pipeline_config_path, writing checkpoints and summaries to model_dir.
+
+    Returns {'step': last step, 'losses': last losses, 'best': best metric value or None, 'stopped_early': bool}.
+    Raises NonFiniteLossError (after keeping the last good checkpoint) when the loss becomes NaN or infinite.
+    """
+    from tfsynth.builders import model_builder, optimizer_builder
+
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = strategy_lib.is_chief(strategy)
+    configs = load_configs(pipeline_config_path, config_override, train_steps=train_steps, **kwargs)
+    model_config, train_config = configs["model"], configs["train_config"]
+    if train_steps is None and train_config.num_steps:
+        train_steps = int(train_config.num_steps)
+    if not train_steps:
+        raise ValueError("number of training steps unknown: set --num_train_steps or train_config.num_steps")
+    use_bfloat16 = bool(getattr(train_config, "use_bfloat16", False)) and use_tpu
+    policy = strategy_lib.set_precision(precision, use_tpu=use_tpu, use_bfloat16=use_bfloat16)
+    os.makedirs(model_dir, exist_ok=True)
+    if chief and save_final_config_file:
+        save_final_config(configs, model_dir)
+    # Non-chief workers write to a scratch folder (every worker must take part in saving).
+    write_dir = model_dir if chief else tempfile.mkdtemp(prefix="tfsynth-worker-")
+
+    unpad = bool(getattr(train_config, "unpad_groundtruth_tensors", True))
+    add_regularization = bool(getattr(train_config, "add_regularization_loss", True))
+    clip_norm = float(getattr(train_config, "gradient_clipping_by_norm", 0.0))
+
+    with strategy.scope():
+        model = model_builder.build(model_config, is_training=True)
+        dataset = _distributed_train_dataset(strategy, configs, model)
+        global_step = tf.Variable(0, trainable=False, dtype=tf.int64, name="global_step",
+                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        optimizer, learning_rate_fns = optimizer_builder.build(train_config.optimizer, global_step=global_step)
+        if policy == "mixed_float16":
+            import tf_keras
+            optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+        iterator = iter(dataset)
+        features, labels = next(iterator)
+
+        @tf.function
+        def build_variables(features):
+            model_step.build_model_variables(model, features)
+
+        strategy.run(build_variables, args=(features,))
+        run_checkpoints = checkpoints.RunCheckpoints(
+            write_dir, tf.train.Checkpoint(step=global_step, model=model, optimizer=optimizer),
+            max_to_keep=checkpoint_max_to_keep)
+        fine_tune = getattr(train_config, "fine_tune_checkpoint", "")
+        if run_checkpoints.latest is None and fine_tune:
+            checkpoints.restore_fine_tune_checkpoint(model, fine_tune,
+                                                     getattr(train_config, "fine_tune_checkpoint_type", "detection"))
+        all_trainable = list(model.trainable_variables)
+        trainable = variables.select_trainable_variables(
+            all_trainable, **variables.train_config_selection(train_config, model_config))
+        logger.info(variables.log_selection(trainable, all_trainable, logger))
+        # Slots exist before restoring, so a resumed optimizer gets its momentum back at once.
+        getattr(optimizer, "inner_optimizer", optimizer).build(trainable)
+        resumed = run_checkpoints.restore_latest()
+
+    num_replicas = strategy.num_replicas_in_sync
+
+    def replica_step(features, labels):
+        with tf.GradientTape() as tape:
+            losses, _ = model_step.compute_losses(model, features, labels, add_regularization, unpad)
+            # Each replica's gradients are summed across replicas: scale so the sum is the batch mean.
+            scaled = losses["Loss/total_loss"] / tf.constant(num_replicas, tf.float32)
+            if policy == "mixed_float16":
+                scaled = optimizer.get_scaled_loss(scaled)
+        gradients = tape.gradient(scaled, trainable)
+        if policy == "mixed_float16":
+            gradients = optimizer.get_unscaled_gradients(gradients)
+        if clip_norm > 0:
+            gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
+        optimizer.apply_gradients(zip(gradients, trainable))
+        return losses
+
+    @tf.function
+    def distributed_step(features, labels):
+        per_replica = strategy.run(replica_step, args=(features, labels))
+        reduced = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                   for name, value in per_replica.items()}
+        global_step.assign_add(1)
+        return reduced
+
+    train_writer = tf.summary.create_file_writer(os.path.join(write_dir, "train")) if record_summaries \
+        else tf.summary.create_noop_writer()
+    category_index = None
+    try:
+        category_index = {c["id"]: c for c in categories_for(configs["train_input_config"], model_config)}
+    except Exception:  # a label map problem must not stop training; boxes are drawn with ids then
+        category_index = None
+
+    best_keeper = None
+    if early_stopping_metric and eval_every_n_steps > 0:
+        best_keeper = checkpoints.BestCheckpointKeeper(model_dir, early_stopping_metric)
+    evaluator = _InTrainingEvaluator(configs, model_dir, sample_1_of_n_eval_examples, max_eval_batches) \
+        if eval_every_n_steps > 0 and chief else None
+
+    step = int(global_step.numpy())
+    if step >= train_steps:
+        logger.info("model_dir %s already holds step %d >= %d training steps; nothing to do", model_dir, step,
+                    train_steps)
+    last_losses: dict = {}
+    last_time, last_logged_step = time.time(), step
+    stopped_early = False
+    first = True
+    while step < train_steps:
+        if not first:
+            features, labels = next(iterator)
+        losses = distributed_step(features, labels)
+        step = int(global_step.numpy())
+        losses_np = {name: _as_numpy_scalar(value) for name, value in losses.items()}
+        if not np.isfinite(losses_np["Loss/total_loss"]):
+            message = (f"Loss became {losses_np['Loss/total_loss']} at step {step} "
+                       f"({', '.join(f'{k}={v:.4g}' for k, v in losses_np.items())}). Training stopped; "
+                       f"the last good checkpoint is {run_checkpoints.latest or '(none saved yet)'}. "
+                       f"Lower the learning rate or check the input boxes.")
+            logger.error(message)
+            raise NonFiniteLossError(message)
+        last_losses = losses_np
+        scalars = dict(losses_np)
+        scalars["learning_rate"] = float(learning_rate_fns[0]()) if learning_rate_fns else float("nan")
+        if step - last_logged_step >= log_every_n or step == train_steps or first:
+            elapsed = time.time() - last_time
+            steps_per_sec = (step - last_logged_step) / elapsed if elapsed > 0 and step > last_logged_step else 0.0
+            if not first:
+                scalars["steps_per_sec"] = steps_per_sec
+            logger.info("Step %d per-step time %.3fs loss=%.4f", step, 1.0 / steps_per_sec if steps_per_sec else 0,
+                        losses_np["Loss/total_loss"])
+            last_time, last_logged_step = time.time(), step
+        if record_summaries and chief:
+            summaries.write_scalars(train_writer, scalars, step)
+            if first:
+                _write_training_images(train_writer, strategy, features, labels, category_index, step)
+        first = False
+        saved = None
+        if step % checkpoint_every_n == 0 or step == train_steps or (eval_every_n_steps and
+                                                                      step % eval_every_n_steps == 0):
+            saved = run_checkpoints.save(step)
+        if evaluator is not None and saved and (step % eval_every_n_steps == 0 or step == train_steps):
+            metrics = evaluator.evaluate(saved, step)
+            if best_keeper is not None:
+                best_keeper.update(metrics, saved, step)
+                if early_stopping_patience and best_keeper.evaluations_without_improvement >= early_stopping_patience:
+                    logger.info("Early stopping at step %d: %s did not improve for %d evaluations (best %.5f)",
+                                step, early_stopping_metric, early_stopping_patience, best_keeper.best_value)
+                    stopped_early = True
+                    break
+    if run_checkpoints.latest is None or not run_checkpoints.latest.endswith(f"ckpt-{step}"):
+        if step > 0:
+            run_checkpoints.save(step)  # the last step is always saved
+    train_writer.flush()
+    return {"step": step, "losses": last_losses, "stopped_early": stopped_early, "resumed_from": resumed,
+            "best": best_keeper.best_value if best_keeper else None}
+
+
+def _write_training_images(writer: Any, strategy: tf.distribute.Strategy, features: Any, labels: Any,
+                           category_index: Optional[dict], step: int) -> None:
+    features = _first_replica(strategy, features)
+    labels = _first_replica(strategy, labels)
+    unstacked = model_step.unstack_batch(labels, True)
+    boxes = [np.asarray(b) for b in unstacked[fields.groundtruth_boxes]]
+    classes = [np.asarray(model_step.one_hot_to_label_ids(c)) for c in unstacked[fields.groundtruth_classes]]
+    images = summaries.training_images_with_boxes(np.asarray(features[fields.image]), boxes, classes, category_index)
+    summaries.write_images(writer, "train_input_images", images, step)
+
+
+# ---------------------------------------------------------------- evaluation
+
+class _Evaluation:
+    """An eval model, its dataset, and where its results go."""
+
+    def __init__(self, configs: dict, model_dir: str, sample_1_of_n: int = 1, eval_index: int = 0,
+                 eval_on_train_data: bool = False, max_batches: Optional[int] = None):
+        from tfsynth.builders import model_builder
+        from tfsynth.training import inputs
+        self.configs = configs
+        self.model_dir = model_dir
+        self.max_batches = max_batches
+        self.eval_config = configs["eval_config"]
+        self.input_config = _eval_input_config(configs, eval_index, eval_on_train_data, sample_1_of_n)
+        self.model = model_builder.build(configs["model"], is_training=False)
+        self.dataset = inputs.eval_input(self.eval_config, self.input_config, configs["model"], model=self.model)
+        self.categories = categories_for(self.input_config, configs["model"])
+        name = "eval_on_train" if eval_on_train_data else (getattr(self.input_config, "name", "") or "")
+        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval", name) if name != "eval_on_train"
+                                                    else os.path.join(model_dir, name))
+        self._built = False
+
+    def _build(self) -> None:
+        if not self._built:
+            features, _ = next(iter(self.dataset))
+            tf.function(lambda f: model_step.build_model_variables(self.model, f))(features)
+            self._built = True
+
+    def evaluate(self, checkpoint_prefix: str, step: Optional[int] = None) -> dict:
+        """Restores checkpoint_prefix into the eval model, evaluates, writes summaries and JSON; returns metrics."""
+        self._build()
+        step_variable = tf.Variable(0, dtype=tf.int64)
+        tf.train.Checkpoint(step=step_variable, model=self.model).restore(checkpoint_prefix).expect_partial()
+        step = int(step_variable.numpy()) if step is None else step
+        metrics, images = eval_loop.eager_eval_loop(
+            self.model, self.eval_config, self.dataset, self.categories,
+            add_regularization_loss=bool(getattr(self.configs["train_config"], "add_regularization_loss", True)),
+            max_batches=self.max_batches)
+        summaries.write_scalars(self.writer, metrics, step)
+        for index, image in enumerate(images):
+            summaries.write_images(self.writer, f"eval_side_by_side_{index}", [image], step, max_outputs=1)
+        write_metrics_json(self.model_dir, metrics, step)
+        logger.info("Eval metrics at step %d: %s", step,
+                    ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "PerformanceByCategory" not in k))
+        return metrics
+
+
+_InTrainingEvaluator = _Evaluation
+
+
+def write_metrics_json(model_dir: str, metrics: dict, step: int) -> str:
+    """model_dir/eval_metrics_STEP.json and model_dir/metrics.json (the latest), written atomically."""
+    text = json.dumps({"step": int(step), "metrics": {k: (None if not np.isfinite(v) else v)
+                                                      for k, v in metrics.items()}}, indent=2, sort_keys=True)
+    paths = [os.path.join(model_dir, f"eval_metrics_{int(step)}.json"), os.path.join(model_dir, "metrics.json")]
+    for path in paths:
+        handle, temporary = tempfile.mkstemp(dir=model_dir, prefix=".tmp-metrics-")
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    return paths[0]
+
+
+def eval_continuously(pipeline_config_path: str, config_override: Optional[str] = None,
+                      train_steps: Optional[int] = None, sample_1_of_n_eval_examples: int = 1,
+                      sample_1_of_n_eval_on_train_examples: int = 1, use_tpu: bool = False,
+                      model_dir: Optional[str] = None, checkpoint_dir: Optional[str] = None,
+                      wait_interval: int = 180, timeout: int = 3600, eval_index: int = 0,
+                      eval_on_train_data: bool = False, max_eval_batches: Optional[int] = None,
+                      **kwargs: Any) -> Optional[dict]:
+    """Evaluates every new checkpoint in checkpoint_dir until one reaches train_steps or none arrives for
+    `timeout` seconds. Writes summaries under model_dir/eval and JSON metrics into model_dir. Returns the last
+    metrics (None when no checkpoint came)."""
+    if not checkpoint_dir:
+        raise ValueError("eval_continuously needs checkpoint_dir (the training run's model_dir)")
+    model_dir = model_dir or checkpoint_dir
+    os.makedirs(model_dir, exist_ok=True)
+    configs = load_configs(pipeline_config_path, config_override, train_steps=train_steps, **kwargs)
+    if train_steps is None and configs["train_config"].num_steps:
+        train_steps = int(configs["train_config"].num_steps)
+    sample = sample_1_of_n_eval_on_train_examples if eval_on_train_data else sample_1_of_n_eval_examples
+    evaluation = _Evaluation(configs, model_dir, sample, eval_index, eval_on_train_data, max_eval_batches)
+    metrics = None
+    for prefix in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=wait_interval, timeout=timeout):
+        step = int(prefix.rsplit("-", 1)[-1]) if prefix.rsplit("-", 1)[-1].isdigit() else None
+        try:
+            metrics = evaluation.evaluate(prefix, step)
+        except tf.errors.NotFoundError:  # deleted by the trainer's max_to_keep meanwhile
+            logger.warning("checkpoint %s disappeared before it was evaluated; waiting for the next", prefix)
+            continue
+        if train_steps and step is not None and step >= train_steps:
+            logger.info("Reached the last training step %d; evaluation finished", step)
+            break
+    return metrics
