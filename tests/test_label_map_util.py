@@ -86,3 +86,11 @@ def test_write_refuses_bad_ids_and_keeps_old_file(tmp_path):
         label_map_util.write_label_map(path, {"a": 1, "b": 1})
     assert label_map_util.get_label_map_dict(path) == {"a": 1}
     assert os.listdir(tmp_path) == ["label_map.pbtxt"]
+
+
+def test_keypoints_frequency_and_instance_count_carried_into_categories(tmp_path):
+    path = _write(tmp_path, 'item { name: "person" id: 1 keypoints { id: 0 label: "nose" } frequency: RARE '
+                            'instance_count: 7 }')
+    (category,) = label_map_util.create_categories_from_labelmap(path)
+    assert category == {"id": 1, "name": "person", "keypoints": {"nose": 0}, "frequency": "r",
+                        "instance_count": 7}

@@ -151,6 +151,11 @@ def _checked_image(image: ImageAnnotation, class_map: dict[str, Optional[str]],
             return None
         if not include_masks:
             obj.mask = None
+        elif obj.mask is None:
+            # Mask models need a mask for every box; a record with some missing would mislead them.
+            problems.report("missing_mask", f"{where}: object {obj.class_name!r} has no instance mask "
+                                            "(--include_masks needs one on every object)")
+            return None
         objects.append(obj)
     summary.dropped_boxes += dropped
     image.objects = objects

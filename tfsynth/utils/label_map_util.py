@@ -17,6 +17,7 @@ from tfsynth.protos import string_int_label_map_pb2
 
 LabelMap = string_int_label_map_pb2.StringIntLabelMap
 _BACKGROUND = "background"
+_FREQUENCY_LETTERS = {"FREQUENT": "f", "COMMON": "c", "RARE": "r"}
 
 
 def _read_bytes(path: str) -> bytes:
@@ -140,8 +141,10 @@ def convert_label_map_to_categories(label_map: Optional[LabelMap], max_num_class
         if item.keypoints:
             category["keypoints"] = {kp.label: kp.id for kp in item.keypoints}
         if item.HasField("frequency"):
-            category["frequency"] = string_int_label_map_pb2.LVISFrequency.Name(
-                item.frequency).lower()
+            # LVIS's own letters: 'f'requent, 'c'ommon, 'r'are (UNSPECIFIED adds nothing).
+            letter = _FREQUENCY_LETTERS.get(string_int_label_map_pb2.LVISFrequency.Name(item.frequency))
+            if letter:
+                category["frequency"] = letter
         if item.HasField("instance_count"):
             category["instance_count"] = item.instance_count
         categories.append(category)

@@ -1,0 +1,174 @@
+"""Readers: VOC and COCO round trips through small fixtures, SOLO on real Unity output, CNTK on the real photos."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfsynth.utils import label_map_util  # noqa: F401 - compiles protos before TF loads (see convert.py)
+from tfsynth import convert as convert_module
+from tfsynth.data import coco_json, tfrecord
+from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+from tfsynth.data.readers import InputError, get_reader
+
+SOLO_SAMPLE = "/work/shared/data/unity_solo_sample"
+CNTK_FRIDGE = "/work/shared/data/real/cntk_fridge_us"
+
+VOC_XML = """<annotation>
+  <folder>VOC2007</folder><filename>{name}.jpg</filename>
+  <size><width>40</width><height>30</height><depth>3</depth></size>
+  <object><name>milk</name><pose>Left</pose><truncated>1</truncated><difficult>0</difficult>
+    <bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>25</ymax></bndbox></object>
+  <object><name>egg</name><truncated>0</truncated><difficult>1</difficult>
+    <bndbox><xmin>21</xmin><ymin>1</ymin><xmax>39</xmax><ymax>29</ymax></bndbox></object>
+</annotation>"""
+
+
+def _voc_year_folder(root, names=("000001", "000002"), split_names=None):
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    for name in names:
+        Image.new("RGB", (40, 30), (10, 200, 30)).save(os.path.join(root, "JPEGImages", f"{name}.jpg"))
+        with open(os.path.join(root, "Annotations", f"{name}.xml"), "w") as out:
+            out.write(VOC_XML.format(name=name))
+    with open(os.path.join(root, "ImageSets", "Main", "trainval.txt"), "w") as out:
+        out.write("\n".join(split_names or names) + "\n")
+    return str(root)
+
+
+def test_voc_year_folder_devkit_and_plain_folder(tmp_path):
+    year = _voc_year_folder(tmp_path / "VOCdevkit" / "VOC2007", split_names=["000002"])
+    (image,) = list(get_reader("voc")(year))  # only the split's image
+    assert image.filename == "000002.jpg" and (image.width, image.height) == (40, 30)
+    assert image.path == os.path.join(year, "JPEGImages", "000002.jpg")
+    milk, egg = image.objects
+    assert (milk.class_name, milk.xmin, milk.ymin, milk.xmax, milk.ymax) == ("milk", 2, 3, 20, 25)
+    assert milk.truncated and not milk.difficult and egg.difficult and not egg.truncated
+    assert len(list(get_reader("voc")(str(tmp_path / "VOCdevkit")))) == 1
+    assert len(list(get_reader("voc")(year, split="trainval"))) == 1
+    plain = [i.filename for i in get_reader("voc")(os.path.join(year, "Annotations"))]
+    assert plain == ["000001.jpg", "000002.jpg"]
+
+
+def test_voc_errors_name_the_file(tmp_path):
+    year = _voc_year_folder(tmp_path / "VOC2012")
+    with open(os.path.join(year, "Annotations", "000002.xml"), "w") as out:
+        out.write("<annotation>\n<filename>x.jpg</filename>\n<object>")
+    with pytest.raises(InputError, match=r"000002\.xml:3: not well-formed XML"):
+        list(get_reader("voc")(year))
+    errors = []
+    assert len(list(get_reader("voc")(year, on_error=errors.append))) == 1
+    assert len(errors) == 1
+    with pytest.raises(InputError, match=r"ImageSets/Main/test\.txt: split file missing"):
+        list(get_reader("voc")(year, split="test"))
+
+
+def test_voc_converts_to_records(tmp_path):
+    year = _voc_year_folder(tmp_path / "VOC2007")
+    summary = convert_module.convert("voc", year, str(tmp_path / "out"))
+    assert summary.num_images == 2 and summary.label_map == {"egg": 1, "milk": 2}
+    first = tfrecord.example_to_annotation(next(tfrecord.read_examples(str(tmp_path / "out" / "*.tfrecord"))))
+    assert [(o.class_name, o.class_id, o.difficult, o.truncated) for o in first.objects] == [
+        ("milk", 2, False, True), ("egg", 1, True, False)]
+    np.testing.assert_allclose([first.objects[1].xmin, first.objects[1].ymax], [21, 29], rtol=1e-6)
+
+
+def _coco_fixture(tmp_path):
+    images = []
+    for index in range(2):
+        name = f"img{index}.png"
+        Image.new("RGB", (40, 30), (index * 100, 0, 0)).save(tmp_path / name)
+        mask = np.zeros((30, 40), np.uint8)
+        mask[5:15, 6:20] = 1
+        images.append(ImageAnnotation(name, 40, 30, [ObjectAnnotation("milk", 6, 5, 20, 15, class_id=3,
+                                                                      mask=mask)], image_format="png"))
+    images[1].objects.append(ObjectAnnotation("egg", 1.5, 2.5, 11.5, 22.5, class_id=7, area=50.0))
+    path = str(tmp_path / "instances.json")
+    coco_json.write_coco_json(path, images, [{"id": 3, "name": "milk"}, {"id": 7, "name": "egg"}])
+    return path, images
+
+
+def test_coco_json_round_trip(tmp_path):
+    path, images = _coco_fixture(tmp_path)
+    data = json.load(open(path))
+    assert [i["id"] for i in data["images"]] == [1, 2]
+    assert [a["id"] for a in data["annotations"]] == [1, 2, 3]
+    assert data["annotations"][2]["bbox"] == [1.5, 2.5, 10.0, 20.0] and data["annotations"][2]["area"] == 50.0
+    assert all(a["iscrowd"] == 0 for a in data["annotations"])
+    assert "segmentation" in data["annotations"][0] and "segmentation" not in data["annotations"][2]
+    back = coco_json.read_coco_json(path, include_masks=True)
+    assert [i.filename for i in back] == ["img0.png", "img1.png"] and back[0].path == str(tmp_path / "img0.png")
+    egg = back[1].objects[1]
+    assert (egg.class_name, egg.class_id, egg.xmin, egg.ymin, egg.xmax, egg.ymax) == ("egg", 7, 1.5, 2.5, 11.5, 22.5)
+    np.testing.assert_array_equal(back[0].objects[0].mask, images[0].objects[0].mask)
+    assert coco_json.read_coco_categories(path) == [{"id": 3, "name": "milk"}, {"id": 7, "name": "egg"}]
+
+
+def test_coco_converts_with_masks(tmp_path):
+    path, images = _coco_fixture(tmp_path)
+    summary = convert_module.convert("coco", path, str(tmp_path / "out"))
+    assert summary.num_images == 2 and summary.num_boxes == 3
+    # --include_masks needs a mask on every object: the egg has none.
+    with pytest.raises(convert_module.ConversionError, match=r"img1\.png: object 'egg' has no instance mask"):
+        convert_module.convert("coco", path, str(tmp_path / "out2"), include_masks=True)
+    summary = convert_module.convert("coco", path, str(tmp_path / "out2"), include_masks=True, on_error="skip")
+    assert summary.num_images == 1 and summary.skipped == {"missing_mask": 1}
+    records = [tfrecord.example_to_annotation(e)
+               for e in tfrecord.read_examples(str(tmp_path / "out2" / "*.tfrecord"))]
+    np.testing.assert_array_equal(records[0].objects[0].mask, images[0].objects[0].mask)
+    assert records[0].objects[0].class_id == 1  # no label map: ids 1..K in sorted name order (egg absent)
+
+
+def test_coco_malformed_json_is_named(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"id": 1, "image_id": 2, '
+                    '"category_id": 1, "bbox": [0, 0, 1, 1]}], "categories": [{"id": 1, "name": "a"}]}')
+    with pytest.raises(InputError, match=r"bad\.json.*image_id 2 is not in 'images'"):
+        list(get_reader("coco")(str(path)))
+
+
+def test_solo_sample_from_unity(tmp_path):
+    images = list(get_reader("solo")(SOLO_SAMPLE, include_masks=True))
+    assert [i.filename for i in images] == ["sequence.0/step0.camera.png", "sequence.1/step0.camera.png"]
+    first = images[0]
+    assert (first.width, first.height, first.image_format) == (1024, 768, "png")
+    assert os.path.isfile(first.path)
+    assert [(o.class_name, o.xmin, o.ymin, o.xmax, o.ymax) for o in first.objects] == [
+        ("Crate", 167, 308, 395, 500), ("Character", 418, 243, 546, 579), ("Crate", 669, 400, 903, 666)]
+    # Instance masks by colour: pixel counts equal Unity's own RenderedObjectInfo visiblePixels.
+    assert [int(o.mask.sum()) for o in first.objects] == [35950, 16777, 47768]
+    assert all(o.mask is None for o in images[1].objects)  # sequence.1 has no instance segmentation annotation
+    summary = convert_module.convert("solo", SOLO_SAMPLE, str(tmp_path / "out"), num_shards=2)
+    assert summary.num_images == 2 and summary.num_boxes == 6
+    assert summary.label_map == {"Character": 1, "Crate": 2}
+    masked = convert_module.convert("solo", SOLO_SAMPLE, str(tmp_path / "masked"), include_masks=True,
+                                    on_error="skip")
+    assert masked.num_images == 1 and masked.skipped == {"missing_mask": 1}
+    (record,) = [tfrecord.example_to_annotation(e)
+                 for e in tfrecord.read_examples(str(tmp_path / "masked" / "*.tfrecord"))]
+    assert [int(o.mask.sum()) for o in record.objects] == [35950, 16777, 47768]
+
+
+def test_solo_broken_frame_is_named(tmp_path):
+    import shutil
+    copy = tmp_path / "solo"
+    shutil.copytree(SOLO_SAMPLE, copy)
+    (copy / "sequence.1" / "step0.frame_data.json").write_text("{ not json")
+    with pytest.raises(InputError, match=r"sequence\.1/step0\.frame_data\.json:1: not valid JSON"):
+        list(get_reader("solo")(str(copy)))
+    errors = []
+    assert len(list(get_reader("solo")(str(copy), on_error=errors.append))) == 1 and len(errors) == 1
+
+
+def test_cntk_reader_on_real_photos():
+    images = list(get_reader("cntk")(CNTK_FRIDGE))
+    assert len(images) == 30
+    assert sum(len(i.objects) for i in images) == 225
+    assert len({o.class_name for i in images for o in i.objects}) == 8
+    assert sum(1 for i in images if not i.objects) == 5
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError, match="unknown input format 'yolo'"):
+        get_reader("yolo")
