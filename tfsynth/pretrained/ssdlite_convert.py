@@ -63,8 +63,9 @@ def assign_tfjs_weights(model: tf.Module, arrays: Mapping[str, np.ndarray],
         or a batch norm's epsilon is not the one the folding assumed.
     """
     for layer in model.submodules:
-        if isinstance(layer, tf.keras.layers.Layer) and hasattr(layer, "moving_variance") and hasattr(
-                layer, "epsilon") and abs(float(layer.epsilon) - epsilon) > 1e-9:
+        # Duck-typed: the model may use tf_keras (Keras 2) layers, which are not tf.keras (Keras 3) classes.
+        if hasattr(layer, "moving_variance") and hasattr(layer, "epsilon") and abs(
+                float(layer.epsilon) - epsilon) > 1e-9:
             raise ssdlite_mapping.MappingError(
                 f"batch norm {layer.name} has epsilon {layer.epsilon}; the folded weights assume {epsilon}")
     values = ssdlite_mapping.keras_values_from_tf1(arrays, epsilon)
