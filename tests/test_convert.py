@@ -133,3 +133,23 @@ def test_command_line(tmp_path):
                               "--input_path", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "o")],
                              capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert failing.returncode == 1 and "nowhere: not a folder" in failing.stderr
+
+
+def test_other_formats_reencoded_exif_counted_and_stale_shards_removed(tmp_path):
+    source = _cntk_fixture(tmp_path / "src", {"a": [("milk", 1, 1, 10, 10)]})
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(os.path.join(source, "a.jpg"), format="BMP")  # misnamed BMP
+    rotated = Image.new("RGB", (40, 30))
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    rotated.save(os.path.join(source, "b.jpg"), exif=exif)
+    out = tmp_path / "out"
+    convert_module.convert("cntk", source, str(out), num_shards=3)
+    summary = convert_module.convert("cntk", source, str(out), num_shards=1)
+    assert summary.reencoded_images == 1 and summary.exif_rotated_images == 1
+    assert len(summary.removed_stale_shards) == 3
+    assert sorted(p for p in os.listdir(out) if p.endswith(".tfrecord")) == ["data-00000-of-00001.tfrecord"]
+    records = {r.filename: r for r in map(tfrecord.example_to_annotation,
+                                          tfrecord.read_examples(str(out / "*.tfrecord")))}
+    assert records["a.jpg"].image_format == "png" and records["a.jpg"].encoded.startswith(b"\x89PNG")
+    decoded = np.asarray(Image.open(__import__("io").BytesIO(records["a.jpg"].encoded)))
+    assert tuple(decoded[0, 0]) == (1, 2, 3)

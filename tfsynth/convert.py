@@ -44,6 +44,9 @@ class ConversionSummary:
     skipped: dict = dataclasses.field(default_factory=dict)  # problem kind -> images skipped
     dropped_boxes: int = 0  # boxes of classes the class map maps to null
     clipped_boxes: int = 0
+    reencoded_images: int = 0  # not JPEG/PNG: stored as PNG
+    exif_rotated_images: int = 0  # EXIF orientation other than 1 (ignored, as TF does)
+    removed_stale_shards: list = dataclasses.field(default_factory=list)
     shard_paths: list = dataclasses.field(default_factory=list)
     label_map_path: str = ""
     coco_json_path: str = ""
@@ -126,6 +129,14 @@ def _checked_image(image: ImageAnnotation, class_map: dict[str, Optional[str]],
                                              f"image file is {info.width}x{info.height}")
             return None
         image.width, image.height, image.image_format = info.width, info.height, info.image_format
+        if info.reencoded:
+            image.encoded = info.encoded  # not JPEG/PNG: the record holds a lossless PNG of it
+            summary.reencoded_images += 1
+        if info.exif_orientation != 1:
+            # TF's decoders ignore EXIF orientation, and so do we: boxes must be in stored pixel order.
+            summary.exif_rotated_images += 1
+            logging.warning("%s: EXIF orientation %d is ignored (as by TF's decoders); boxes are taken in "
+                            "stored pixel order", where, info.exif_orientation)
     objects = []
     dropped = 0
     for obj in image.objects:
@@ -221,6 +232,7 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
             image.encoded = None  # the bytes were read for this record only; keep memory flat
             summary.num_boxes += len(image.objects)
     summary.shard_paths = writer.paths
+    summary.removed_stale_shards = _remove_stale_shards(output_dir, name, writer.paths)
     summary.label_map_path = os.path.join(output_dir, "label_map.pbtxt")
     if label_map_path:
         # The user's label map, as given (re-serialized), so training and evaluation use the same ids.
@@ -236,6 +248,20 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     summary.skipped = dict(problems.counts)
     summary.label_map = dict(name_to_id)
     return summary
+
+
+def _remove_stale_shards(output_dir: str, name: str, current: list[str]) -> list[str]:
+    """Deletes NAME-?????-of-?????.tfrecord files of an earlier run with another shard count, which a
+    '*.tfrecord' glob would otherwise mix into this run's data; returns their paths."""
+    import glob
+    pattern = os.path.join(glob.escape(output_dir), f"{glob.escape(name)}-[0-9][0-9][0-9][0-9][0-9]-of-"
+                                                    "[0-9][0-9][0-9][0-9][0-9].tfrecord")
+    keep = {os.path.abspath(path) for path in current}
+    stale = [path for path in sorted(glob.glob(pattern)) if os.path.abspath(path) not in keep]
+    for path in stale:
+        os.remove(path)
+        logging.warning("removed %s: a shard of an earlier run with another --num_shards", path)
+    return stale
 
 
 def _write_text(path: str, text: str) -> None:
@@ -262,6 +288,13 @@ def format_summary(summary: ConversionSummary) -> str:
         lines.append(f"dropped {summary.dropped_boxes} boxes of classes mapped to null")
     if summary.clipped_boxes:
         lines.append(f"clipped {summary.clipped_boxes} boxes into their images")
+    if summary.reencoded_images:
+        lines.append(f"re-encoded {summary.reencoded_images} images that were neither JPEG nor PNG as PNG")
+    if summary.exif_rotated_images:
+        lines.append(f"{summary.exif_rotated_images} images have an EXIF rotation, ignored (as TF's decoders do)")
+    if summary.removed_stale_shards:
+        lines.append(f"removed {len(summary.removed_stale_shards)} shards of an earlier run with another "
+                     "--num_shards")
     skipped = sum(summary.skipped.values())
     lines.append(f"skipped {skipped} images" + (": " + ", ".join(
         f"{kind} {count}" for kind, count in sorted(summary.skipped.items())) if skipped else ""))
