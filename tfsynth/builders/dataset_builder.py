@@ -1,0 +1,160 @@
+"""InputReader proto -> tf.data.Dataset of decoded tf.train.Example dicts (the OD API's dataset_builder and
+TfExampleDecoder).
+
+Reading follows the OD API: every tf_record_input_reader.input_path glob is expanded, file names are shuffled
+(filenames_shuffle_buffer_size) and repeated (num_epochs, 0 = forever), num_readers files are interleaved
+(read_block_length records at a time), records are shuffled (shuffle_buffer_size), 1 of every
+sample_1_of_n_examples is kept, then decoded and transformed in parallel (batch_size * num_parallel_batches calls),
+batched and prefetched (num_prefetch_batches; -1 = AUTOTUNE).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import tensorflow as tf
+from official.vision.dataloaders import tf_example_decoder
+
+from tfsynth.core.standard_fields import InputDataFields as fields
+from tfsynth.core.standard_fields import TfExampleFields as keys
+
+# TFRecordDataset read buffer per file (the OD API's value).
+_READ_BUFFER_BYTES = 8 * 1000 * 1000
+
+
+class ExampleDecoder(tf_example_decoder.TfExampleDecoder):
+    """Decodes one serialized tf.train.Example in the OD API's layout into an InputDataFields tensor dict.
+
+    Built on tf-models-official's TfExampleDecoder (image, boxes), extended with the OD API's other fields.
+    Classes: when a label map is given and the record has image/object/class/text, the text is mapped through
+    the label map (unknown names become -1 and are dropped later), as the OD API does; otherwise
+    image/object/class/label is used.
+    """
+
+    def __init__(self, label_map_path: str = "", use_display_name: bool = False):
+        super().__init__(regenerate_source_id=True)
+        self._keys_to_features.update({
+            keys.source_id: tf.io.FixedLenFeature((), tf.string, default_value=""),
+            keys.key: tf.io.FixedLenFeature((), tf.string, default_value=""),
+            keys.filename: tf.io.FixedLenFeature((), tf.string, default_value=""),
+            keys.object_class_text: tf.io.VarLenFeature(tf.string),
+            keys.object_difficult: tf.io.VarLenFeature(tf.int64),
+            keys.object_group_of: tf.io.VarLenFeature(tf.int64),
+            keys.object_weight: tf.io.VarLenFeature(tf.float32),
+        })
+        self._class_table = None
+        if label_map_path:
+            from tfsynth.utils import label_map_util  # imported here: only readers with a label map need it
+            name_to_id = label_map_util.get_label_map_dict(label_map_path, use_display_name=use_display_name)
+            self._class_table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(list(name_to_id.keys()),
+                                                    [int(v) for v in name_to_id.values()],
+                                                    key_dtype=tf.string, value_dtype=tf.int64),
+                default_value=-1)
+
+    def decode(self, serialized_example: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Serialized Example -> dict of InputDataFields (image uint8 [H, W, 3], normalized boxes [N, 4], ...)."""
+        parsed = tf.io.parse_single_example(serialized_example, self._keys_to_features)
+        for name, value in parsed.items():
+            if isinstance(value, tf.SparseTensor):
+                parsed[name] = tf.sparse.to_dense(value, default_value="" if value.dtype == tf.string else 0)
+        image = self._decode_image(parsed)
+        boxes = self._decode_boxes(parsed)
+        num_boxes = tf.shape(boxes)[0]
+        labels = parsed[keys.object_class_label]
+        if self._class_table is not None:
+            texts = parsed[keys.object_class_text]
+            classes = tf.cond(tf.size(texts) > 0, lambda: self._class_table.lookup(texts), lambda: labels)
+        else:
+            classes = labels
+        check = tf.debugging.assert_equal(
+            tf.shape(classes)[0], num_boxes,
+            message="tf.train.Example: image/object/class/label (or class/text) and image/object/bbox/* "
+                    "have different lengths")
+        with tf.control_dependencies([check]):
+            classes = tf.identity(classes)
+        image_shape = tf.shape(image)
+        height, width = tf.cast(image_shape[0], tf.float32), tf.cast(image_shape[1], tf.float32)
+        box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) * height * width
+
+        def per_box(values, default):
+            # An absent per-object field reads as `default` for every box.
+            return tf.cond(tf.equal(tf.size(values), num_boxes), lambda: values, lambda: default)
+
+        return {
+            fields.image: image,
+            fields.source_id: parsed[keys.source_id],
+            fields.key: parsed[keys.key],
+            fields.filename: parsed[keys.filename],
+            fields.original_image_spatial_shape: image_shape[:2],
+            fields.groundtruth_boxes: boxes,
+            fields.groundtruth_classes: tf.cast(classes, tf.int32),
+            fields.groundtruth_area: per_box(parsed[keys.object_area], box_area),
+            fields.groundtruth_is_crowd: tf.cast(
+                per_box(parsed[keys.object_is_crowd], tf.zeros([num_boxes], tf.int64)), tf.bool),
+            fields.groundtruth_difficult: per_box(parsed[keys.object_difficult], tf.zeros([num_boxes], tf.int64)),
+            fields.groundtruth_group_of: tf.cast(
+                per_box(parsed[keys.object_group_of], tf.zeros([num_boxes], tf.int64)), tf.bool),
+            fields.groundtruth_weights: per_box(parsed[keys.object_weight], tf.ones([num_boxes], tf.float32)),
+        }
+
+
+def expand_input_paths(input_reader_config, config_name: str = "input_reader") -> list[str]:
+    """All files named by tf_record_input_reader.input_path (globs allowed), in a stable order.
+
+    Raises ValueError naming the field when no path is set or a pattern matches no file.
+    """
+    field = f"{config_name}.tf_record_input_reader.input_path"
+    if input_reader_config.WhichOneof("input_reader") != "tf_record_input_reader":
+        raise ValueError(f"{config_name}: only tf_record_input_reader is supported")
+    patterns = list(input_reader_config.tf_record_input_reader.input_path)
+    if not patterns:
+        raise ValueError(f"{field}: at least one input path must be set")
+    filenames: list[str] = []
+    for pattern in patterns:
+        matches = sorted(tf.io.gfile.glob(pattern))
+        if not matches:
+            raise ValueError(f"{field}: pattern {pattern!r} matches no file")
+        filenames.extend(m for m in matches if m not in filenames)
+    return filenames
+
+
+def read_dataset(input_reader_config, config_name: str = "input_reader") -> tf.data.Dataset:
+    """Serialized records from the configured files: shuffled, repeated, interleaved and sampled as configured."""
+    config = input_reader_config
+    filenames = expand_input_paths(config, config_name)
+    num_readers = max(1, min(config.num_readers, len(filenames)))
+    dataset = tf.data.Dataset.from_tensor_slices(filenames)
+    if config.shuffle:
+        dataset = dataset.shuffle(max(1, config.filenames_shuffle_buffer_size))
+    dataset = dataset.repeat(config.num_epochs or None)
+    dataset = dataset.interleave(
+        lambda filename: tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES),
+        cycle_length=num_readers, block_length=max(1, config.read_block_length),
+        # Unshuffled input stays in a reproducible order.
+        **({"num_parallel_calls": num_readers, "deterministic": not config.shuffle} if num_readers > 1 else {}))
+    if config.shuffle:
+        dataset = dataset.shuffle(max(1, config.shuffle_buffer_size))
+    if config.sample_1_of_n_examples > 1:
+        dataset = dataset.shard(config.sample_1_of_n_examples, 0)
+    return dataset
+
+
+def build(input_reader_config, transform_input_data_fn: Optional[Callable] = None,
+          batch_size: Optional[int] = None, drop_remainder: bool = False,
+          config_name: str = "input_reader") -> tf.data.Dataset:
+    """InputReader proto -> dataset of decoded (and transformed, batched, prefetched) examples.
+
+    transform_input_data_fn maps one decoded dict to whatever the caller wants (e.g. (features, labels)).
+    """
+    config = input_reader_config
+    decoder = ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
+    num_parallel_calls = (batch_size * config.num_parallel_batches if batch_size else tf.data.AUTOTUNE)
+    dataset = read_dataset(config, config_name)
+    dataset = dataset.map(decoder.decode, num_parallel_calls=num_parallel_calls, deterministic=not config.shuffle)
+    if transform_input_data_fn is not None:
+        dataset = dataset.map(transform_input_data_fn, num_parallel_calls=num_parallel_calls,
+                              deterministic=not config.shuffle)
+    if batch_size:
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    prefetch = config.num_prefetch_batches
+    return dataset.prefetch(tf.data.AUTOTUNE if prefetch < 0 else prefetch)
