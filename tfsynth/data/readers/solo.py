@@ -111,6 +111,8 @@ def _capture_to_annotation(capture: dict, frame_path: str, dataset_dir: str, lab
     if include_masks and masks and any(obj.mask is None for obj in objects):
         raise InputError(frame_path, "an object of the 2D boxes has no instance in the segmentation image")
     image_path = os.path.join(capture_dir, filename)
+    if not os.path.exists(image_path) and os.path.exists(os.path.join(dataset_dir, filename)):
+        image_path = os.path.join(dataset_dir, filename)  # a filename given relative to the dataset root
     relative = os.path.relpath(image_path, dataset_dir).replace(os.sep, "/")
     image_format = str(capture.get("imageFormat", os.path.splitext(filename)[1][1:])).lower()
     return ImageAnnotation(filename=relative, width=width, height=height, objects=objects, path=image_path,
@@ -129,7 +131,9 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, include_masks: b
     for frame_path in files:
         try:
             frame = _load_json(frame_path)
-            captures = [c for c in frame.get("captures", []) if c.get("filename")]
+            # RGB camera captures only: other sensors (depth, normals) also name files but are not photos.
+            captures = [c for c in frame.get("captures", [])
+                        if c.get("filename") and c.get("@type", "RGBCamera").endswith("RGBCamera")]
         except InputError as error:
             on_error(error)
             continue
