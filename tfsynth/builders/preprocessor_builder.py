@@ -77,10 +77,7 @@ def build(preprocessor_step_config) -> tuple[Callable, dict]:
     config = getattr(preprocessor_step_config, step)
 
     if step in _SAME_FIELDS:
-        kwargs = _fields(config)
-        if step == "random_jitter_boxes":
-            kwargs.pop("jitter_mode", None)
-        return _SAME_FIELDS[step], kwargs
+        return _SAME_FIELDS[step], _fields(config)
     if step in ("random_horizontal_flip", "random_vertical_flip"):
         return getattr(preprocessor, step), {
             "keypoint_flip_permutation": tuple(config.keypoint_flip_permutation) or None,
