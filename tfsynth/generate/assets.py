@@ -1,0 +1,51 @@
+"""Meshes and textures by key, built on first use and cached for the life of a worker.
+
+Keys: a product's key (catalog.Product.key) gives its mesh and label texture; 'cube' is the unit cube centred
+on the origin (walls, shelves, rods are scaled cubes); 'white' is a plain texture.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tfsynth.generate import shapes, textures
+from tfsynth.generate.catalog import Catalog, Product
+
+
+class AssetLibrary:
+    def __init__(self, catalog: Catalog):
+        self.products: dict[str, Product] = {p.key: p for p in catalog.products + catalog.distractors}
+        self._meshes: dict[str, shapes.Mesh] = {}
+        self._textures: dict[str, np.ndarray] = {}
+
+    def mesh(self, key: str) -> shapes.Mesh:
+        if key not in self._meshes:
+            self._meshes[key] = self._build_mesh(key)
+        return self._meshes[key]
+
+    def texture(self, key: str) -> np.ndarray:
+        if key not in self._textures:
+            if key in self.products:
+                self._textures[key] = textures.label_texture(self.products[key])
+            else:
+                self._textures[key] = np.full((4, 4, 3), 255, np.uint8)
+        return self._textures[key]
+
+    def _build_mesh(self, key: str) -> shapes.Mesh:
+        if key == "cube":
+            mesh = shapes.box(1.0, 1.0, 1.0, v_range=(0.0, 1.0))
+            mesh.vertices[:, 1] -= 0.5
+            return mesh
+        if key == "cylinder":  # axis along y, centred, radius 0.5, height 1 (wire rods, trims)
+            mesh = shapes.lathe([[(0.5, 0.0), (0.5, 1.0)]], segments=6)
+            mesh.vertices[:, 1] -= 0.5
+            return mesh
+        product = self.products.get(key)
+        if product is None:
+            raise KeyError(f"no mesh named {key!r}")
+        size = product.fixed_size_m()
+        if product.archetype in ("sphere", "ellipsoid", "squash"):
+            # Produce meshes are unit-free templates: instances scale them (model matrix) to vary in size.
+            pass
+        if product.mesh_path:
+            return shapes.load_mesh_file(product.mesh_path, size)
+        return shapes.build_mesh(product.archetype, size, product.profile)

@@ -1,0 +1,263 @@
+"""Product catalog: what can stand in the fridge, read from YAML or made procedurally.
+
+A YAML catalog looks like:
+
+    products:
+      - name: ketchup               # class name (identity = class)
+        archetype: squeeze_bottle   # or `mesh: path/to/model.obj|glb|ply`
+        size_mm: {width: [60, 66], height: [190, 200], depth: [42, 46]}   # number or [min, max]
+        colors: [[200, 20, 20], [250, 250, 240]]   # RGB 0-255, first is the main colour
+        material: glossy            # matte | glossy | glass
+        profile: water              # bottles only: water, wine, milk, soda, sauce
+        texture: labels/ketchup.png # optional label image (relative to the YAML file)
+    distractors:
+      - {name: lemon_d, archetype: sphere, size_mm: {width: 60}, colors: [[240, 220, 40]]}
+
+Sizes are fixed per product (drawn once from their range with the product's own seed) except for produce
+(sphere, ellipsoid, squash), whose instances vary in size as real produce does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import Any, Optional
+
+import numpy as np
+
+from tfsynth.generate.shapes import ARCHETYPES, BOTTLE_PROFILES
+
+MATERIALS = ("matte", "glossy", "glass")
+PRODUCE = ("sphere", "ellipsoid", "squash")
+_SIZE_KEYS = ("width", "height", "depth")
+
+
+@dataclasses.dataclass(frozen=True)
+class Product:
+    """One product (or distractor) kind. size_mm holds (min, max) per axis: width, height, depth."""
+
+    name: str
+    archetype: str
+    size_mm: tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+    colors: tuple[tuple[int, int, int], ...]
+    material: str = "matte"
+    profile: str = "water"
+    texture_path: Optional[str] = None
+    mesh_path: Optional[str] = None
+    is_distractor: bool = False
+    # Label design of procedural textures: colour field, stripes, logo, glyphs (see textures.py).
+    design_seed: int = 0
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the product's look (mesh and texture caches use it)."""
+        return ("d:" if self.is_distractor else "p:") + self.name
+
+    def fixed_size_m(self) -> tuple[float, float, float]:
+        """The product's own size in metres (each range sampled once with the product's seed)."""
+        rng = np.random.default_rng(stable_seed(self.key))
+        return tuple(float(rng.uniform(lo, hi)) / 1000.0 for lo, hi in self.size_mm)  # type: ignore
+
+
+@dataclasses.dataclass
+class Catalog:
+    """Products (labelled, one class each) and distractors (never labelled)."""
+
+    products: list[Product]
+    distractors: list[Product]
+    source: str = "<procedural>"
+
+    @property
+    def class_names(self) -> list[str]:
+        return [p.name for p in self.products]
+
+
+def stable_seed(text: str) -> int:
+    """A seed that depends only on `text` (Python's hash() changes between processes)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
+class CatalogError(ValueError):
+    """A catalog entry is malformed; the message names the file, the product and the field."""
+
+
+def _range(value: Any, where: str) -> tuple[float, float]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        values = (float(value), float(value))
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        values = (float(value[0]), float(value[1]))
+    else:
+        raise CatalogError(f"{where}: expected a number of millimetres or [min, max], got {value!r}")
+    if not 0 < values[0] <= values[1] <= 5000:
+        raise CatalogError(f"{where}: expected 0 < min <= max <= 5000 mm, got {value!r}")
+    return values
+
+
+def _color(value: Any, where: str) -> tuple[int, int, int]:
+    if (isinstance(value, (list, tuple)) and len(value) == 3
+            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)):
+        return (int(value[0]), int(value[1]), int(value[2]))
+    if isinstance(value, str) and value.startswith("#") and len(value) == 7:
+        try:
+            return tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore
+        except ValueError:
+            pass
+    raise CatalogError(f"{where}: expected [R, G, B] with integers 0-255 or '#rrggbb', got {value!r}")
+
+
+def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) -> Product:
+    """A Product from one YAML mapping; CatalogError names `where` (file and product) and the field."""
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: expected a mapping with name, archetype, size_mm, colors; got {entry!r}")
+    known = {"name", "archetype", "size_mm", "colors", "material", "profile", "texture", "mesh"}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise CatalogError(f"{where}: unknown field(s) {unknown}; expected some of {sorted(known)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogError(f"{where}: field 'name': expected a non-empty string, got {name!r}")
+    where = f"{where} ({name!r})"
+    mesh_path = entry.get("mesh")
+    archetype = entry.get("archetype", "box" if mesh_path else None)
+    if archetype not in ARCHETYPES:
+        raise CatalogError(f"{where}: field 'archetype': expected one of {list(ARCHETYPES)}, got {archetype!r}")
+    size = entry.get("size_mm")
+    if not isinstance(size, dict) or "width" not in size:
+        raise CatalogError(f"{where}: field 'size_mm': expected a mapping with width (and height, depth), "
+                           f"got {size!r}")
+    bad_keys = sorted(set(size) - set(_SIZE_KEYS))
+    if bad_keys:
+        raise CatalogError(f"{where}: field 'size_mm': unknown key(s) {bad_keys}; expected {list(_SIZE_KEYS)}")
+    width = _range(size["width"], f"{where}: field 'size_mm.width'")
+    height = _range(size.get("height", size["width"]), f"{where}: field 'size_mm.height'")
+    depth = _range(size.get("depth", size["width"]), f"{where}: field 'size_mm.depth'")
+    colors = entry.get("colors", [[200, 200, 200]])
+    if not isinstance(colors, list) or not colors:
+        raise CatalogError(f"{where}: field 'colors': expected a non-empty list of [R, G, B], got {colors!r}")
+    parsed_colors = tuple(_color(c, f"{where}: field 'colors[{i}]'") for i, c in enumerate(colors))
+    material = entry.get("material", "matte")
+    if material not in MATERIALS:
+        raise CatalogError(f"{where}: field 'material': expected one of {list(MATERIALS)}, got {material!r}")
+    profile = entry.get("profile", "water")
+    if profile not in BOTTLE_PROFILES:
+        raise CatalogError(f"{where}: field 'profile': expected one of {list(BOTTLE_PROFILES)}, got {profile!r}")
+
+    def _path(field: str) -> Optional[str]:
+        value = entry.get(field)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise CatalogError(f"{where}: field {field!r}: expected a file path, got {value!r}")
+        full = value if os.path.isabs(value) else os.path.join(base_dir, value)
+        if not os.path.isfile(full):
+            raise CatalogError(f"{where}: field {field!r}: file {full!r} does not exist")
+        return full
+
+    return Product(name=name, archetype=archetype, size_mm=(width, height, depth), colors=parsed_colors,
+                   material=material, profile=profile, texture_path=_path("texture"), mesh_path=_path("mesh"),
+                   is_distractor=is_distractor, design_seed=stable_seed(name) % (2 ** 31))
+
+
+def load_catalog(path: str) -> Catalog:
+    """Reads and checks a YAML catalog; CatalogError names the file, the product and the field."""
+    import yaml
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as error:
+        raise CatalogError(f"{path}: cannot read catalog: {error}") from None
+    except yaml.YAMLError as error:
+        raise CatalogError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("products"), list) or not data["products"]:
+        raise CatalogError(f"{path}: expected a mapping with a non-empty list 'products' (and optional "
+                           f"'distractors')")
+    base_dir = os.path.dirname(os.path.abspath(path))
+    products, distractors = [], []
+    for section, target, is_distractor in (("products", products, False), ("distractors", distractors, True)):
+        entries = data.get(section) or []
+        if not isinstance(entries, list):
+            raise CatalogError(f"{path}: '{section}' must be a list")
+        for index, entry in enumerate(entries):
+            target.append(parse_product(entry, f"{path}: {section}[{index}]", base_dir, is_distractor))
+    seen: dict[str, int] = {}
+    for index, product in enumerate(products):
+        if product.name in seen:
+            raise CatalogError(f"{path}: products[{index}] ({product.name!r}): field 'name': duplicate of "
+                               f"products[{seen[product.name]}]")
+        seen[product.name] = index
+    return Catalog(products=products, distractors=distractors, source=os.path.abspath(path))
+
+
+# Procedural catalog: archetype -> (width, height, depth) ranges in mm, typical materials, weights.
+_TEMPLATES = {
+    "box": ((60, 200), (40, 220), (30, 90), ("matte",)),
+    "carton": ((60, 100), (90, 200), (40, 70), ("matte", "glossy")),
+    "gable_top_carton": ((70, 95), (190, 260), (70, 95), ("matte",)),
+    "can": ((55, 85), (70, 160), None, ("glossy",)),
+    "bottle": ((55, 95), (180, 320), None, ("glass", "glossy")),
+    "squeeze_bottle": ((55, 75), (150, 210), (38, 50), ("glossy",)),
+    "jar": ((55, 95), (70, 150), None, ("glass", "glossy")),
+    "cup": ((60, 95), (55, 110), None, ("matte", "glossy")),
+    "tub": ((90, 140), (50, 100), None, ("glossy",)),
+    "egg_box": ((100, 160), (55, 75), (95, 110), ("matte",)),
+    "tray": ((110, 200), (30, 70), (90, 150), ("glossy",)),
+    "pouch": ((90, 150), (120, 200), (25, 45), ("glossy",)),
+    "sphere": ((55, 95), None, None, ("matte", "glossy")),
+    "ellipsoid": ((45, 90), (60, 130), None, ("matte",)),
+    "squash": ((110, 160), (90, 140), None, ("matte",)),
+}
+_WEIGHTS = {"box": 2, "carton": 2, "gable_top_carton": 1, "can": 2, "bottle": 3, "squeeze_bottle": 2, "jar": 2,
+            "cup": 2, "tub": 1, "egg_box": 1, "tray": 1, "pouch": 1, "sphere": 1, "ellipsoid": 1, "squash": 0.5}
+
+
+def _procedural_product(rng: np.random.Generator, name: str, archetype: str, is_distractor: bool) -> Product:
+    wr, hr, dr, materials = _TEMPLATES[archetype]
+    width = float(rng.uniform(*wr))
+    height = float(rng.uniform(*hr)) if hr else width * float(rng.uniform(0.92, 1.05))
+    depth = float(rng.uniform(*dr)) if dr else width
+    if archetype in PRODUCE:  # real produce varies: keep a +-8 % range around the product's size
+        size = tuple((v * 0.92, v * 1.08) for v in (width, height, depth))
+    else:
+        size = tuple((v, v) for v in (width, height, depth))
+    hue = rng.uniform(0, 1)
+    colors = []
+    for k in range(3):
+        h = (hue + rng.choice([0.0, 0.5, 0.08, -0.08, 0.33]) * (k > 0)) % 1.0
+        s = rng.uniform(0.35, 1.0) if k != 1 else rng.uniform(0.0, 0.25)
+        v = rng.uniform(0.45, 1.0) if k != 1 else rng.uniform(0.85, 1.0)
+        colors.append(tuple(int(round(c * 255)) for c in _hsv_to_rgb(h, s, v)))
+    return Product(name=name, archetype=archetype, size_mm=size, colors=tuple(colors),  # type: ignore
+                   material=str(rng.choice(materials)), profile=str(rng.choice(BOTTLE_PROFILES)),
+                   is_distractor=is_distractor, design_seed=int(rng.integers(2 ** 31)))
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
+    i = int(h * 6.0) % 6
+    f = h * 6.0 - int(h * 6.0)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+
+
+def default_catalog(num_products: int = 150, num_distractors: int = 25, seed: int = 2017) -> Catalog:
+    """The procedural catalog: 150 products and 25 distractors (Rajpura et al. 2017), the same every call."""
+    rng = np.random.default_rng(seed)
+    names = list(_WEIGHTS)
+    weights = np.array([_WEIGHTS[n] for n in names], np.float64)
+    weights /= weights.sum()
+    products = []
+    for index in range(num_products):
+        archetype = str(rng.choice(names, p=weights))
+        products.append(_procedural_product(rng, f"product_{index:03d}_{archetype}", archetype, False))
+    distractors = []
+    for index in range(num_distractors):
+        archetype = str(rng.choice(names, p=weights))
+        distractors.append(_procedural_product(rng, f"distractor_{index:02d}_{archetype}", archetype, True))
+    return Catalog(products=products, distractors=distractors, source=f"<procedural seed={seed}>")
+
+
+def catalog_from_flag(value: Optional[str]) -> Catalog:
+    """--catalog: empty or 'default' gives the procedural catalog, anything else is a YAML path."""
+    if not value or value == "default":
+        return default_catalog()
+    return load_catalog(value)

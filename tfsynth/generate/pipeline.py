@@ -1,0 +1,270 @@
+"""The generation run: work split into chunks of images, rendered by a pool of worker processes, committed per
+chunk (rename), then assembled in index order into shards, COCO JSON, label map, images and manifest.
+
+Determinism: image `i` of split `s` is a pure function of (seed, s, i) and the configuration, and assembly
+reads chunks in index order, so the records are byte-identical for any --num_workers. Resume: chunk files live
+in OUTPUT_DIR/.chunks/<split>-<config hash>/ and are skipped when present; a different configuration writes a
+different folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import pickle
+import platform
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+
+from tfsynth.generate.catalog import Catalog, catalog_from_flag
+from tfsynth.generate.labeller import LabelPolicy, label_objects
+from tfsynth.generate.sampler import SamplerConfig, sample_scene
+
+SPLITS = (("train", 0), ("val", 1))
+CHUNK_SIZE = 25
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+    output_dir: str
+    num_images: int = 4000
+    validation_images: int = 0
+    num_workers: int = 2
+    seed: int = 0
+    catalog: str = "default"
+    preset: str = "default"
+    cues: tuple[str, ...] = ("color", "texture", "viewpoint", "lighting")
+    products_per_image: tuple[int, int] = (6, 24)
+    distractors: tuple[int, int] = (0, 4)
+    width: int = 640
+    height: int = 480
+    num_shards: int = 10
+    label_map: Optional[str] = None
+    min_visibility: float = 0.15
+    low_visibility: str = "drop"
+    include_masks: bool = False
+    write_images: bool = False
+    write_solo: bool = False
+    chunk_size: int = CHUNK_SIZE
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the rendered images or labels (not the outputs' layout)."""
+        fields = dataclasses.asdict(self)
+        for key in ("output_dir", "num_images", "validation_images", "num_workers", "num_shards", "write_images",
+                    "write_solo", "label_map"):
+            fields.pop(key)
+        if fields["catalog"] not in ("", "default") and os.path.isfile(fields["catalog"]):
+            with open(fields["catalog"], "rb") as handle:
+                fields["catalog_sha256"] = hashlib.sha256(handle.read()).hexdigest()
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# --- worker side (no TensorFlow here) --------------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _worker_init(config: GenerateConfig) -> None:
+    os.environ["LP_NUM_THREADS"] = "1"  # one llvmpipe thread: one process per core
+    from tfsynth.generate.assets import AssetLibrary
+    from tfsynth.generate.render_gl import GLRenderer
+    catalog = catalog_from_flag(config.catalog)
+    _WORKER["config"] = config
+    _WORKER["catalog"] = catalog
+    _WORKER["sampler"] = SamplerConfig(width=config.width, height=config.height, cues=frozenset(config.cues),
+                                       products_per_image=config.products_per_image, distractors=config.distractors)
+    _WORKER["renderer"] = GLRenderer(config.width, config.height, config.preset, AssetLibrary(catalog))
+    _WORKER["policy"] = LabelPolicy(config.min_visibility, config.low_visibility, config.include_masks)
+
+
+def render_image(split_id: int, index: int) -> dict:
+    """One image as a picklable record: JPEG bytes and objects (masks cropped to their boxes)."""
+    from PIL import Image
+    config: GenerateConfig = _WORKER["config"]
+    scene = sample_scene(_WORKER["catalog"], _WORKER["sampler"], config.seed, split_id, index)
+    result = _WORKER["renderer"].render(scene, want_ids=config.include_masks)
+    objects = label_objects(scene, result.stats, result.ids, config.width, config.height, _WORKER["policy"])
+    buffer = io.BytesIO()
+    Image.fromarray(result.image).save(buffer, format="JPEG", quality=scene.post.jpeg_quality)
+    records = []
+    for obj in objects:
+        record = dataclasses.asdict(obj)
+        if obj.mask is not None:  # keep the box crop only: a full-frame mask per object is mostly zeros
+            x0, y0, x1, y1 = int(obj.xmin), int(obj.ymin), int(obj.xmax), int(obj.ymax)
+            record["mask"] = (x0, y0, np.packbits(obj.mask[y0:y1, x0:x1], axis=None), (y1 - y0, x1 - x0))
+        records.append(record)
+    return {"index": index, "encoded": buffer.getvalue(), "objects": records}
+
+
+def render_chunk(task: tuple[str, int, int, int, str]) -> int:
+    """Renders images [start, end) of a split into one chunk file (temporary name, then rename)."""
+    split_name, split_id, start, end, path = task
+    images = [render_image(split_id, index) for index in range(start, end)]
+    temp_path = f"{path}.tmp-{os.getpid()}"
+    with open(temp_path, "wb") as handle:
+        pickle.dump(images, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temp_path, path)
+    return end - start
+
+
+# --- main side --------------------------------------------------------------------------------------------
+def chunk_tasks(config: GenerateConfig) -> list[tuple[str, int, int, int, str]]:
+    tasks = []
+    fingerprint = config.fingerprint()
+    counts = {"train": config.num_images, "val": config.validation_images}
+    for split_name, split_id in SPLITS:
+        folder = os.path.join(config.output_dir, ".chunks", f"{split_name}-{fingerprint}")
+        for start in range(0, counts[split_name], config.chunk_size):
+            end = min(start + config.chunk_size, counts[split_name])
+            tasks.append((split_name, split_id, start, end, os.path.join(folder, f"{start:07d}-{end:07d}.pkl")))
+    return tasks
+
+
+def _load_chunk(path: str, split_name: str, config: GenerateConfig):
+    from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+    with open(path, "rb") as handle:
+        images = pickle.load(handle)
+    for item in images:
+        objects = []
+        for record in item["objects"]:
+            mask_info = record.pop("mask")
+            obj = ObjectAnnotation(**record)
+            if mask_info is not None:
+                x0, y0, bits, shape = mask_info
+                mask = np.zeros((config.height, config.width), np.uint8)
+                crop = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape)
+                mask[y0:y0 + shape[0], x0:x0 + shape[1]] = crop
+                obj.mask = mask
+            objects.append(obj)
+        name = f"{split_name}_{item['index']:06d}.jpg"
+        yield ImageAnnotation(filename=name, width=config.width, height=config.height, objects=objects,
+                              encoded=item["encoded"], image_format="jpeg", source_id=f"{split_name}/{item['index']}")
+
+
+def _label_map_dict(config: GenerateConfig, catalog: Catalog) -> dict[str, int]:
+    from tfsynth.utils import label_map_util
+    if config.label_map:
+        name_to_id = label_map_util.get_label_map_dict(config.label_map)
+        missing = [name for name in catalog.class_names if name not in name_to_id]
+        if missing:
+            raise ValueError(f"--label_map {config.label_map}: products {missing} of catalog {catalog.source} "
+                             f"have no id; add them to the label map or remove them from the catalog")
+        return {name: name_to_id[name] for name in catalog.class_names}
+    return {name: index + 1 for index, name in enumerate(catalog.class_names)}
+
+
+def _versions() -> dict:
+    import moderngl
+    import PIL
+    versions = {"python": sys.version.split()[0], "numpy": np.__version__, "moderngl": moderngl.__version__,
+                "pillow": PIL.__version__, "platform": platform.platform()}
+    try:
+        import tfsynth
+        versions["tfsynth"] = tfsynth.__version__
+    except Exception:  # noqa: BLE001
+        pass
+    return versions
+
+
+def _write_json(path: str, data: dict) -> None:
+    temp_path = f"{path}.tmp-{os.getpid()}"
+    with open(temp_path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+    os.replace(temp_path, path)
+
+
+def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[str, int]) -> dict:
+    from tfsynth.data.coco_json import write_coco_json
+    from tfsynth.data.tfrecord import ShardedTFRecordWriter, annotation_to_example
+    categories = [{"id": class_id, "name": name} for name, class_id in sorted(name_to_id.items(),
+                                                                                key=lambda p: p[1])]
+    summary = {}
+    for split_name, _ in SPLITS:
+        split_tasks = [t for t in tasks if t[0] == split_name]
+        if not split_tasks:
+            continue
+        num_shards = config.num_shards if split_name == "train" else max(1, min(config.num_shards, 2))
+        annotations = []
+        image_dir = os.path.join(config.output_dir, "images", split_name)
+        if config.write_images:
+            os.makedirs(image_dir, exist_ok=True)
+        num_objects = 0
+        with ShardedTFRecordWriter(config.output_dir, split_name, num_shards) as writer:
+            for task in split_tasks:
+                for image in _load_chunk(task[4], split_name, config):
+                    for obj in image.objects:
+                        obj.class_id = name_to_id[obj.class_name]
+                    writer.write(annotation_to_example(image, name_to_id, include_masks=config.include_masks))
+                    num_objects += len(image.objects)
+                    if config.write_images:
+                        path = os.path.join(image_dir, image.filename)
+                        with open(path + ".tmp", "wb") as handle:
+                            handle.write(image.encoded)
+                        os.replace(path + ".tmp", path)
+                    if not config.include_masks:
+                        image.encoded = None  # COCO JSON needs sizes and boxes only
+                        image.path = image.filename
+                    annotations.append(image)
+        write_coco_json(os.path.join(config.output_dir, f"{split_name}_coco.json"), annotations, categories)
+        if config.write_solo:
+            from tfsynth.generate.solo_writer import write_solo
+            write_solo(os.path.join(config.output_dir, f"solo_{split_name}"),
+                       list(_load_chunk_all(split_tasks, split_name, config)), name_to_id)
+        summary[split_name] = {"images": len(annotations), "objects": num_objects, "shards": writer.paths}
+    return summary
+
+
+def _load_chunk_all(tasks, split_name: str, config: GenerateConfig):
+    for task in tasks:
+        yield from _load_chunk(task[4], split_name, config)
+
+
+def run(config: GenerateConfig, progress: bool = True) -> dict:
+    """Renders what is not yet rendered, then writes every output; returns the manifest."""
+    from tqdm import tqdm
+    from tfsynth.utils.label_map_util import write_label_map
+    started = time.time()
+    catalog = catalog_from_flag(config.catalog)  # fail early on catalog errors, in the main process
+    name_to_id = _label_map_dict(config, catalog)
+    from tfsynth.generate.render_gl import get_preset
+    get_preset(config.preset)
+    os.makedirs(config.output_dir, exist_ok=True)
+    tasks = chunk_tasks(config)
+    pending = [t for t in tasks if not os.path.exists(t[4])]
+    for task in pending:
+        os.makedirs(os.path.dirname(task[4]), exist_ok=True)
+    total = sum(t[3] - t[2] for t in tasks)
+    done_before = total - sum(t[3] - t[2] for t in pending)
+    render_started = time.time()
+    if pending:
+        context = multiprocessing.get_context("spawn")  # fresh workers: no inherited GL or TF state
+        workers = max(1, min(config.num_workers, len(pending)))
+        with context.Pool(workers, initializer=_worker_init, initargs=(config,)) as pool, \
+                tqdm(total=total, initial=done_before, unit="img", disable=not progress,
+                     desc="rendering") as bar:
+            for count in pool.imap_unordered(render_chunk, pending):
+                bar.update(count)
+    render_seconds = time.time() - render_started
+    summary = _assemble(config, catalog, tasks, name_to_id)
+    label_map_path = os.path.join(config.output_dir, "label_map.pbtxt")
+    write_label_map(label_map_path, name_to_id)
+    manifest = {
+        "config": dataclasses.asdict(config),
+        "config_fingerprint": config.fingerprint(),
+        "catalog": {"source": catalog.source, "products": len(catalog.products),
+                    "distractors": len(catalog.distractors)},
+        "seeds": {"seed": config.seed, "image_rng": "numpy default_rng([seed, split (0 train, 1 val), index])"},
+        "versions": _versions(),
+        "outputs": summary,
+        "label_map": label_map_path,
+        "rendered_this_run": total - done_before,
+        "render_seconds": render_seconds,
+        "total_seconds": time.time() - started,
+    }
+    _write_json(os.path.join(config.output_dir, "manifest.json"), manifest)
+    return manifest

@@ -1,0 +1,294 @@
+"""Headless OpenGL renderer (moderngl over EGL; Mesa llvmpipe on CPU).
+
+One frame:
+1. shadow pass: depth from the lamp (light 0) into a shadow map (default preset);
+2. scene pass: lit, textured colour (HDR, optionally MSAA) and integer instance ids in one pass (two attachments);
+3. coverage pass: every labelled object without depth test sets its bit per pixel (unoccluded coverage);
+4. label compute pass: visible pixel counts and boxes per id, coverage counts and boxes per id;
+5. resolve + sensor passes: tone map, MSAA resolve, blur, vignette, sRGB, noise; read back 8-bit RGB.
+The context, programs, framebuffers, meshes and textures live as long as the renderer (one per worker).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+import numpy as np
+
+from tfsynth.generate import shaders
+from tfsynth.generate.assets import AssetLibrary
+from tfsynth.generate.scene import Scene, look_at, perspective
+
+MAX_LIGHTS = 4
+MAX_INSTANCES = 255  # ids 1..255; 8 coverage layers of 32 bits
+STATS_WIDTH = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    msaa: int  # samples, 0 = none
+    shadow_size: int  # 0 = no shadows
+    shadow_taps: int
+
+
+PRESETS = {
+    "fast": Preset("fast", msaa=0, shadow_size=0, shadow_taps=0),
+    "default": Preset("default", msaa=4, shadow_size=1024, shadow_taps=4),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name == "photoreal":
+        raise NotImplementedError("preset 'photoreal' is not available: needs Blender (optional backend, "
+                                  "not installed); use --preset default or fast")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected fast, default or photoreal")
+    return PRESETS[name]
+
+
+@dataclasses.dataclass
+class RenderResult:
+    image: np.ndarray  # uint8 [height, width, 3], row 0 at the top
+    stats: np.ndarray  # uint32 [MAX_INSTANCES + 1, 10]: visible count, box (x0, y0, x1, y1; GL rows),
+    #                    coverage count, coverage box
+    ids: Optional[np.ndarray]  # uint32 [height, width] instance ids, row 0 at the top (when asked for)
+
+
+def create_context():
+    """A standalone EGL context; a clear error naming the system packages when EGL is missing."""
+    import moderngl
+    try:
+        return moderngl.create_standalone_context(backend="egl")
+    except Exception as error:  # noqa: BLE001 - glcontext raises plain Exceptions for a missing libEGL
+        raise RuntimeError(
+            f"cannot create a headless OpenGL context over EGL ({error}). Install EGL and Mesa's drivers, on "
+            "Debian/Ubuntu: apt-get install libegl1 libgl1-mesa-dri libegl-mesa0") from error
+
+
+def _mat4(m: np.ndarray) -> bytes:
+    return np.asarray(m, np.float32).T.tobytes()  # GL is column-major
+
+
+class GLRenderer:
+    """Renders Scenes of one size with one preset; reuse it for every image of a worker."""
+
+    def __init__(self, width: int, height: int, preset: str, assets: AssetLibrary):
+        import moderngl
+        self.width, self.height = width, height
+        self.preset = get_preset(preset)
+        self.assets = assets
+        self.ctx = create_context()
+        ctx = self.ctx
+        self.renderer_name = ctx.info.get("GL_RENDERER", "?")
+        msaa = self.preset.msaa
+        size = (width, height)
+        header = f"#version 430\n#define MAX_LIGHTS {MAX_LIGHTS}\n#define SHADOW_TAPS {self.preset.shadow_taps}\n"
+        self.scene_prog = ctx.program(vertex_shader=shaders.SCENE_VERTEX,
+                                      fragment_shader=header + shaders.SCENE_FRAGMENT)
+        self.depth_prog = ctx.program(vertex_shader=shaders.DEPTH_VERTEX, fragment_shader=shaders.DEPTH_FRAGMENT)
+        self.cover_prog = ctx.program(vertex_shader=shaders.DEPTH_VERTEX, fragment_shader=shaders.COVER_FRAGMENT)
+        self.label_prog = ctx.compute_shader(f"#version 430\n#define MSAA {msaa}\n"
+                                             + shaders.LABEL_COMPUTE.replace("#version 430\n", "", 1))
+        self.resolve_prog = ctx.program(vertex_shader=shaders.FULLSCREEN_VERTEX,
+                                        fragment_shader=f"#version 430\n#define MSAA {msaa}\n"
+                                        + shaders.RESOLVE_FRAGMENT)
+        self.sensor_prog = ctx.program(vertex_shader=shaders.FULLSCREEN_VERTEX,
+                                       fragment_shader=shaders.SENSOR_FRAGMENT)
+        # Scene framebuffer: HDR colour + integer ids (+ depth), multisampled in the default preset.
+        self.hdr = ctx.texture(size, 4, dtype="f2", samples=msaa)
+        self.ids = ctx.texture(size, 1, dtype="u4", samples=msaa)
+        self.depth = ctx.depth_renderbuffer(size, samples=msaa)
+        self.scene_fbo = ctx.framebuffer([self.hdr, self.ids], self.depth)
+        self.resolved = ctx.texture(size, 4, dtype="f2")
+        self.resolved.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.resolved.repeat_x = self.resolved.repeat_y = False
+        self.resolve_fbo = ctx.framebuffer([self.resolved])
+        self.final = ctx.renderbuffer(size, 4)
+        self.final_fbo = ctx.framebuffer([self.final])
+        self.ids_out = ctx.texture(size, 1, dtype="u4")
+        layers = (MAX_INSTANCES + 1 + 31) // 32
+        self.cover_layers = layers
+        self.cover = ctx.texture_array((width, height, layers), 1, dtype="u4")
+        self.cover.write(np.zeros((layers, height, width), np.uint32).tobytes())
+        self.stats = ctx.buffer(reserve=(MAX_INSTANCES + 1) * STATS_WIDTH * 4)
+        empty = np.zeros((MAX_INSTANCES + 1, STATS_WIDTH), np.uint32)
+        empty[:, [1, 2, 6, 7]] = 0xFFFFFFFF
+        self._empty_stats = empty.tobytes()
+        if self.preset.shadow_size:
+            s = self.preset.shadow_size
+            self.shadow_tex = ctx.depth_texture((s, s))
+            self.shadow_tex.compare_func = "<="
+            self.shadow_tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            self.shadow_tex.repeat_x = self.shadow_tex.repeat_y = False
+            self.shadow_fbo = ctx.framebuffer(depth_attachment=self.shadow_tex)
+        else:  # a 1x1 map keeps the sampler bound; shading ignores it (SHADOW_TAPS 0)
+            self.shadow_tex = ctx.depth_texture((1, 1))
+            self.shadow_tex.compare_func = "<="
+            self.shadow_fbo = None
+        self.fullscreen = ctx.vertex_array(self.resolve_prog, [])
+        self.fullscreen_sensor = ctx.vertex_array(self.sensor_prog, [])
+        self._meshes: dict[str, tuple] = {}
+        self._textures: dict[str, object] = {}
+        self.scene_prog["tex"].value = 0
+        self.scene_prog["shadow_map"].value = 1
+        self.resolve_prog["hdr"].value = 0
+        self.sensor_prog["image"].value = 0
+        self.sensor_prog["texel"].value = (1.0 / width, 1.0 / height)
+        self.label_prog["ids_in"].value = 0
+        self.label_prog["layers"].value = layers
+        self.label_prog["size"].value = (width, height)
+
+    # --- caches -----------------------------------------------------------------------------------------
+    def _mesh(self, key: str):
+        if key not in self._meshes:
+            mesh = self.assets.mesh(key)
+            vbo = self.ctx.buffer(mesh.vertices.astype(np.float32).tobytes())
+            ibo = self.ctx.buffer(mesh.indices.astype(np.uint32).tobytes())
+            scene_vao = self.ctx.vertex_array(self.scene_prog, [(vbo, "3f 3f 2f", "in_pos", "in_normal", "in_uv")],
+                                              index_buffer=ibo, index_element_size=4)
+            depth_vao = self.ctx.vertex_array(self.depth_prog, [(vbo, "3f 20x", "in_pos")], index_buffer=ibo,
+                                              index_element_size=4)
+            cover_vao = self.ctx.vertex_array(self.cover_prog, [(vbo, "3f 20x", "in_pos")], index_buffer=ibo,
+                                              index_element_size=4)
+            self._meshes[key] = (scene_vao, depth_vao, cover_vao)
+        return self._meshes[key]
+
+    def _texture(self, key: Optional[str]):
+        key = key or "white"
+        if key not in self._textures:
+            import moderngl
+            pixels = np.ascontiguousarray(self.assets.texture(key)[::-1])  # GL row 0 is the bottom
+            tex = self.ctx.texture((pixels.shape[1], pixels.shape[0]), 3, pixels.tobytes(), alignment=1)
+            tex.build_mipmaps()
+            tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)  # trilinear, no anisotropy
+            tex.anisotropy = 1.0
+            self._textures[key] = tex
+        return self._textures[key]
+
+    # --- frame ------------------------------------------------------------------------------------------
+    def render(self, scene: Scene, want_ids: bool = False) -> RenderResult:
+        import moderngl
+        ctx = self.ctx
+        cam = scene.camera
+        if (cam.width, cam.height) != (self.width, self.height):
+            raise ValueError(f"scene camera is {cam.width}x{cam.height}; renderer is {self.width}x{self.height}")
+        labelled = [o for o in scene.objects if o.instance_id > 0]
+        if labelled and max(o.instance_id for o in labelled) > MAX_INSTANCES:
+            raise ValueError(f"more than {MAX_INSTANCES} labelled objects in one scene")
+        view_proj = cam.projection_matrix() @ cam.view_matrix()
+        lamp = scene.lights[scene.shadow_light] if scene.lights and scene.shadow_light >= 0 else None
+        light_vp = np.eye(4)
+        if lamp is not None:
+            direction = np.asarray(lamp.direction, np.float64)
+            eye = np.asarray(lamp.position, np.float64)
+            up = (0.0, 0.0, -1.0) if abs(direction[1]) > 0.9 else (0.0, 1.0, 0.0)
+            light_vp = perspective(130.0, 1.0, 0.03, 4.0) @ look_at(eye, eye + direction, up=up)
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        # 1. Shadow map.
+        if self.shadow_fbo is not None and lamp is not None:
+            self.shadow_fbo.use()
+            self.shadow_fbo.clear(depth=1.0)
+            self.depth_prog["view_proj"].write(_mat4(light_vp))
+            ctx.disable(moderngl.CULL_FACE)  # thin slabs and open shapes must block light from both sides
+            for obj in scene.objects:
+                if obj.casts_shadow:
+                    self.depth_prog["model"].write(_mat4(obj.model))
+                    self._mesh(obj.mesh_key)[1].render()
+            ctx.enable(moderngl.CULL_FACE)
+        # 2. Scene: colour + ids.
+        self.scene_fbo.use()
+        self.scene_fbo.clear(*scene.background, 1.0, depth=1.0)
+        prog = self.scene_prog
+        prog["view_proj"].write(_mat4(view_proj))
+        prog["light_vp"].write(_mat4(light_vp))
+        prog["eye"].value = tuple(float(c) for c in cam.position)
+        lights = scene.lights[:MAX_LIGHTS]
+        pos = np.zeros((MAX_LIGHTS, 4), np.float32)
+        col = np.zeros((MAX_LIGHTS, 4), np.float32)
+        dirs = np.zeros((MAX_LIGHTS, 4), np.float32)
+        outer = np.zeros(MAX_LIGHTS, np.float32)
+        kinds = {"point": 0.0, "spot": 1.0, "area": 2.0}
+        for i, light in enumerate(lights):
+            pos[i] = (*light.position, kinds[light.kind])
+            col[i] = (*light.color, light.size)
+            dirs[i] = (*light.direction, light.spot_cos_inner)
+            outer[i] = light.spot_cos_outer
+        prog["num_lights"].value = len(lights)
+        prog["light_pos"].write(pos.tobytes())
+        prog["light_color"].write(col.tobytes())
+        prog["light_dir"].write(dirs.tobytes())
+        prog["light_cos_outer"].write(outer.tobytes())
+        prog["amb_sky"].value = tuple(scene.ambient_sky)
+        prog["amb_ground"].value = tuple(scene.ambient_ground)
+        prog["interior"].value = tuple(scene.interior)
+        if "shadow_texel" in prog:
+            prog["shadow_texel"].value = 1.0 / max(self.preset.shadow_size, 1)
+        self.shadow_tex.use(1)
+        kind_ids = {"matte": 0, "glossy": 1, "glass": 2, "emissive": 3}
+        for obj in scene.objects:
+            m = obj.material
+            prog["model"].write(_mat4(obj.model))
+            normal = np.linalg.inv(obj.model[:3, :3]).T
+            prog["normal_mat"].write(np.asarray(normal, np.float32).T.tobytes())
+            prog["base_color"].value = m.color
+            prog["uv_offset"].value = m.uv_offset
+            prog["wear"].value = m.wear
+            prog["specular"].value = m.specular
+            prog["shininess"].value = m.shininess
+            prog["kind"].value = kind_ids[m.kind]
+            prog["emission"].value = m.emission
+            prog["instance_id"].value = obj.instance_id
+            self._texture(m.texture_key).use(0)
+            self._mesh(obj.mesh_key)[0].render()
+        # 3. Coverage of each labelled object, occluders ignored.
+        self.resolve_fbo.use()
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        self.resolve_fbo.color_mask = (False, False, False, False)
+        self.cover.bind_to_image(0, read=True, write=True)
+        self.cover_prog["view_proj"].write(_mat4(view_proj))
+        for obj in labelled:
+            self.cover_prog["model"].write(_mat4(obj.model))
+            self.cover_prog["instance_id"].value = obj.instance_id
+            self._mesh(obj.mesh_key)[2].render()
+        self.resolve_fbo.color_mask = (True, True, True, True)
+        ctx.memory_barrier()
+        # 4. Label statistics.
+        self.stats.write(self._empty_stats)
+        self.stats.bind_to_storage_buffer(2)
+        self.ids.use(0)
+        self.cover.bind_to_image(0, read=True, write=True)
+        self.ids_out.bind_to_image(1, read=False, write=True)
+        self.label_prog.run((self.width + 15) // 16, (self.height + 15) // 16)
+        ctx.memory_barrier()
+        # 5. Resolve (tone map, AA) and sensor.
+        self.resolve_fbo.use()
+        self.hdr.use(0)
+        self.resolve_prog["exposure"].value = scene.post.exposure
+        self.resolve_prog["white_balance"].value = tuple(scene.post.white_balance)
+        self.fullscreen.render(moderngl.TRIANGLES, vertices=3)
+        self.final_fbo.use()
+        self.resolved.use(0)
+        sp = self.sensor_prog
+        sp["blur_px"].value = scene.post.blur_px
+        sp["vignette"].value = scene.post.vignette
+        sp["noise_sigma"].value = scene.post.noise_sigma
+        sp["noise_seed"].value = float(scene.post.noise_seed % 1000) + 0.5
+        self.fullscreen_sensor.render(moderngl.TRIANGLES, vertices=3)
+        raw = self.final_fbo.read(components=3, alignment=1)
+        image = np.frombuffer(raw, np.uint8).reshape(self.height, self.width, 3)[::-1]
+        stats = np.frombuffer(self.stats.read(), np.uint32).reshape(MAX_INSTANCES + 1, STATS_WIDTH).copy()
+        ids = None
+        if want_ids:
+            ids = np.frombuffer(self.ids_out.read(alignment=1), np.uint32).reshape(self.height, self.width)[::-1]
+            ids = np.ascontiguousarray(ids)
+        return RenderResult(np.ascontiguousarray(image), stats, ids)
+
+    def release(self) -> None:
+        self.ctx.release()
+
+
+def set_single_thread() -> None:
+    """One llvmpipe thread per worker process (set before the context exists): one process per core."""
+    os.environ["LP_NUM_THREADS"] = "1"

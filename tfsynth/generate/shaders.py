@@ -1,0 +1,254 @@
+"""GLSL sources of the GL renderer (one place, so render_gl.py reads as the frame's steps)."""
+
+SCENE_VERTEX = """
+#version 430
+in vec3 in_pos;
+in vec3 in_normal;
+in vec2 in_uv;
+uniform mat4 model;
+uniform mat3 normal_mat;
+uniform mat4 view_proj;
+uniform mat4 light_vp;
+out vec3 v_world;
+out vec3 v_normal;
+out vec2 v_uv;
+out vec4 v_light;
+void main() {
+    vec4 world = model * vec4(in_pos, 1.0);
+    v_world = world.xyz;
+    v_normal = normal_mat * in_normal;
+    v_uv = in_uv;
+    v_light = light_vp * world;
+    gl_Position = view_proj * world;
+}
+"""
+
+# SHADOW_TAPS (0 = no shadows) and MAX_LIGHTS are #defined in front of this text.
+SCENE_FRAGMENT = """
+in vec3 v_world;
+in vec3 v_normal;
+in vec2 v_uv;
+in vec4 v_light;
+uniform sampler2D tex;
+uniform sampler2DShadow shadow_map;
+uniform vec3 base_color;
+uniform vec2 uv_offset;
+uniform float wear;
+uniform float specular;
+uniform float shininess;
+uniform int kind;          // 0 matte, 1 glossy, 2 glass, 3 emissive
+uniform float emission;
+uniform uint instance_id;
+uniform vec3 eye;
+uniform int num_lights;
+uniform vec4 light_pos[MAX_LIGHTS];    // w: 0 point, 1 spot, 2 area
+uniform vec4 light_color[MAX_LIGHTS];  // w: size
+uniform vec4 light_dir[MAX_LIGHTS];    // w: cos inner
+uniform float light_cos_outer[MAX_LIGHTS];
+uniform vec3 amb_sky;
+uniform vec3 amb_ground;
+uniform vec3 interior;     // half width, height, depth
+uniform float shadow_texel;
+layout(location = 0) out vec4 out_color;
+layout(location = 1) out uint out_id;
+
+float hash(vec2 p) { return fract(sin(dot(p, vec2(12.9898, 78.233))) * 43758.5453); }
+
+float shadow_factor() {
+#if SHADOW_TAPS > 0
+    vec3 p = v_light.xyz / v_light.w * 0.5 + 0.5;
+    if (p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0 || p.z >= 1.0) return 1.0;
+    float bias = 0.0015;
+    float lit = 0.0;
+#if SHADOW_TAPS >= 4
+    // Four hardware-filtered (2x2 PCF) taps: a soft edge of about 3 texels.
+    lit += texture(shadow_map, vec3(p.xy + vec2(-0.75, -0.75) * shadow_texel, p.z - bias));
+    lit += texture(shadow_map, vec3(p.xy + vec2( 0.75, -0.75) * shadow_texel, p.z - bias));
+    lit += texture(shadow_map, vec3(p.xy + vec2(-0.75,  0.75) * shadow_texel, p.z - bias));
+    lit += texture(shadow_map, vec3(p.xy + vec2( 0.75,  0.75) * shadow_texel, p.z - bias));
+    return lit * 0.25;
+#else
+    return texture(shadow_map, vec3(p.xy, p.z - bias));
+#endif
+#else
+    return 1.0;
+#endif
+}
+
+void main() {
+    out_id = instance_id;
+    vec3 albedo = pow(texture(tex, v_uv + uv_offset).rgb, vec3(2.2)) * base_color;
+    if (wear > 0.0) {
+        albedo *= 1.0 - wear * 0.35 * hash(floor((v_uv + uv_offset) * 48.0));
+    }
+    if (kind == 3) {
+        out_color = vec4(albedo * emission, 1.0);
+        return;
+    }
+    vec3 n = normalize(v_normal);
+    vec3 v = normalize(eye - v_world);
+    if (dot(n, v) < 0.0) n = -n;  // thin slabs and glass seen from behind
+    // Ambient: white interior bounce light, weaker towards the back of the fridge and outside it.
+    float inside = step(abs(v_world.x), interior.x + 0.05) * step(v_world.z, 0.08);
+    float depth_fall = mix(0.45, 1.0, clamp((v_world.z + interior.z) / interior.z, 0.0, 1.0));
+    vec3 ambient = mix(amb_ground, amb_sky, n.y * 0.5 + 0.5) * mix(0.35, depth_fall, inside);
+    vec3 color = albedo * ambient;
+    float fresnel = pow(1.0 - max(dot(n, v), 0.0), 5.0);
+    for (int i = 0; i < num_lights; ++i) {
+        vec3 to_light = light_pos[i].xyz - v_world;
+        float dist2 = dot(to_light, to_light);
+        vec3 l = to_light * inversesqrt(dist2);
+        float size = light_color[i].w;
+        float atten = 0.16 / (dist2 + 0.16 * 0.1 + size * size);
+        if (light_pos[i].w == 1.0) {
+            float cos_angle = dot(-l, normalize(light_dir[i].xyz));
+            atten *= smoothstep(light_cos_outer[i], light_dir[i].w, cos_angle);
+        }
+        float wrap = light_pos[i].w == 2.0 ? 0.3 : 0.0;  // area lights wrap further round the object
+        float ndl = max((dot(n, l) + wrap) / (1.0 + wrap), 0.0);
+        float shadow = (i == 0) ? shadow_factor() : 1.0;
+        vec3 h = normalize(l + v);
+        float shin = light_pos[i].w == 2.0 ? shininess * 0.35 : shininess;
+        float spec = pow(max(dot(n, h), 0.0), shin) * (shin + 8.0) / 25.0;
+        float ks = specular + (1.0 - specular) * fresnel * (kind == 0 ? 0.1 : 1.0);
+        vec3 radiance = light_color[i].rgb * atten * shadow;
+        color += radiance * (albedo * ndl * (1.0 - ks * 0.5) + ks * spec * step(0.0, dot(n, l)));
+    }
+    if (kind == 2) {  // glass: environment reflection on the rim, a little see-through brightening
+        color += amb_sky * (0.25 + 1.5 * fresnel);
+    }
+    out_color = vec4(color, 1.0);
+}
+"""
+
+DEPTH_VERTEX = """
+#version 430
+in vec3 in_pos;
+uniform mat4 model;
+uniform mat4 view_proj;
+void main() { gl_Position = view_proj * model * vec4(in_pos, 1.0); }
+"""
+
+DEPTH_FRAGMENT = """
+#version 430
+void main() {}
+"""
+
+# Every fragment of an object sets its bit at the pixel, occluded or not: the object's unoccluded coverage.
+COVER_FRAGMENT = """
+#version 430
+layout(r32ui, binding = 0) uniform coherent uimage2DArray cover;
+uniform uint instance_id;
+void main() {
+    imageAtomicOr(cover, ivec3(ivec2(gl_FragCoord.xy), int(instance_id >> 5u)), 1u << (instance_id & 31u));
+}
+"""
+
+# Per pixel: the visible id (sample 0), its count and box; each coverage bit's count and box. Clears coverage.
+LABEL_COMPUTE = """
+#version 430
+layout(local_size_x = 16, local_size_y = 16) in;
+layout(r32ui, binding = 0) uniform coherent uimage2DArray cover;
+layout(r32ui, binding = 1) uniform writeonly uimage2D ids_out;
+#if MSAA
+uniform usampler2DMS ids_in;
+#else
+uniform usampler2D ids_in;
+#endif
+uniform int layers;
+uniform ivec2 size;
+layout(std430, binding = 2) buffer Stats { uint s[]; };
+void main() {
+    ivec2 p = ivec2(gl_GlobalInvocationID.xy);
+    if (p.x >= size.x || p.y >= size.y) return;
+    uint id = texelFetch(ids_in, p, 0).r;
+    imageStore(ids_out, p, uvec4(id));
+    if (id > 0u) {
+        uint b = id * 10u;
+        atomicAdd(s[b], 1u);
+        atomicMin(s[b + 1u], uint(p.x)); atomicMin(s[b + 2u], uint(p.y));
+        atomicMax(s[b + 3u], uint(p.x)); atomicMax(s[b + 4u], uint(p.y));
+    }
+    for (int layer = 0; layer < layers; ++layer) {
+        uint bits = imageLoad(cover, ivec3(p, layer)).r;
+        if (bits == 0u) continue;
+        imageStore(cover, ivec3(p, layer), uvec4(0u));
+        while (bits != 0u) {
+            uint bit = uint(findLSB(bits));
+            bits &= bits - 1u;
+            uint b = (uint(layer) * 32u + bit) * 10u;
+            atomicAdd(s[b + 5u], 1u);
+            atomicMin(s[b + 6u], uint(p.x)); atomicMin(s[b + 7u], uint(p.y));
+            atomicMax(s[b + 8u], uint(p.x)); atomicMax(s[b + 9u], uint(p.y));
+        }
+    }
+}
+"""
+
+FULLSCREEN_VERTEX = """
+#version 430
+out vec2 v_uv;
+void main() {
+    vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);
+    v_uv = p;
+    gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+# MSAA (sample count) is #defined in front: average the tone-mapped samples (anti-aliasing in display space).
+RESOLVE_FRAGMENT = """
+#if MSAA
+uniform sampler2DMS hdr;
+#else
+uniform sampler2D hdr;
+#endif
+uniform float exposure;
+uniform vec3 white_balance;
+out vec4 out_color;
+vec3 aces(vec3 x) { return clamp((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0); }
+void main() {
+    ivec2 p = ivec2(gl_FragCoord.xy);
+#if MSAA
+    vec3 sum = vec3(0.0);
+    for (int i = 0; i < MSAA; ++i) sum += aces(texelFetch(hdr, p, i).rgb * exposure * white_balance);
+    out_color = vec4(sum / float(MSAA), 1.0);
+#else
+    out_color = vec4(aces(texelFetch(hdr, p, 0).rgb * exposure * white_balance), 1.0);
+#endif
+}
+"""
+
+# Sensor: optional blur (4 bilinear taps), vignette, sRGB encoding, noise (deterministic hash of pixel + seed).
+SENSOR_FRAGMENT = """
+#version 430
+in vec2 v_uv;
+uniform sampler2D image;
+uniform vec2 texel;
+uniform float blur_px;
+uniform float vignette;
+uniform float noise_sigma;
+uniform float noise_seed;
+out vec4 out_color;
+float hash(vec3 p) {
+    p = fract(p * vec3(443.897, 441.423, 437.195));
+    p += dot(p, p.yzx + 19.19);
+    return fract((p.x + p.y) * p.z);
+}
+void main() {
+    vec3 c = texture(image, v_uv).rgb;
+    if (blur_px > 0.0) {
+        vec2 o = texel * blur_px;
+        c = 0.2 * c + 0.2 * (texture(image, v_uv + vec2(o.x, o.y)).rgb + texture(image, v_uv + vec2(-o.x, o.y)).rgb
+                           + texture(image, v_uv + vec2(o.x, -o.y)).rgb + texture(image, v_uv - o).rgb);
+    }
+    vec2 d = v_uv - 0.5;
+    c *= 1.0 - vignette * dot(d, d) * 2.0;
+    c = pow(max(c, 0.0), vec3(1.0 / 2.2));
+    vec3 seed = vec3(gl_FragCoord.xy, noise_seed);
+    float u1 = max(hash(seed), 1e-6), u2 = hash(seed + 17.0), u3 = hash(seed + 31.0);
+    float g = sqrt(-2.0 * log(u1)) * cos(6.2831853 * u2);       // luma noise
+    vec3 chroma = vec3(u3, hash(seed + 47.0), hash(seed + 59.0)) - 0.5;
+    c += noise_sigma * (g + chroma * 0.8);
+    out_color = vec4(clamp(c, 0.0, 1.0), 1.0);
+}
+"""

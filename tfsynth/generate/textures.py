@@ -1,0 +1,117 @@
+"""Procedural label textures: colour fields, stripes, logos and text-like glyphs, one design per product.
+
+The texture is square; its bottom rows colour the base and its top rows the cap or lid (see shapes.py for how
+each archetype maps u, v). Produce gets a mottled skin instead of a label.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from tfsynth.generate.catalog import PRODUCE, Product
+
+TEXTURE_SIZE = 256
+_GLYPHS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789%&"
+_FONT_CACHE: dict[int, ImageFont.ImageFont] = {}
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    if size not in _FONT_CACHE:
+        try:
+            _FONT_CACHE[size] = ImageFont.load_default(size=size)
+        except TypeError:  # Pillow without FreeType sizes: the fixed bitmap font
+            _FONT_CACHE[size] = ImageFont.load_default()
+    return _FONT_CACHE[size]
+
+
+def _shade(color: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(int(max(0, min(255, c * factor))) for c in color)  # type: ignore
+
+
+def _produce_skin(product: Product, rng: np.random.Generator, size: int) -> np.ndarray:
+    base = np.array(product.colors[0], np.float32)
+    noise = rng.normal(0, 1, (size // 8, size // 8)).astype(np.float32)
+    coarse = np.asarray(Image.fromarray(noise).resize((size, size), Image.BICUBIC))
+    fine = rng.normal(0, 1, (size, size)).astype(np.float32)
+    shade = 1.0 + 0.12 * coarse + 0.05 * fine
+    if product.archetype == "squash":  # darker grooves along u and a lighter blotch near the base
+        u = np.linspace(0, 1, size, dtype=np.float32)[None, :]
+        shade = shade * (1.0 - 0.25 * np.abs(np.cos(u * np.pi * 10)) ** 8)
+    image = np.clip(base[None, None, :] * shade[..., None], 0, 255)
+    image[-size // 16:] = np.array(product.colors[-1], np.float32) * 0.6  # stem / calyx
+    return image.astype(np.uint8)
+
+
+def label_texture(product: Product, size: int = TEXTURE_SIZE) -> np.ndarray:
+    """RGB uint8 [size, size, 3] texture of a product: its label image when the catalog names one, else a
+    procedural design drawn from product.design_seed (identical in every process and run)."""
+    if product.texture_path:
+        with Image.open(product.texture_path) as image:
+            return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+    rng = np.random.default_rng(product.design_seed)
+    if product.archetype in PRODUCE:
+        return _produce_skin(product, rng, size)
+    colors = list(product.colors) + [(250, 250, 250), (20, 20, 20)]
+    main, second, third = colors[0], colors[1], colors[2]
+    image = Image.new("RGB", (size, size), main)
+    draw = ImageDraw.Draw(image)
+    # Image row 0 is v = 1 (the top of the product); cap band there, base band at the bottom.
+    cap = int(size * 0.12)
+    layout = int(rng.integers(4))
+    if layout == 0:  # horizontal stripes
+        for _ in range(int(rng.integers(1, 4))):
+            y = int(rng.integers(cap, size - cap))
+            h = int(rng.integers(6, 40))
+            draw.rectangle([0, y, size, y + h], fill=colors[int(rng.integers(1, len(colors) - 1))])
+    elif layout == 1:  # two-tone split
+        y = int(rng.integers(size // 3, 2 * size // 3))
+        draw.rectangle([0, y, size, size], fill=second)
+    elif layout == 2:  # diagonal band
+        x = int(rng.integers(0, size))
+        draw.polygon([(x, cap), (x + 60, cap), (x - 40, size - cap), (x - 100, size - cap)], fill=second)
+    else:  # panel
+        draw.rounded_rectangle([size * 0.1, size * 0.25, size * 0.9, size * 0.75], radius=12, fill=second)
+    # Logo: a disc, ellipse, star-like polygon or ring, repeated on both halves so it shows from any side.
+    logo_kind = int(rng.integers(4))
+    logo_color = third if third != main else _shade(main, 0.5)
+    radius = int(rng.integers(16, 36))
+    cy = int(rng.integers(size // 3, 2 * size // 3))
+    for cx in (size // 4, 3 * size // 4):
+        box = [cx - radius, cy - radius, cx + radius, cy + radius]
+        if logo_kind == 0:
+            draw.ellipse(box, fill=logo_color)
+        elif logo_kind == 1:
+            draw.ellipse([box[0] - 10, box[1] + 8, box[2] + 10, box[3] - 8], fill=logo_color, outline=second,
+                         width=3)
+        elif logo_kind == 2:
+            points = []
+            for k in range(10):
+                r = radius if k % 2 == 0 else radius * 0.45
+                a = np.pi * k / 5
+                points.append((cx + r * np.sin(a), cy - r * np.cos(a)))
+            draw.polygon(points, fill=logo_color)
+        else:
+            draw.ellipse(box, outline=logo_color, width=6)
+    # Text-like glyphs: a brand word near the logo and rows of small print.
+    word = "".join(rng.choice(list(_GLYPHS[:26]), size=int(rng.integers(3, 8))))
+    text_color = (20, 20, 20) if sum(main) > 380 else (245, 245, 245)
+    for cx in (size // 4, 3 * size // 4):
+        draw.text((cx, cy + radius + 14), word, fill=text_color, font=_font(int(rng.integers(14, 24))),
+                  anchor="mm")
+    small = _font(9)
+    for row in range(int(rng.integers(1, 4))):
+        line = "".join(rng.choice(list(_GLYPHS + "  "), size=40))
+        draw.text((4, size - cap - 14 - 11 * row), line, fill=text_color, font=small)
+    # Cap and base bands.
+    draw.rectangle([0, 0, size, cap], fill=colors[int(rng.integers(1, 3))])
+    draw.rectangle([0, size - cap // 2, size, size], fill=_shade(main, 0.8))
+    if product.material == "glass":  # clear plastic/glass: the label covers a middle band only
+        array = np.asarray(image).copy()
+        tint = np.array(main, np.float32) * 0.35 + 165
+        band = slice(int(size * 0.35), int(size * 0.7))
+        keep = array[band].copy()
+        array[:] = tint.astype(np.uint8)
+        array[band] = keep
+        array[:cap] = np.asarray(image)[:cap]
+        return array
+    return np.asarray(image.filter(ImageFilter.SMOOTH))
