@@ -63,6 +63,10 @@ def test_coco_json_and_solo_folder(converted):
     coco_stats = inspect_module.inspect_dataset(str(converted / "data_coco.json"))
     # The COCO JSON names images relative to the source; statistics need no pixels.
     assert coco_stats["class_counts"] == {"egg": 1, "milk": 2} and coco_stats["num_images"] == 3
+    sheet = converted / "coco_sheet.png"
+    inspect_module.inspect_dataset(str(converted / "data_coco.json"), contact_sheet=str(sheet),
+                                   image_dir=str(converted.parent / "src"))
+    assert Image.open(sheet).size[0] == 2 * (inspect_module.THUMBNAIL_SIZE + 4)  # 3 images: 2 columns
     solo_stats = inspect_module.inspect_dataset(SOLO_SAMPLE)
     assert solo_stats["class_counts"] == {"Character": 2, "Crate": 4}
     assert solo_stats["image_sizes"] == {"1024x768": 2}

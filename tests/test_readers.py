@@ -64,6 +64,19 @@ def test_voc_errors_name_the_file(tmp_path):
         list(get_reader("voc")(year, split="test"))
 
 
+def test_voc_missing_annotation_and_image_in_convert(tmp_path):
+    year = _voc_year_folder(tmp_path / "VOC2007", names=("000001", "000002"),
+                            split_names=["000001", "000002", "000003"])
+    os.remove(os.path.join(year, "JPEGImages", "000002.jpg"))
+    with pytest.raises(convert_module.ConversionError, match=r"000002\.jpg: cannot read image file"):
+        convert_module.convert("voc", year, str(tmp_path / "out"))
+    with pytest.raises(InputError, match=r"000003\.xml: annotation file missing"):
+        list(get_reader("voc")(year))
+    summary = convert_module.convert("voc", year, str(tmp_path / "out"), on_error="skip")
+    assert summary.num_images == 1
+    assert summary.skipped == {"bad_annotation": 1, "bad_image": 1}
+
+
 def test_voc_converts_to_records(tmp_path):
     year = _voc_year_folder(tmp_path / "VOC2007")
     summary = convert_module.convert("voc", year, str(tmp_path / "out"))

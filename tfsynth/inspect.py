@@ -1,7 +1,7 @@
 r"""Look at a detection dataset: class counts, box and image size statistics, and a contact sheet.
 
     python -m tfsynth.inspect '/tmp/real_fridge/*.tfrecord' [--contact_sheet sheet.png] [--num_images 16] \
-        [--label_map label_map.pbtxt]
+        [--label_map label_map.pbtxt] [--image_dir DIR (COCO JSON only)]
 
 DATASET is a TFRecord file or glob (OD API layout), a COCO JSON file, or a Unity SOLO folder. The contact sheet is
 a grid of thumbnails of the first --num_images images with their boxes and class names drawn.
@@ -36,15 +36,15 @@ def dataset_kind(dataset: str) -> str:
     return "tfrecord"
 
 
-def iterate_dataset(dataset: str) -> Iterator[ImageAnnotation]:
-    """The images of a TFRecord file/glob, COCO JSON or SOLO folder."""
+def iterate_dataset(dataset: str, image_dir: Optional[str] = None) -> Iterator[ImageAnnotation]:
+    """The images of a TFRecord file/glob, COCO JSON (images in image_dir, default its folder) or SOLO folder."""
     kind = dataset_kind(dataset)
     if kind == "solo":
         from tfsynth.data.readers import solo
         yield from solo.read(dataset)
     elif kind == "coco":
         from tfsynth.data.coco_json import read_coco_json
-        yield from read_coco_json(dataset)
+        yield from read_coco_json(dataset, image_dir=image_dir)
     else:
         from tfsynth.data import tfrecord
         for example in tfrecord.read_examples(dataset):
@@ -65,12 +65,13 @@ def _class_name(obj, category_index: Optional[dict]) -> str:
 
 
 def inspect_dataset(dataset: str, contact_sheet: Optional[str] = None, num_images: int = 16,
-                    label_map: Optional[str] = None) -> dict:
+                    label_map: Optional[str] = None, image_dir: Optional[str] = None) -> dict:
     """Statistics of the dataset (and, with contact_sheet, a PNG of its first num_images images).
 
     Returns {'num_images', 'num_boxes', 'num_images_without_boxes', 'class_counts' (name -> boxes),
     'box_width', 'box_height', 'box_area_fraction', 'image_width', 'image_height' (each min/median/max),
     'image_sizes' ('WxH' -> images)}. With a label map, classes are named by their id's display name.
+    image_dir is the image folder of a COCO JSON (default: the JSON's folder); only the sheet reads pixels.
     """
     category_index = label_map_util.create_category_index_from_labelmap(label_map) if label_map else None
     class_counts: collections.Counter = collections.Counter()
@@ -79,7 +80,7 @@ def inspect_dataset(dataset: str, contact_sheet: Optional[str] = None, num_image
     num_images = max(0, num_images)
     sheet_images: list[ImageAnnotation] = []
     count, without_boxes = 0, 0
-    for image in iterate_dataset(dataset):
+    for image in iterate_dataset(dataset, image_dir):
         count += 1
         image_widths.append(image.width)
         image_heights.append(image.height)
@@ -207,6 +208,7 @@ def _define_flags():
     flags.DEFINE_string("contact_sheet", None, "Write a PNG grid of thumbnails with boxes here.")
     flags.DEFINE_integer("num_images", 16, "Images on the contact sheet.", lower_bound=1)
     flags.DEFINE_string("label_map", None, "Name classes by this label map's ids (display_name).")
+    flags.DEFINE_string("image_dir", None, "COCO JSON only: folder of its images (default: the JSON's folder).")
     return flags.FLAGS
 
 
@@ -216,7 +218,8 @@ def main(argv) -> None:
               "[--label_map label_map.pbtxt]", file=sys.stderr)
         sys.exit(2)
     try:
-        stats = inspect_dataset(argv[1], _FLAGS.contact_sheet, _FLAGS.num_images, _FLAGS.label_map)
+        stats = inspect_dataset(argv[1], _FLAGS.contact_sheet, _FLAGS.num_images, _FLAGS.label_map,
+                                _FLAGS.image_dir)
     except (ValueError, FileNotFoundError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
