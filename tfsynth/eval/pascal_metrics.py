@@ -125,12 +125,12 @@ class PascalDetectionEvaluator:
             self._scores[class_id].append(kept_scores)
             self._true_positives[class_id].append(true_positive)
 
-    def per_class_average_precision(self) -> dict[int, float]:
-        """{class id: AP}; NaN for classes without (non-difficult) ground truth."""
-        result = {}
+    def precision_recall_curves(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{class id: (precision, recall)} over detections sorted by falling score; classes without
+        (non-difficult) ground truth are left out."""
+        curves = {}
         for class_id in self._scores:
             if self._num_groundtruth[class_id] == 0:
-                result[class_id] = float("nan")
                 continue
             scores = np.concatenate(self._scores[class_id]) if self._scores[class_id] else np.zeros(0)
             true_positive = np.concatenate(self._true_positives[class_id]) \
@@ -141,8 +141,14 @@ class PascalDetectionEvaluator:
             fp_cumulative = np.cumsum(1.0 - true_positive)
             precision = tp_cumulative / np.maximum(tp_cumulative + fp_cumulative, 1e-12)
             recall = tp_cumulative / self._num_groundtruth[class_id]
-            result[class_id] = average_precision(precision, recall)
-        return result
+            curves[class_id] = (precision, recall)
+        return curves
+
+    def per_class_average_precision(self) -> dict[int, float]:
+        """{class id: AP}; NaN for classes without (non-difficult) ground truth."""
+        curves = self.precision_recall_curves()
+        return {class_id: average_precision(*curves[class_id]) if class_id in curves else float("nan")
+                for class_id in self._scores}
 
     def evaluate(self) -> dict[str, float]:
         """{'PascalBoxes_Precision/mAP@0.5IOU': mAP, 'PascalBoxes_PerformanceByCategory/AP@0.5IOU/NAME': AP}."""
