@@ -174,8 +174,9 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
         trainable = variables.select_trainable_variables(
             all_trainable, **variables.train_config_selection(train_config, model_config))
         logger.info(variables.log_selection(trainable, all_trainable, logger))
-        # Slots exist before restoring, so a resumed optimizer gets its momentum back at once.
-        getattr(optimizer, "inner_optimizer", optimizer).build(trainable)
+        # Slots exist before restoring, so a resumed optimizer gets its momentum back at once. Built for all
+        # trainable variables: Keras tracks slots by position, which must not depend on the selection.
+        getattr(optimizer, "inner_optimizer", optimizer).build(all_trainable)
         resumed = run_checkpoints.restore_latest()
 
     num_replicas = strategy.num_replicas_in_sync
@@ -214,7 +215,8 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
     best_keeper = None
     if early_stopping_metric and eval_every_n_steps > 0:
         best_keeper = checkpoints.BestCheckpointKeeper(model_dir, early_stopping_metric)
-    evaluator = _InTrainingEvaluator(configs, model_dir, sample_1_of_n_eval_examples, max_eval_batches) \
+    evaluator = _InTrainingEvaluator(configs, model_dir, sample_1_of_n=sample_1_of_n_eval_examples,
+                                     max_batches=max_eval_batches) \
         if eval_every_n_steps > 0 and chief else None
 
     step = int(global_step.numpy())

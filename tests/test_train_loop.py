@@ -1,0 +1,164 @@
+"""train_loop end to end on a tiny config: checkpoints, resume, summaries, selective training, NaN stop,
+fine-tune restore, evaluation during training with the best checkpoint."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import test_train_standins as standins
+
+standins.install()
+
+from tfsynth.training import checkpoints, model_lib, variables  # noqa: E402
+
+
+def _tags(folder):
+    tags = set()
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def _model_variables(pipeline, prefix):
+    """{name: value} of the model's variables restored from checkpoint prefix."""
+    from tfsynth.builders import model_builder
+    configs = model_lib.load_configs(pipeline)
+    model = model_builder.build(configs["model"], is_training=True)
+    from tfsynth.training import inputs
+    features, _ = next(iter(inputs.train_input(configs["train_config"], configs["train_input_config"],
+                                               configs["model"], model=model)))
+    from tfsynth.training import model_step
+    model_step.build_model_variables(model, features)
+    tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
+    return {v.name: v.numpy() for v in model.variables}, model
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One 3-step run with checkpoints every 2 steps and evaluation every 2 steps keeping the best."""
+    folder = tmp_path_factory.mktemp("run")
+    pipeline = standins.write_pipeline(str(folder))
+    model_dir = str(folder / "model")
+    result = model_lib.train_loop(pipeline, model_dir, train_steps=3, checkpoint_every_n=2,
+                                  eval_every_n_steps=2, early_stopping_metric="Loss/total_loss",
+                                  log_every_n=1, max_eval_batches=3)
+    return pipeline, model_dir, result
+
+
+def test_checkpoints_config_and_summaries(trained):
+    pipeline, model_dir, result = trained
+    assert result["step"] == 3
+    assert np.isfinite(result["losses"]["Loss/total_loss"])
+    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-3")  # last step always saved
+    assert os.path.exists(os.path.join(model_dir, "ckpt-2.index"))
+    assert os.path.exists(os.path.join(model_dir, "pipeline.config"))
+    tags = _tags(os.path.join(model_dir, "train"))
+    for tag in ("Loss/total_loss", "Loss/localization_loss", "Loss/classification_loss",
+                "Loss/regularization_loss", "learning_rate", "steps_per_sec", "train_input_images"):
+        assert tag in tags, (tag, tags)
+
+
+def test_evaluation_during_training_keeps_best(trained):
+    pipeline, model_dir, result = trained
+    best = os.path.join(model_dir, "best")
+    assert tf.train.latest_checkpoint(best) is not None
+    with open(os.path.join(best, "best_metrics.json")) as stream:
+        assert "DetectionBoxes_Precision/mAP" in json.load(stream)
+    with open(os.path.join(model_dir, "metrics.json")) as stream:
+        record = json.load(stream)
+    assert "PascalBoxes_Precision/mAP@0.5IOU" in record["metrics"]
+    assert os.path.exists(os.path.join(model_dir, "eval_metrics_2.json"))
+    tags = _tags(os.path.join(model_dir, "eval"))
+    assert {"DetectionBoxes_Precision/mAP", "DetectionBoxes_Recall/AR@100", "PascalBoxes_Precision/mAP@0.5IOU",
+            "Loss/total_loss", "eval_side_by_side_0"} <= tags
+
+
+def test_resume_continues_from_latest_step(trained, tmp_path):
+    pipeline, model_dir, _ = trained
+    copy = str(tmp_path / "model")
+    os.makedirs(copy)
+    for name in os.listdir(model_dir):
+        if name.startswith("ckpt-") or name == "checkpoint":
+            tf.io.gfile.copy(os.path.join(model_dir, name), os.path.join(copy, name))
+    result = model_lib.train_loop(pipeline, copy, train_steps=5, checkpoint_every_n=100)
+    assert result["resumed_from"].endswith("ckpt-3")
+    assert result["step"] == 5
+    assert tf.train.latest_checkpoint(copy).endswith("ckpt-5")
+
+
+def test_freeze_variables_keep_their_values(trained, tmp_path):
+    pipeline, model_dir, _ = trained
+    before, model = _model_variables(pipeline, os.path.join(model_dir, "ckpt-3"))
+    names = [variables.variable_name(v) for v in model.trainable_variables]
+    frozen_scope = names[0].split("/")[0]  # freeze the first top-level scope, train the rest
+    copy = str(tmp_path / "model")
+    os.makedirs(copy)
+    for name in os.listdir(model_dir):
+        if name.startswith("ckpt-3") or name == "checkpoint":
+            tf.io.gfile.copy(os.path.join(model_dir, name), os.path.join(copy, name))
+    override = f'train_config {{ freeze_variables: "{frozen_scope}/" }}'
+    model_lib.train_loop(pipeline, copy, config_override=override, train_steps=5, checkpoint_every_n=100)
+    after, _ = _model_variables(pipeline, os.path.join(copy, "ckpt-5"))
+    trainable = {v.name for v in model.trainable_variables}
+    frozen = [n for n in trainable if n.startswith(frozen_scope + "/")]
+    moving = [n for n in trainable if not n.startswith(frozen_scope + "/")]
+    assert frozen and moving
+    for name in frozen:
+        np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+    assert any(not np.array_equal(before[name], after[name]) for name in moving)
+
+
+def test_pattern_matching_nothing_is_an_error():
+    weights = [tf.Variable(1.0, name="FeatureExtractor/conv/kernel"), tf.Variable(1.0, name="BoxPredictor/bias")]
+    with pytest.raises(ValueError, match="matches no variable.*FeatureExtractor/conv/kernel"):
+        variables.select_trainable_variables(weights, freeze_variables=["Nothing.*"])
+    # re.match: anchored at the start of the name, so a pattern for the middle of a name selects nothing
+    with pytest.raises(ValueError, match="matches no variable"):
+        variables.select_trainable_variables(weights, update_trainable_variables=["conv"])
+    chosen = variables.select_trainable_variables(weights, update_trainable_variables=["Box"])
+    assert [variables.variable_name(v) for v in chosen] == ["BoxPredictor/bias"]
+    bn = tf.Variable(1.0, name="x/conv1_bn/gamma")
+    assert variables.select_trainable_variables(weights + [bn], freeze_batchnorm=True) == weights
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    pipeline = standins.write_pipeline(str(tmp_path))
+    model_dir = str(tmp_path / "model")
+    override = ("train_config { optimizer { momentum_optimizer { learning_rate { constant_learning_rate { "
+                "learning_rate: 1e30 } } momentum_optimizer_value: 0.9 } } }")
+    with pytest.raises(model_lib.NonFiniteLossError, match="Training stopped; the last good checkpoint"):
+        model_lib.train_loop(pipeline, model_dir, config_override=override, train_steps=20, checkpoint_every_n=1)
+    latest = tf.train.latest_checkpoint(model_dir)
+    assert latest is not None
+    reader = tf.train.load_checkpoint(latest)
+    for name in reader.get_variable_to_shape_map():
+        if name.startswith("model/"):
+            assert np.all(np.isfinite(reader.get_tensor(name))), name
+
+
+def test_fine_tune_checkpoint_restored_and_mismatch_explained(trained, tmp_path):
+    pipeline, model_dir, _ = trained
+    source = os.path.join(model_dir, "ckpt-3")
+    override = (f'train_config {{ fine_tune_checkpoint: "{source}" fine_tune_checkpoint_type: "detection" '
+                'optimizer { momentum_optimizer { learning_rate { constant_learning_rate { learning_rate: 0 } } } } }')
+    target = str(tmp_path / "fine")
+    model_lib.train_loop(pipeline, target, config_override=override, train_steps=1)
+    before, model = _model_variables(pipeline, source)
+    after, _ = _model_variables(pipeline, os.path.join(target, "ckpt-1"))
+    restored = model.restore_from_objects("detection")["model"]
+    reachable = {id(obj) for obj in tf.train.TrackableView(restored).descendants()}
+    names = {v.name for v in model.trainable_variables if id(v) in reachable}
+    assert names
+    for name in names:
+        np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+    # a checkpoint of something else: clear error naming the checkpoint's content
+    other = tf.Module()
+    other.unrelated = tf.Variable(np.zeros([3, 3], np.float32))
+    other_prefix = tf.train.Checkpoint(model=other).save(str(tmp_path / "other" / "ckpt"))
+    with pytest.raises(ValueError, match="does not fit the model"):
+        model_lib.train_loop(pipeline, str(tmp_path / "bad"), train_steps=1, config_override=(
+            f'train_config {{ fine_tune_checkpoint: "{other_prefix}" fine_tune_checkpoint_type: "full" }}'))
