@@ -153,3 +153,12 @@ def test_other_formats_reencoded_exif_counted_and_stale_shards_removed(tmp_path)
     assert records["a.jpg"].image_format == "png" and records["a.jpg"].encoded.startswith(b"\x89PNG")
     decoded = np.asarray(Image.open(__import__("io").BytesIO(records["a.jpg"].encoded)))
     assert tuple(decoded[0, 0]) == (1, 2, 3)
+
+
+def test_nothing_to_write_is_an_error(tmp_path):
+    source = _cntk_fixture(tmp_path / "src", {"a": [("milk", 1, 1, 50, 10)]})
+    with pytest.raises(convert_module.ConversionError, match=r"no images to write \(skipped: bad_box 1\)"):
+        convert_module.convert("cntk", source, str(tmp_path / "out"), on_error="skip")
+    os.makedirs(tmp_path / "empty")
+    with pytest.raises(convert_module.ConversionError, match="no images to write"):
+        convert_module.convert("cntk", str(tmp_path / "empty"), str(tmp_path / "out"))

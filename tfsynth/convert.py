@@ -216,6 +216,9 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
                 images.append(checked)
     except InputError as error:  # raised by a reader for input it cannot read at all
         raise ConversionError(str(error)) from None
+    if not images:
+        skipped = ", ".join(f"{kind} {count}" for kind, count in sorted(problems.counts.items()))
+        raise ConversionError(f"{input_path}: no images to write" + (f" (skipped: {skipped})" if skipped else ""))
     if name_to_id is None:
         class_names = sorted({obj.class_name for image in images for obj in image.objects})
         name_to_id = {class_name: index for index, class_name in enumerate(class_names, 1)}
