@@ -1,0 +1,194 @@
+"""Reports of real-photo evaluations: results.json, a Markdown table and PNG plots.
+
+Plots: per-class AP@0.5 of every row, precision-recall curves of the first row, the training loss curve (read
+from TensorBoard event files), and real photos with detections beside their ground truth.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import pathlib
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from tfsynth.eval.checkpoint_eval import CheckpointEvaluation, ImageResult, finite_or_none
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of a comparison: how it was made and what it scored on the real photos."""
+
+    name: str
+    evaluation: CheckpointEvaluation
+    model_dir: Optional[str] = None  # where its TensorBoard events are (None for untrained rows)
+    command: str = ""
+    details: dict = dataclasses.field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "mAP@0.5": finite_or_none(self.evaluation.pascal_map50),
+                "coco_mAP": finite_or_none(self.evaluation.coco_map),
+                "coco_mAP@0.5": finite_or_none(self.evaluation.metrics.get("DetectionBoxes_Precision/mAP@.50IOU")),
+                "per_class_AP@0.5": {k: finite_or_none(v) for k, v in self.evaluation.per_class_ap.items()},
+                "command": self.command, "model_dir": self.model_dir, **self.details}
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def read_scalar_series(model_dir: str, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of a scalar summary in model_dir's event files (train/ subfolder included)."""
+    import tensorflow as tf
+    steps, values = [], []
+    pattern_list = [os.path.join(model_dir, "**", "events.out.tfevents.*")]
+    for path in sorted(p for pattern in pattern_list for p in glob.glob(pattern, recursive=True)):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag != tag:
+                    continue
+                number = value.simple_value if value.HasField("simple_value") else \
+                    float(tf.make_ndarray(value.tensor))
+                steps.append(event.step)
+                values.append(number)
+    order = np.argsort(steps, kind="stable")
+    return np.asarray(steps)[order], np.asarray(values)[order]
+
+
+def plot_per_class_ap(rows: Sequence[Row], path: pathlib.Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    classes = list(rows[0].evaluation.per_class_ap)
+    width = 0.8 / len(rows)
+    figure, axis = plt.subplots(figsize=(max(6, len(classes) * 1.1), 4))
+    for index, row in enumerate(rows):
+        values = [np.nan_to_num(row.evaluation.per_class_ap.get(c, np.nan)) * 100 for c in classes]
+        axis.bar(np.arange(len(classes)) + index * width, values, width, label=row.name)
+    axis.set_xticks(np.arange(len(classes)) + width * (len(rows) - 1) / 2, classes, rotation=30)
+    axis.set_ylabel("AP@0.5 (%)")
+    axis.set_ylim(0, 100)
+    axis.legend(fontsize=7)
+    axis.set_title("Per-class AP on the real photos")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_pr_curves(row: Row, path: pathlib.Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(6, 5))
+    for name, (precision, recall) in row.evaluation.pr_curves.items():
+        axis.plot(recall, precision, label=f"{name} (AP {row.evaluation.per_class_ap[name] * 100:.1f})")
+    axis.set_xlabel("recall")
+    axis.set_ylabel("precision")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.legend(fontsize=7)
+    axis.set_title(f"Precision-recall at IoU 0.5: {row.name}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_loss_curve(model_dir: str, path: pathlib.Path) -> bool:
+    """Total and component losses over steps; False when the events hold no loss."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(6, 4))
+    plotted = False
+    for tag in ("Loss/total_loss", "Loss/localization_loss", "Loss/classification_loss"):
+        steps, values = read_scalar_series(model_dir, tag)
+        if len(steps):
+            axis.plot(steps, values, label=tag)
+            plotted = True
+    if plotted:
+        axis.set_xlabel("step")
+        axis.set_ylabel("loss")
+        axis.legend(fontsize=8)
+        axis.set_title("Training loss")
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return plotted
+
+
+def draw_detections_beside_groundtruth(result: ImageResult, class_names: dict[int, str], path: pathlib.Path,
+                                       min_score: float = 0.3, max_side: int = 640) -> None:
+    """Left: ground truth (green); right: detections with score >= min_score (orange)."""
+    import io
+    from PIL import Image, ImageDraw
+    image = Image.open(io.BytesIO(result.image.read_encoded())).convert("RGB")
+    scale = max_side / max(image.size)
+    image = image.resize((round(image.width * scale), round(image.height * scale)))
+    panels = []
+    for boxes, classes, scores, colour in (
+            (result.groundtruth_boxes, result.groundtruth_classes, None, (40, 220, 60)),
+            (result.detection_boxes, result.detection_classes, result.detection_scores, (255, 140, 0))):
+        panel = image.copy()
+        draw = ImageDraw.Draw(panel)
+        for index, (ymin, xmin, ymax, xmax) in enumerate(np.asarray(boxes) * scale):
+            if scores is not None and scores[index] < min_score:
+                continue
+            text = class_names.get(int(classes[index]), str(int(classes[index])))
+            if scores is not None:
+                text += f" {scores[index]:.2f}"
+            draw.rectangle([xmin, ymin, xmax, ymax], outline=colour, width=3)
+            left, top, right, bottom = draw.textbbox((xmin + 2, ymin + 2), text)
+            draw.rectangle([left - 1, top - 1, right + 1, bottom + 1], fill=colour)
+            draw.text((xmin + 2, ymin + 2), text, fill=(0, 0, 0))
+        panels.append(panel)
+    sheet = Image.new("RGB", (image.width * 2 + 8, image.height), (255, 255, 255))
+    sheet.paste(panels[0], (0, 0))
+    sheet.paste(panels[1], (image.width + 8, 0))
+    sheet.save(path)
+
+
+def _percent(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value * 100:.2f}"
+
+
+def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, notes: Sequence[str] = (),
+                 settings: Optional[dict[str, Any]] = None, num_example_images: int = 4) -> pathlib.Path:
+    """Writes report_dir/{report.md, results.json, *.png}; returns the path of report.md."""
+    report_dir = pathlib.Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    results = {"title": title, "settings": settings or {}, "rows": [row.as_json() for row in rows]}
+    _write_atomically(report_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    lines = [f"# {title}", ""]
+    lines += [f"- {note}" for note in notes]
+    lines += ["", "| row | mAP@0.5 (PASCAL) | COCO mAP | COCO mAP@0.5 |", "|---|---|---|---|"]
+    for row in results["rows"]:
+        lines.append(f"| {row['name']} | {_percent(row['mAP@0.5'])} | {_percent(row['coco_mAP'])} | "
+                     f"{_percent(row['coco_mAP@0.5'])} |")
+    classes = list(rows[0].evaluation.per_class_ap)
+    lines += ["", "Per-class AP@0.5 (%):", "", "| row | " + " | ".join(classes) + " |",
+              "|---|" + "---|" * len(classes)]
+    for row in results["rows"]:
+        lines.append(f"| {row['name']} | " + " | ".join(_percent(row["per_class_AP@0.5"][c]) for c in classes)
+                     + " |")
+    plot_per_class_ap(rows, report_dir / "per_class_ap.png")
+    lines += ["", "![per-class AP](per_class_ap.png)", ""]
+    plot_pr_curves(rows[0], report_dir / "pr_curves.png")
+    lines += ["![precision-recall curves](pr_curves.png)", ""]
+    if rows[0].model_dir and plot_loss_curve(rows[0].model_dir, report_dir / "loss_curve.png"):
+        lines += ["![training loss](loss_curve.png)", ""]
+    examples = [r for r in rows[0].evaluation.images if len(r.groundtruth_boxes)][:num_example_images]
+    if examples:
+        lines += [f"Real photos, ground truth (left) and detections with score >= 0.3 (right), {rows[0].name}:", ""]
+    for index, result in enumerate(examples):
+        name = f"detections_{index}.png"
+        draw_detections_beside_groundtruth(result, rows[0].evaluation.class_names, report_dir / name)
+        lines.append(f"![{result.image.filename}]({name})")
+    lines += ["", "Commands:", ""] + [f"- {row['name']}: `{row['command']}`" for row in results["rows"] if
+                                       row["command"]]
+    report_path = report_dir / "report.md"
+    _write_atomically(report_path, "\n".join(lines) + "\n")
+    return report_path
