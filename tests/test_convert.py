@@ -73,6 +73,10 @@ def test_given_label_map_and_class_map(tmp_path):
     (example,) = list(tfrecord.read_examples(str(out / "train-*.tfrecord")))
     labels = list(example.features.feature["image/object/class/label"].int64_list.value)
     assert labels == [5, 9]
+    # class/text is the label map's name (matched here through display_name "milk").
+    texts = list(example.features.feature["image/object/class/text"].bytes_list.value)
+    assert texts == [b"/m/milk", b"egg"]
+    assert summary.class_counts == {"/m/milk": 1, "egg": 1}
     coco = json.load(open(out / "train_coco.json"))
     assert sorted(c["id"] for c in coco["categories"]) == [5, 9]
     assert [a["category_id"] for a in coco["annotations"]] == [5, 9]

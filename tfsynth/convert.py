@@ -6,6 +6,8 @@ r"""Convert a labelled image dataset (VOC, COCO, CNTK, SOLO) into OD API TFRecor
 
 Everything lands in --output_dir: NAME-00000-of-000NN.tfrecord shards, label_map.pbtxt and NAME_coco.json (COCO
 ground truth whose category ids are the label map's ids and whose image ids are the records' source_id).
+With --label_map, a source class matches an item by name or display_name, and records store the item's name as
+class/text (what the OD API's decoder, keyed by name by default, looks up).
 Every image is opened with Pillow and fully decoded once; its size is taken from the file. Bad input (corrupt or
 missing image, box outside the image or of zero size, unknown class, missing or malformed annotation file) stops
 the run with an error naming the file, or with --on_error skip drops that whole image and is counted; no record
@@ -73,10 +75,12 @@ def load_class_map(path: str) -> dict[str, Optional[str]]:
     return class_map
 
 
-def _label_map_lookup(label_map_path: str) -> tuple[dict[str, int], list[dict]]:
-    """(class name or display_name -> id, COCO categories) of a label map file."""
+def _label_map_lookup(label_map_path: str) -> tuple[dict[str, int], dict[str, str], list[dict]]:
+    """Of a label map file: class name or display_name -> id; either of them -> the item's name (what the
+    records' class/text holds, so decoders keyed by name, the OD API's default, find it); COCO categories."""
     label_map = label_map_util.load_labelmap(label_map_path)
     name_to_id: dict[str, int] = {}
+    canonical: dict[str, str] = {}
     for item in label_map.item:
         if item.id < 1:
             continue  # the background entry
@@ -84,8 +88,9 @@ def _label_map_lookup(label_map_path: str) -> tuple[dict[str, int], list[dict]]:
             if key in name_to_id and name_to_id[key] != item.id:
                 raise ValueError(f"{label_map_path}: {key!r} names both id {name_to_id[key]} and id {item.id}")
             name_to_id[key] = item.id
+            canonical[key] = item.name or item.display_name
     categories = label_map_util.create_categories_from_labelmap(label_map_path, use_display_name=True)
-    return name_to_id, categories
+    return name_to_id, canonical, categories
 
 
 class _Problems:
@@ -190,9 +195,10 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     problems = _Problems(on_error)
     summary = ConversionSummary()
     name_to_id: Optional[dict[str, int]] = None
+    canonical_names: dict[str, str] = {}
     categories: list[dict] = []
     if label_map_path:
-        name_to_id, categories = _label_map_lookup(label_map_path)
+        name_to_id, canonical_names, categories = _label_map_lookup(label_map_path)
     reader_parameters = inspect.signature(read).parameters
     reader_kwargs = {}
     for option, value in (("include_masks", include_masks), ("image_dir", image_dir), ("split", split)):
@@ -230,6 +236,7 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
         for image_id, image in enumerate(images, 1):
             image.source_id = str(image_id)  # the image id of NAME_coco.json
             for obj in image.objects:
+                obj.class_name = canonical_names.get(obj.class_name, obj.class_name)
                 obj.class_id = name_to_id[obj.class_name]
             writer.write(tfrecord.annotation_to_example(image, name_to_id, include_masks=include_masks))
             image.encoded = None  # the bytes were read for this record only; keep memory flat
