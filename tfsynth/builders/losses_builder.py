@@ -1,0 +1,51 @@
+"""Loss proto -> (classification_loss, localization_loss, classification_weight, localization_weight,
+hard_example_miner), as the OD API's losses_builder (random sampling / expected-loss weighting unsupported)."""
+from tfsynth.builders.config_check import reject_unhonoured, require_oneof
+from tfsynth.core import losses
+
+
+def _focal(c):
+    return losses.SigmoidFocalClassificationLoss(gamma=c.gamma, alpha=c.alpha if c.HasField("alpha") else None)
+
+
+_CLASSIFICATION = {
+    "weighted_sigmoid": lambda c: losses.WeightedSigmoidClassificationLoss(),
+    "weighted_sigmoid_focal": _focal,
+    "weighted_softmax": lambda c: losses.WeightedSoftmaxClassificationLoss(logit_scale=c.logit_scale),
+}
+_LOCALIZATION = {
+    "weighted_l2": lambda c: losses.WeightedL2LocalizationLoss(),
+    "weighted_smooth_l1": lambda c: losses.WeightedSmoothL1LocalizationLoss(delta=c.delta),
+    "weighted_iou": lambda c: losses.WeightedIOULocalizationLoss(),
+}
+_LOSS_TYPES = {0: "both", 1: "cls", 2: "loc"}
+
+
+def build_hard_example_miner(c, classification_weight: float, localization_weight: float):
+    return losses.HardExampleMiner(
+        num_hard_examples=c.num_hard_examples if c.num_hard_examples > 0 else None, iou_threshold=c.iou_threshold,
+        loss_type=_LOSS_TYPES[c.loss_type], cls_loss_weight=classification_weight,
+        loc_loss_weight=localization_weight,
+        max_negatives_per_positive=c.max_negatives_per_positive if c.max_negatives_per_positive > 0 else None,
+        min_negatives_per_image=c.min_negatives_per_image)
+
+
+def build(config, where: str = "loss"):
+    reject_unhonoured(config, {"localization_loss", "classification_loss", "hard_example_miner",
+                               "classification_weight", "localization_weight"}, where)
+    cls_kind = require_oneof(config.classification_loss, "classification_loss", _CLASSIFICATION,
+                             f"{where}.classification_loss")
+    cls_config = getattr(config.classification_loss, cls_kind)
+    reject_unhonoured(cls_config, {"gamma", "alpha", "logit_scale"}, f"{where}.classification_loss.{cls_kind}")
+    loc_kind = require_oneof(config.localization_loss, "localization_loss", _LOCALIZATION,
+                             f"{where}.localization_loss")
+    loc_config = getattr(config.localization_loss, loc_kind)
+    reject_unhonoured(loc_config, {"delta"}, f"{where}.localization_loss.{loc_kind}")
+    miner = None
+    if config.HasField("hard_example_miner"):
+        if cls_kind == "weighted_sigmoid_focal":
+            raise ValueError(f"{where}.hard_example_miner: should not be used with weighted_sigmoid_focal")
+        miner = build_hard_example_miner(config.hard_example_miner, config.classification_weight,
+                                         config.localization_weight)
+    return (_CLASSIFICATION[cls_kind](cls_config), _LOCALIZATION[loc_kind](loc_config),
+            config.classification_weight, config.localization_weight, miner)

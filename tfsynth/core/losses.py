@@ -1,0 +1,160 @@
+"""Detection losses (the OD API's core/losses.py): per-anchor localization losses [B, A], per-anchor-and-class
+classification losses [B, A, C] (softmax: [B, A]), and the hard example miner.
+
+Every loss is called as loss(prediction, target, weights=..., ignore_nan_targets=False, losses_mask=None).
+"""
+from typing import List, Optional
+
+import tensorflow as tf
+
+from tfsynth.core import box_ops, matchers
+
+
+class Loss:
+    def __call__(self, prediction_tensor, target_tensor, ignore_nan_targets: bool = False,
+                 losses_mask: Optional[tf.Tensor] = None, **params):
+        if ignore_nan_targets:
+            target_tensor = tf.where(tf.math.is_nan(target_tensor), prediction_tensor, target_tensor)
+        if losses_mask is not None:
+            multiplier = self._mask_multiplier(prediction_tensor, losses_mask)
+            prediction_tensor *= multiplier
+            target_tensor *= multiplier
+            if "weights" in params:
+                params["weights"] = tf.convert_to_tensor(params["weights"])
+                params["weights"] *= self._mask_multiplier(params["weights"], losses_mask)
+        return self._compute_loss(prediction_tensor, target_tensor, **params)
+
+    @staticmethod
+    def _mask_multiplier(tensor, losses_mask):
+        return tf.cast(tf.reshape(losses_mask, [-1] + [1] * (len(tensor.shape) - 1)), tf.float32)
+
+    def _compute_loss(self, prediction_tensor, target_tensor, **params):
+        raise NotImplementedError
+
+
+class WeightedL2LocalizationLoss(Loss):
+    def _compute_loss(self, prediction_tensor, target_tensor, weights):
+        weighted_diff = (prediction_tensor - target_tensor) * tf.expand_dims(weights, 2)
+        return tf.reduce_sum(0.5 * tf.square(weighted_diff), 2)
+
+
+class WeightedSmoothL1LocalizationLoss(Loss):
+    """Huber loss with the given delta, summed over the code."""
+
+    def __init__(self, delta: float = 1.0):
+        self._delta = delta
+
+    def _compute_loss(self, prediction_tensor, target_tensor, weights):
+        abs_error = tf.abs(prediction_tensor - target_tensor)
+        quadratic = tf.minimum(abs_error, self._delta)
+        linear = abs_error - quadratic
+        huber = 0.5 * quadratic * quadratic + self._delta * linear
+        return tf.reduce_sum(huber * tf.expand_dims(weights, 2), axis=2)
+
+
+class WeightedIOULocalizationLoss(Loss):
+    """1 - IoU of predicted and target boxes (both as corner boxes)."""
+
+    def _compute_loss(self, prediction_tensor, target_tensor, weights):
+        predicted = tf.reshape(prediction_tensor, [-1, 4])
+        target = tf.reshape(target_tensor, [-1, 4])
+        inter = tf.linalg.diag_part(box_ops.intersection(predicted, target))
+        union = box_ops.area(predicted) + box_ops.area(target) - inter
+        ious = tf.where(tf.equal(inter, 0.0), tf.zeros_like(inter), inter / union)
+        return tf.reshape(1.0 - ious, tf.shape(weights)) * weights
+
+
+class WeightedSigmoidClassificationLoss(Loss):
+    def _compute_loss(self, prediction_tensor, target_tensor, weights, class_indices=None):
+        if class_indices is not None:
+            weights *= tf.reshape(tf.reduce_max(tf.one_hot(class_indices, tf.shape(prediction_tensor)[2]), 0),
+                                  [1, 1, -1])
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=target_tensor, logits=prediction_tensor) * weights
+
+
+class SigmoidFocalClassificationLoss(Loss):
+    """Focal loss (Lin et al. 2017): (1 - p_t)^gamma * alpha_t * sigmoid cross entropy."""
+
+    def __init__(self, gamma: float = 2.0, alpha: Optional[float] = 0.25):
+        self._gamma = gamma
+        self._alpha = alpha
+
+    def _compute_loss(self, prediction_tensor, target_tensor, weights, class_indices=None):
+        if class_indices is not None:
+            weights *= tf.reshape(tf.reduce_max(tf.one_hot(class_indices, tf.shape(prediction_tensor)[2]), 0),
+                                  [1, 1, -1])
+        cross_ent = tf.nn.sigmoid_cross_entropy_with_logits(labels=target_tensor, logits=prediction_tensor)
+        probs = tf.sigmoid(prediction_tensor)
+        p_t = (target_tensor * probs) + ((1 - target_tensor) * (1 - probs))
+        modulating_factor = 1.0
+        if self._gamma:
+            modulating_factor = tf.pow(1.0 - p_t, self._gamma)
+        alpha_weight_factor = 1.0
+        if self._alpha is not None:
+            alpha_weight_factor = target_tensor * self._alpha + (1 - target_tensor) * (1 - self._alpha)
+        return modulating_factor * alpha_weight_factor * cross_ent * weights
+
+
+class WeightedSoftmaxClassificationLoss(Loss):
+    """Softmax cross entropy per anchor, [B, A]."""
+
+    def __init__(self, logit_scale: float = 1.0):
+        self._logit_scale = logit_scale
+
+    def _compute_loss(self, prediction_tensor, target_tensor, weights):
+        weights = tf.reduce_mean(weights, axis=2)
+        num_classes = prediction_tensor.shape[-1]
+        prediction_tensor = tf.divide(prediction_tensor, self._logit_scale)
+        per_row = tf.nn.softmax_cross_entropy_with_logits(labels=tf.reshape(target_tensor, [-1, num_classes]),
+                                                          logits=tf.reshape(prediction_tensor, [-1, num_classes]))
+        return tf.reshape(per_row, tf.shape(weights)) * weights
+
+
+class HardExampleMiner:
+    """Online hard example mining (the OD API's HardExampleMiner): NMS over the per-anchor losses, then at most
+    max_negatives_per_positive negatives per positive (at least min_negatives_per_image)."""
+
+    def __init__(self, num_hard_examples: Optional[int] = 64, iou_threshold: float = 0.7, loss_type: str = "both",
+                 cls_loss_weight: float = 0.05, loc_loss_weight: float = 0.06,
+                 max_negatives_per_positive: Optional[float] = None, min_negatives_per_image: int = 0):
+        self._num_hard_examples = num_hard_examples
+        self._iou_threshold = iou_threshold
+        self._loss_type = loss_type
+        self._cls_loss_weight = cls_loss_weight
+        self._loc_loss_weight = loc_loss_weight
+        self._max_negatives_per_positive = max_negatives_per_positive
+        self._min_negatives_per_image = min_negatives_per_image
+
+    def __call__(self, location_losses: tf.Tensor, cls_losses: tf.Tensor, decoded_boxes: List[tf.Tensor],
+                 match_list: Optional[List[tf.Tensor]] = None):
+        location_losses = tf.unstack(location_losses)
+        cls_losses = tf.unstack(cls_losses)
+        if match_list is None:
+            match_list = [None] * len(decoded_boxes)
+        if not len(location_losses) == len(decoded_boxes) == len(cls_losses) == len(match_list):
+            raise ValueError("hard example miner: losses, boxes and matches differ in batch size")
+        mined_loc, mined_cls = [], []
+        for index, boxes in enumerate(decoded_boxes):
+            image_losses = cls_losses[index]
+            if self._loss_type == "loc":
+                image_losses = location_losses[index]
+            elif self._loss_type == "both":
+                image_losses = image_losses * self._cls_loss_weight + location_losses[index] * self._loc_loss_weight
+            num_hard = self._num_hard_examples if self._num_hard_examples is not None else tf.shape(boxes)[0]
+            selected = tf.image.non_max_suppression(boxes, image_losses, num_hard, self._iou_threshold)
+            match = match_list[index]
+            if self._max_negatives_per_positive is not None and match is not None:
+                selected = self._subsample(selected, match)
+            mined_loc.append(tf.reduce_sum(tf.gather(location_losses[index], selected)))
+            mined_cls.append(tf.reduce_sum(tf.gather(cls_losses[index], selected)))
+        return tf.reduce_sum(tf.stack(mined_loc)), tf.reduce_sum(tf.stack(mined_cls))
+
+    def _subsample(self, indices: tf.Tensor, match: tf.Tensor) -> tf.Tensor:
+        positives = tf.gather(matchers.matched_column_indicator(match), indices)
+        negatives = tf.gather(matchers.unmatched_column_indicator(match), indices)
+        num_positives = tf.reduce_sum(tf.cast(positives, dtype=tf.int32))
+        max_negatives = tf.maximum(self._min_negatives_per_image, tf.cast(
+            self._max_negatives_per_positive * tf.cast(num_positives, dtype=tf.float32), dtype=tf.int32))
+        topk_negatives = tf.less_equal(tf.cumsum(tf.cast(negatives, dtype=tf.int32)), max_negatives)
+        keep = tf.where(tf.logical_or(positives, topk_negatives))
+        return tf.reshape(tf.gather(indices, keep), [-1])

@@ -1,0 +1,1 @@
+"""Detection meta-architectures (DetectionModel implementations)."""

@@ -1,0 +1,1 @@
+"""Keras feature extractors with the OD API's structure and variable names."""
