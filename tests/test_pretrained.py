@@ -352,3 +352,19 @@ def test_restored_model_finds_water_bottles_as_coco_bottle(restored, graph):
     assert sum(r.hit for r in ours) >= 3  # 15 of 25 scaled to 5 photos (TF.js: 4 of these 5)
     for mine, theirs in zip(ours, reference):
         assert mine.hit == theirs.hit and mine.best_score == pytest.approx(theirs.best_score, abs=0.02)
+
+
+def test_conversion_checks_fail_on_wrong_or_missing_weights(restored, graph, arrays):
+    from tfsynth.pretrained import ssdlite_convert
+    incomplete = dict(arrays)
+    del incomplete["BoxPredictor_2/ClassPredictor/biases"]
+    with pytest.raises(ssdlite_mapping.MappingError, match="ConvolutionalClassHead_2/ClassPredictor/bias"):
+        ssdlite_convert.assign_tfjs_weights(restored, incomplete)
+    variable = next(v for v in restored.variables if "block_5_depthwise_BN/beta" in v.name)
+    saved = variable.numpy()
+    try:
+        variable.assign(saved + 0.5)  # one wrong batch-norm offset deep in the backbone
+        report = ssdlite_convert.compare_with_tfjs_graph(restored, graph, ssdlite_convert.structured_image())
+        assert not report.ok()
+    finally:
+        variable.assign(saved)
