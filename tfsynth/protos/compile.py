@@ -15,8 +15,8 @@ def compile_protos(proto_dir: pathlib.Path, out_root: pathlib.Path) -> list[path
 
     Returns the generated files. Raises RuntimeError with protoc's message when a file does not compile.
     """
-    from grpc_tools import protoc  # imported here: only needed when compiling
-    import importlib.resources
+    import subprocess
+    import sys
 
     proto_dir = pathlib.Path(proto_dir).resolve()
     out_root = pathlib.Path(out_root).resolve()
@@ -26,14 +26,14 @@ def compile_protos(proto_dir: pathlib.Path, out_root: pathlib.Path) -> list[path
     # Output goes to the folder two levels above out_root, so that the virtual path tfsynth/protos/X.proto
     # lands in out_root/X_pb2.py.
     package_parent = out_root.parent.parent
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
     args = [
-        "protoc",
+        sys.executable, "-m", "grpc_tools.protoc",
         f"-Itfsynth/protos={proto_dir}",
-        f"-I{well_known}",
         f"--python_out={package_parent}",
     ] + [f"tfsynth/protos/{source.name}" for source in sources]
-    status = protoc.main(args)
-    if status != 0:
-        raise RuntimeError(f"protoc failed (exit {status}) on {proto_dir}; see the message above")
+    # `python -m grpc_tools.protoc` (grpcio-tools) adds its own include path for the well-known protos. It runs in a
+    # child process because grpc_tools' protobuf runtime crashes an interpreter that has already loaded TensorFlow.
+    completed = subprocess.run(args, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"protoc failed (exit {completed.returncode}) on {proto_dir}:\n{completed.stderr}")
     return [out_root / f"{source.stem}_pb2.py" for source in sources]
