@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 from google.protobuf import text_format
 
 import tfsynth.protos  # noqa: F401  (compiles the protos)
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="OD API reference da
 def golden_run():
     config = pipeline_pb2.TrainEvalPipelineConfig()
     text_format.Merge((GOLDEN / "pipeline.config").read_text(), config)
+    keras.backend.clear_session()  # fresh layer-name counters, so variable names are the OD API's
     model = model_builder.build(config.model, is_training=False)
     images, shapes = model.preprocess(tf.zeros([1, 480, 640, 3]))
     model.postprocess(model.predict(images, shapes), shapes)
