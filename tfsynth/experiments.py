@@ -83,6 +83,12 @@ class Study:
     seed: int = 0
     num_workers: Optional[int] = None
     real_data_dir: str = str(DEFAULT_REAL_DIR)
+    # Optional YAML {our class: COCO class}: start the class head from those COCO classes (tfsynth.pretrained.class_head)
+    # and fine-tune everything ("full"); without it, the OD API's "detection" restore (feature extractor only).
+    class_init: Optional[str] = None
+    # key=value overrides of every row's pipeline.config (config_util.merge_external_params_with_configs keys or
+    # dotted paths), e.g. {batch_size: 2}.
+    overrides: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
 
 
@@ -135,7 +141,7 @@ def load_study(path: str) -> Study:
         raise StudyError(f"{path}: missing field(s) {missing}")
     study = Study(rows=rows, **{k: v for k, v in data.items() if k != "rows"})
     base = pathlib.Path(path).resolve().parent
-    for attribute in ("pipeline_config", "catalog", "label_map", "real_data_dir"):
+    for attribute in ("pipeline_config", "catalog", "label_map", "real_data_dir", "class_init"):
         setattr(study, attribute, _resolve(getattr(study, attribute), base))
     for row in rows:
         for attribute in ("catalog", "pipeline_config", "class_mapping"):
@@ -185,10 +191,20 @@ class StudyRunner:
     def pretrained_dir(self) -> pathlib.Path:
         return self.out / "pretrained" / PRETRAINED_NAME
 
+    @property
+    def initialised_dir(self) -> pathlib.Path:
+        return self.out / "pretrained" / f"{PRETRAINED_NAME}_class_init"
+
     def fetch_pretrained(self) -> None:
         self.timings["pretrained"] = run_step(
             "pretrained", self.out / "pretrained" / ".done",
             python_module("tfsynth.pretrained", "--fetch", PRETRAINED_NAME, "--output_dir", str(self.out / "pretrained")))
+        if self.study.class_init:
+            self.timings["class_init"] = run_step(
+                "class_init", self.initialised_dir / ".done",
+                python_module("tfsynth.pretrained.class_head", "--source", str(self.pretrained_dir),
+                              "--label_map", self.study.label_map, "--init_from", self.study.class_init,
+                              "--output_dir", str(self.initialised_dir)))
 
     @property
     def real_records(self) -> str:
@@ -231,11 +247,15 @@ class StudyRunner:
         configs = config_util.get_configs_from_pipeline_file(template)
         steps = row.num_train_steps or self.study.num_train_steps
         configs = config_util.merge_external_params_with_configs(configs, kwargs_dict={
+            **self.study.overrides,
             "train_input_path": str(dataset_dir / "train-*.tfrecord"),
             "eval_input_path": str(dataset_dir / "val-*.tfrecord"),
             "label_map_path": self.study.label_map, "train_steps": steps})
         train_config = configs["train_config"]
-        if row.fine_tune:
+        if row.fine_tune and self.study.class_init:
+            train_config.fine_tune_checkpoint = str(self.initialised_dir / "checkpoint" / "ckpt-0")
+            train_config.fine_tune_checkpoint_type = "full"
+        elif row.fine_tune:
             train_config.fine_tune_checkpoint = str(self.pretrained_dir / "checkpoint" / "ckpt-0")
         else:
             train_config.ClearField("fine_tune_checkpoint")
