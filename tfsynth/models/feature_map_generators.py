@@ -85,3 +85,81 @@ class KerasMultiResolutionFeatureMaps(keras.Model):
             feature_maps.append(feature_map)
         return collections.OrderedDict(zip(keys, feature_maps))
 
+
+
+def create_conv_block(use_depthwise: bool, kernel_size: int, padding: str, stride: int, layer_name: str,
+                      conv_hyperparams, is_training: bool, freeze_batchnorm: bool, depth: int) -> List:
+    """conv (separable with use_depthwise) + batch norm + activation, with the OD API's layer names."""
+    if use_depthwise:
+        kwargs = conv_hyperparams.params()
+        kwargs["depthwise_regularizer"] = kwargs["kernel_regularizer"]
+        kwargs["depthwise_initializer"] = kwargs["kernel_initializer"]
+        conv = keras.layers.SeparableConv2D(depth, [kernel_size, kernel_size], depth_multiplier=1, padding=padding,
+                                            strides=stride, name=layer_name + "_depthwise_conv", **kwargs)
+    else:
+        conv = keras.layers.Conv2D(depth, [kernel_size, kernel_size], padding=padding, strides=stride,
+                                   name=layer_name + "_conv", **conv_hyperparams.params())
+    return [conv,
+            conv_hyperparams.build_batch_norm(training=(is_training and not freeze_batchnorm),
+                                              name=layer_name + "_batchnorm"),
+            conv_hyperparams.build_activation_layer(name=layer_name)]
+
+
+def nearest_neighbor_upsampling(images, scale: int = 2):
+    """Nearest-neighbour upsampling by stacking (the OD API's ops.nearest_neighbor_upsampling)."""
+    import tensorflow as tf
+    shape = [d if d is not None else tf.shape(images)[i] for i, d in enumerate(images.shape.as_list())]
+    out = tf.stack([images] * scale, axis=3)
+    out = tf.stack([out] * scale, axis=2)
+    return tf.reshape(out, [shape[0], shape[1] * scale, shape[2] * scale, shape[3]])
+
+
+class KerasFpnTopDownFeatureMaps(keras.Model):
+    """FPN top-down pathway (the OD API's KerasFpnTopDownFeatureMaps): 1x1 projections, 2x nearest upsampling,
+    sums, 3x3 smoothing. call([(name, map), ...] fine to coarse) -> OrderedDict top_down_<name> fine to coarse."""
+
+    def __init__(self, num_levels: int, depth: int, is_training: bool, conv_hyperparams, freeze_batchnorm: bool,
+                 use_depthwise: bool = False, use_explicit_padding: bool = False, name=None):
+        super().__init__(name=name)
+        padding = "VALID" if use_explicit_padding else "SAME"
+        self.top_layers = [keras.layers.Conv2D(depth, [1, 1], strides=1, padding=padding,
+                                               name=f"projection_{num_levels}",
+                                               **conv_hyperparams.params(use_bias=True))]
+        self.residual_blocks, self.top_down_blocks, self.reshape_blocks, self.conv_layers = [], [], [], []
+        for level in reversed(range(num_levels - 1)):
+            self.residual_blocks.append([keras.layers.Conv2D(depth, [1, 1], padding=padding, strides=1,
+                                                             name=f"projection_{level + 1}",
+                                                             **conv_hyperparams.params(use_bias=True))])
+            self.top_down_blocks.append([keras.layers.Lambda(nearest_neighbor_upsampling,
+                                                             name="nearest_neighbor_upsampling")])
+            reshape, conv_net = [], []
+            if use_explicit_padding:
+                reshape.append(keras.layers.Lambda(
+                    lambda inputs: inputs[1][:, :keras.backend.shape(inputs[0])[1],
+                                             :keras.backend.shape(inputs[0])[2], :], name="reshape"))
+                conv_net.append(keras.layers.Lambda(lambda x: fixed_padding(x, 3), name="fixed_padding"))
+            conv_net.extend(create_conv_block(use_depthwise, 3, padding, 1, f"smoothing_{level + 1}",
+                                              conv_hyperparams, is_training, freeze_batchnorm, depth))
+            self.reshape_blocks.append(reshape)
+            self.conv_layers.append(conv_net)
+
+    def call(self, image_features):
+        top_down = image_features[-1][1]
+        for layer in self.top_layers:
+            top_down = layer(top_down)
+        maps, keys = [top_down], [f"top_down_{image_features[-1][0]}"]
+        for index, level in enumerate(reversed(range(len(image_features) - 1))):
+            residual = image_features[level][1]
+            top_down = maps[-1]
+            for layer in self.residual_blocks[index]:
+                residual = layer(residual)
+            for layer in self.top_down_blocks[index]:
+                top_down = layer(top_down)
+            for layer in self.reshape_blocks[index]:
+                top_down = layer([residual, top_down])
+            top_down += residual
+            for layer in self.conv_layers[index]:
+                top_down = layer(top_down)
+            maps.append(top_down)
+            keys.append(f"top_down_{image_features[level][0]}")
+        return collections.OrderedDict(reversed(list(zip(keys, maps))))

@@ -47,8 +47,11 @@ def _inverted_res_block(f: LayerFactory, inputs, expansion: int, stride: int, al
 
 
 def mobilenet_v2(batchnorm_training, conv_hyperparams=None, use_explicit_padding=False, alpha=1.0,
-                 min_depth=None) -> keras.Model:
-    """The full MobileNetV2 (include_top=False) as a functional keras Model with input [None, None, None, 3]."""
+                 min_depth=None, conv_1_filters: int = 1280) -> keras.Model:
+    """The full MobileNetV2 (include_top=False) as a functional keras Model with input [None, None, None, 3].
+
+    conv_1_filters: width of the last 1x1 conv (the OD API's conv_defs; FPNLite uses 256).
+    """
     f = LayerFactory(batchnorm_training, conv_hyperparams, use_explicit_padding,
                      default_batchnorm_momentum=0.999, default_initializer_stddev=0.09, min_depth=min_depth or 0)
     inputs = keras.layers.Input(shape=(None, None, 3))
@@ -57,7 +60,7 @@ def mobilenet_v2(batchnorm_training, conv_hyperparams=None, use_explicit_padding
     x = f.relu6("Conv1_relu")(x)
     for block_id, (expansion, filters, stride) in enumerate(_BLOCKS):
         x = _inverted_res_block(f, x, expansion, stride, alpha, filters, block_id)
-    last_filters = make_divisible(1280 * alpha, 8) if alpha < 1.0 else 1280
+    last_filters = make_divisible(conv_1_filters * alpha, 8) if alpha < 1.0 else conv_1_filters
     x = f.conv2d(last_filters, 1, name="Conv_1")(x)
     x = f.batch_norm("Conv_1_bn")(x)
     x = f.relu6("out_relu")(x)
