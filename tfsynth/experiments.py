@@ -80,6 +80,8 @@ class Study:
     validation_images: int = 100
     num_train_steps: int = 1000
     preset: str = "default"
+    width: Optional[int] = None  # render size; None: the generator's default (640x480)
+    height: Optional[int] = None
     seed: int = 0
     num_workers: Optional[int] = None
     real_data_dir: str = str(DEFAULT_REAL_DIR)
@@ -228,7 +230,8 @@ class StudyRunner:
                 "--validation_images", str(self.study.validation_images), "--seed", str(self.study.seed),
                 "--preset", self.study.preset]
         for flag, value in (("--cues", row.cues), ("--products_per_image", row.products_per_image),
-                            ("--distractors", row.distractors)):
+                            ("--distractors", row.distractors), ("--width", self.study.width),
+                            ("--height", self.study.height)):
             if value is not None:
                 args += [flag, str(value)]
         key = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:12]
