@@ -89,7 +89,9 @@ def pad_or_clip(boxes: tf.Tensor, fields: Fields, size: int) -> Tuple[tf.Tensor,
         pad = tf.maximum(size - tf.shape(t)[0], 0)
         paddings = tf.concat([[[0, pad]], tf.zeros([tf.rank(t) - 1, 2], tf.int32)], 0)
         out = tf.pad(t, paddings)
-        return tf.ensure_shape(out, [size] + t.shape[1:].as_list())
+        # set_shape, not tf.ensure_shape: same static shape, and no EnsureShape op (TFLite has no kernel for it)
+        out.set_shape([size] + t.shape[1:].as_list())
+        return out
     return fit(boxes), {k: fit(v) for k, v in fields.items()}
 
 
