@@ -1,0 +1,126 @@
+"""exporter_main_v2 (Zoo layout, three input types), detect (JSON + images), TFLite matching the SavedModel."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tests import test_train_standins as standins
+
+standins.install()
+
+from tfsynth import detect  # noqa: E402
+from tfsynth.export import saved_model as saved_model_lib, tflite as tflite_lib  # noqa: E402
+from tfsynth.training import model_lib  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    pipeline = standins.write_pipeline(str(folder))
+    model_dir = str(folder / "model")
+    model_lib.train_loop(pipeline, model_dir, train_steps=2)
+    return folder, pipeline, model_dir
+
+
+def _serve(export_dir, value):
+    loaded = tf.saved_model.load(os.path.join(export_dir, "saved_model"))
+    outputs = loaded.signatures["serving_default"](input_tensor=value)
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def test_exporter_command_writes_zoo_layout(trained):
+    folder, pipeline, model_dir = trained
+    out = str(folder / "exported")
+    script = ("import sys; from tests import test_train_standins as s; s.install(); "
+              "from tfsynth import exporter_main_v2 as e; sys.argv = sys.argv[:1] + sys.argv[1:]; e.run()")
+    subprocess.run([sys.executable, "-c", script, "--input_type=image_tensor", f"--pipeline_config_path={pipeline}",
+                    f"--trained_checkpoint_dir={model_dir}", f"--output_directory={out}"],
+                   check=True, cwd=REPO, capture_output=True)
+    assert os.path.exists(os.path.join(out, "saved_model", "saved_model.pb"))
+    assert os.path.exists(os.path.join(out, "checkpoint", "ckpt-0.index"))
+    assert tf.train.latest_checkpoint(os.path.join(out, "checkpoint")).endswith("ckpt-0")
+    assert os.path.exists(os.path.join(out, "pipeline.config"))
+    # the exported model gives what the restored model gives, classes shifted to label-map ids
+    image, _, _ = standins.scene(0)
+    outputs = _serve(out, tf.constant(image[None]))
+    configs = model_lib.load_configs(pipeline)
+    model, status, _ = saved_model_lib.build_and_restore(configs, model_dir)
+    reference = saved_model_lib.DetectionInferenceModule(model).run_on_images(tf.constant(image[None]))
+    np.testing.assert_allclose(outputs["detection_scores"], reference["detection_scores"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(outputs["detection_boxes"], reference["detection_boxes"].numpy(), atol=1e-5)
+    assert outputs["detection_classes"].min() >= 1
+
+
+def test_input_types_agree(trained):
+    folder, pipeline, model_dir = trained
+    configs = model_lib.load_configs(pipeline)
+    image, _, _ = standins.scene(1)
+    encoded = tf.io.encode_png(image).numpy()
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))})).SerializeToString()
+    results = {}
+    for input_type, value in (("image_tensor", tf.constant(image[None])),
+                              ("encoded_image_string_tensor", tf.constant([encoded])),
+                              ("tf_example", tf.constant([example]))):
+        out = str(folder / input_type)
+        saved_model_lib.export_inference_graph(input_type, configs, model_dir, out)
+        results[input_type] = _serve(out, value)
+    for input_type in ("encoded_image_string_tensor", "tf_example"):
+        np.testing.assert_allclose(results[input_type]["detection_boxes"], results["image_tensor"]["detection_boxes"],
+                                   atol=1e-5)
+    with pytest.raises(ValueError, match="input_type"):
+        saved_model_lib.DetectionInferenceModule(None, "jpeg")
+
+
+def test_detect_writes_json_and_images(trained, tmp_path):
+    folder, pipeline, model_dir = trained
+    out = str(folder / "for_detect")
+    saved_model_lib.export_inference_graph("image_tensor", model_lib.load_configs(pipeline), model_dir, out)
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(2):
+        Image.fromarray(standins.scene(index)[0]).save(images / f"photo{index}.png")
+    label_map = os.path.join(os.path.dirname(pipeline), "data", "label_map.pbtxt")
+    result = detect.run_detection(os.path.join(out, "saved_model"), str(images / "*.png"), str(tmp_path / "out"),
+                                  label_map=label_map, min_score=0.0, max_boxes=5)
+    with open(result) as stream:
+        record = json.load(stream)
+    assert len(record["images"]) == 2
+    first = record["images"][0]["detections"]
+    assert 0 < len(first) <= 5 and first[0]["name"] in ("ketchup", "water")
+    assert len(first[0]["box_pixels"]) == 4
+    assert os.path.exists(tmp_path / "out" / "photo0.png")
+    with pytest.raises(FileNotFoundError, match="matches no file"):
+        detect.run_detection(os.path.join(out, "saved_model"), str(images / "*.jpg"), str(tmp_path / "o2"))
+
+
+def test_tflite_matches_saved_model(trained):
+    folder, pipeline, model_dir = trained
+    configs = model_lib.load_configs(pipeline)
+    out = str(folder / "tflite")
+    path = tflite_lib.export_tflite(configs, model_dir, out)
+    exported = str(folder / "reference")
+    saved_model_lib.export_inference_graph("image_tensor", configs, model_dir, exported)
+    image, _, _ = standins.scene(2)
+    reference = _serve(exported, tf.constant(image[None]))
+    model, _, _ = saved_model_lib.build_and_restore(configs, model_dir)
+    normalized, _ = model.preprocess(tf.constant(image[None], tf.float32))
+    runner = tf.lite.Interpreter(model_path=path).get_signature_runner()
+    outputs = runner(normalized_input_image_tensor=normalized.numpy())
+    # outputs in TFLite_Detection_PostProcess order: boxes, classes (0-based), scores, num_detections
+    boxes, classes, scores, num = (outputs[f"output_{i}"] for i in range(4))
+    count = int(reference["num_detections"][0])
+    assert int(num[0]) == count
+    # match each TFLite detection to a SavedModel one (near-equal scores may come in another order)
+    for i in range(min(count, 10)):
+        close = (np.abs(reference["detection_scores"][0, :count] - scores[0, i]) < 1e-4) & \
+            np.all(np.abs(reference["detection_boxes"][0, :count] - boxes[0, i]) < 1e-4, axis=1) & \
+            (reference["detection_classes"][0, :count] == classes[0, i] + 1)
+        assert close.any(), (i, scores[0, i], boxes[0, i], classes[0, i])

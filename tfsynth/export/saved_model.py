@@ -1,0 +1,110 @@
+"""SavedModel export (the OD API's exporter_lib_v2): output_directory/{saved_model, checkpoint, pipeline.config}.
+
+The serving signature 'serving_default' takes `input_tensor` as the OD API's input types do and returns the
+postprocessed detections, classes shifted to label-map ids (+1) and every output cast to float32, as there.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any, Optional
+
+import tensorflow as tf
+
+from tfsynth.core.standard_fields import DetectionResultFields as results
+from tfsynth.core.standard_fields import TfExampleFields
+
+INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor")
+LABEL_ID_OFFSET = 1
+
+
+def _decode_image(encoded: tf.Tensor) -> tf.Tensor:
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _decode_example(serialized: tf.Tensor) -> tf.Tensor:
+    parsed = tf.io.parse_single_example(
+        serialized, {TfExampleFields.image_encoded: tf.io.FixedLenFeature([], tf.string)})
+    return _decode_image(parsed[TfExampleFields.image_encoded])
+
+
+class DetectionInferenceModule(tf.Module):
+    """Wraps a DetectionModel (built with is_training=False) for serving one input type."""
+
+    def __init__(self, detection_model: Any, input_type: str = "image_tensor"):
+        super().__init__()
+        if input_type not in INPUT_TYPES:
+            raise ValueError(f"--input_type {input_type!r}: expected one of {', '.join(INPUT_TYPES)}")
+        self.model = detection_model
+        self.input_type = input_type
+
+    def run_on_images(self, images: tf.Tensor) -> dict:
+        """uint8 / float [1, H, W, 3] images -> detections dict (float32 values, 1-based classes)."""
+        preprocessed, true_shapes = self.model.preprocess(tf.cast(images, tf.float32))
+        predictions = self.model.predict(preprocessed, true_shapes)
+        detections = dict(self.model.postprocess(predictions, true_shapes))
+        detections[results.detection_classes] = tf.cast(detections[results.detection_classes], tf.float32) \
+            + LABEL_ID_OFFSET
+        return {key: tf.cast(value, tf.float32) for key, value in detections.items()}
+
+    def signature(self) -> Any:
+        """The serving tf.function for this input type (the OD API's input names and shapes)."""
+        if self.input_type == "image_tensor":
+            spec = tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")
+            return tf.function(lambda input_tensor: self.run_on_images(input_tensor), input_signature=[spec])
+        if self.input_type == "float_image_tensor":
+            spec = tf.TensorSpec([1, None, None, 3], tf.float32, name="input_tensor")
+            return tf.function(lambda input_tensor: self.run_on_images(input_tensor), input_signature=[spec])
+        decode = _decode_image if self.input_type == "encoded_image_string_tensor" else _decode_example
+        spec = tf.TensorSpec([1], tf.string, name="input_tensor")
+        return tf.function(lambda input_tensor: self.run_on_images(
+            tf.map_fn(decode, input_tensor, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))),
+            input_signature=[spec])
+
+
+def build_and_restore(configs: dict, trained_checkpoint_dir: str) -> Any:
+    """The inference model of configs with the newest checkpoint of trained_checkpoint_dir restored."""
+    from tfsynth.builders import model_builder
+    from tfsynth.training import checkpoints
+    prefix = checkpoints.resolve_checkpoint_path(trained_checkpoint_dir, "--trained_checkpoint_dir")
+    model = model_builder.build(configs["model"], is_training=False)
+    status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
+    return model, status, prefix
+
+
+def export_inference_graph(input_type: str, configs: dict, trained_checkpoint_dir: str, output_directory: str,
+                           use_side_inputs: bool = False) -> str:
+    """Writes output_directory/saved_model, output_directory/checkpoint/ckpt-0 and output_directory/pipeline.config.
+
+    Returns the SavedModel folder. The output is built in a temporary folder and renamed when complete.
+    """
+    if use_side_inputs:
+        raise ValueError("--use_side_inputs is not supported")
+    from tfsynth.utils import config_util
+    model, status, prefix = build_and_restore(configs, trained_checkpoint_dir)
+    module = DetectionInferenceModule(model, input_type)
+    serving = module.signature()
+    concrete = serving.get_concrete_function()  # traces: creates the variables, then the restore fills them
+    status.assert_existing_objects_matched()
+    staging = output_directory.rstrip("/") + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), os.path.join(staging, "checkpoint"),
+                                         max_to_keep=1)
+    manager.save(checkpoint_number=0)
+    tf.saved_model.save(module, os.path.join(staging, "saved_model"), signatures={"serving_default": concrete})
+    config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs), staging)
+    os.makedirs(output_directory, exist_ok=True)
+    for name in ("saved_model", "checkpoint", "pipeline.config"):
+        target = os.path.join(output_directory, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)
+        os.replace(os.path.join(staging, name), target)
+    shutil.rmtree(staging, ignore_errors=True)
+    logging.info("Exported %s (%s) to %s", prefix, input_type, output_directory)
+    return os.path.join(output_directory, "saved_model")
