@@ -24,10 +24,21 @@ def _fpn_mobilenet_v2(**kwargs):
     return SSDMobileNetV2FpnKerasFeatureExtractor(**kwargs)
 
 
+def _mobilenet_v1(**kwargs):
+    from tfsynth.models.ssd_mobilenet_v1_keras import SSDMobileNetV1KerasFeatureExtractor
+    return SSDMobileNetV1KerasFeatureExtractor(**kwargs)
+
+
+def _fpn_mobilenet_v1(**kwargs):
+    from tfsynth.models.ssd_mobilenet_v1_fpn_keras import SSDMobileNetV1FpnKerasFeatureExtractor
+    return SSDMobileNetV1FpnKerasFeatureExtractor(**kwargs)
+
+
 def _not_yet(type_name: str):
     def refuse(**kwargs):
         raise NotImplementedError(f"model.ssd.feature_extractor.type = {type_name!r}: not implemented in tfsynth "
-                                  f"yet (implemented: ssd_mobilenet_v2_keras, ssd_mobilenet_v2_fpn_keras)")
+                                  f"yet (implemented: ssd_mobilenet_v1_keras, ssd_mobilenet_v1_fpn_keras, "
+                                  f"ssd_mobilenet_v2_keras, ssd_mobilenet_v2_fpn_keras)")
     return refuse
 
 
@@ -35,9 +46,9 @@ def _not_yet(type_name: str):
 SSD_FEATURE_EXTRACTORS: Dict[str, tuple] = {
     "ssd_mobilenet_v2_keras": (_mobilenet_v2, False),
     "ssd_mobilenet_v2_fpn_keras": (_fpn_mobilenet_v2, True),
+    "ssd_mobilenet_v1_keras": (_mobilenet_v1, False),
+    "ssd_mobilenet_v1_fpn_keras": (_fpn_mobilenet_v1, True),
     # Registered so configs name them, not built yet: they raise NotImplementedError naming the type.
-    "ssd_mobilenet_v1_keras": (_not_yet("ssd_mobilenet_v1_keras"), False),
-    "ssd_mobilenet_v1_fpn_keras": (_not_yet("ssd_mobilenet_v1_fpn_keras"), True),
     "ssd_resnet50_v1_fpn_keras": (_not_yet("ssd_resnet50_v1_fpn_keras"), True),
     "ssd_resnet101_v1_fpn_keras": (_not_yet("ssd_resnet101_v1_fpn_keras"), True),
     "ssd_resnet152_v1_fpn_keras": (_not_yet("ssd_resnet152_v1_fpn_keras"), True),
@@ -141,3 +152,6 @@ def build(model_config, is_training: bool, add_summaries: bool = True):
                                   f"{model_config.ssd.feature_extractor.type!r}: EfficientDet is not implemented")
     return META_ARCH_BUILDERS[meta_architecture](getattr(model_config, meta_architecture), is_training,
                                                  add_summaries)
+
+# Faster R-CNN registers META_ARCH_BUILDERS["faster_rcnn"] on import.
+from tfsynth.builders import faster_rcnn_builder  # noqa: E402,F401  pylint: disable=wrong-import-position
