@@ -8,7 +8,8 @@ from tests.test_ssd_model import REF, load_model_config, run_once
 
 SSD_CONFIGS = sorted(p.name for p in (REF / "configs_tf2").glob("ssd_*.config") if "efficientdet" not in p.name) \
     if REF.is_dir() else []
-BUILT = {"ssd_mobilenet_v2_keras", "ssd_mobilenet_v2_fpn_keras"}
+BUILT = {"ssd_mobilenet_v2_keras", "ssd_mobilenet_v2_fpn_keras", "ssd_mobilenet_v1_keras",
+         "ssd_mobilenet_v1_fpn_keras"}
 
 
 @pytest.mark.parametrize("config_name", SSD_CONFIGS)
