@@ -24,7 +24,8 @@ def _tags(folder):
 
 
 def _model_variables(pipeline, prefix):
-    """{name: value} of the model's variables restored from checkpoint prefix."""
+    """{position in model.variables: value} restored from checkpoint prefix (positions, not names: Keras makes
+    names unique per process, so two builds of one model differ in name suffixes)."""
     from tfsynth.builders import model_builder
     configs = model_lib.load_configs(pipeline)
     model = model_builder.build(configs["model"], is_training=True)
@@ -34,7 +35,12 @@ def _model_variables(pipeline, prefix):
     from tfsynth.training import model_step
     model_step.build_model_variables(model, features)
     tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
-    return {v.name: v.numpy() for v in model.variables}, model
+    return {i: v.numpy() for i, v in enumerate(model.variables)}, model
+
+
+def _positions(model, chosen):
+    ids = {id(v) for v in chosen}
+    return [i for i, v in enumerate(model.variables) if id(v) in ids]
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +109,8 @@ def test_freeze_variables_keep_their_values(trained, tmp_path):
     override = f'train_config {{ freeze_variables: "{frozen_scope}/" }}'
     model_lib.train_loop(pipeline, copy, config_override=override, train_steps=5, checkpoint_every_n=100)
     after, _ = _model_variables(pipeline, os.path.join(copy, "ckpt-5"))
-    trainable = {v.name for v in model.trainable_variables}
-    frozen = [n for n in trainable if n.startswith(frozen_scope + "/")]
-    moving = [n for n in trainable if not n.startswith(frozen_scope + "/")]
+    frozen = _positions(model, [v for v in model.trainable_variables if v.name.startswith(frozen_scope + "/")])
+    moving = _positions(model, [v for v in model.trainable_variables if not v.name.startswith(frozen_scope + "/")])
     assert frozen and moving
     for name in frozen:
         np.testing.assert_array_equal(before[name], after[name], err_msg=name)
@@ -151,7 +156,7 @@ def test_fine_tune_checkpoint_restored_and_mismatch_explained(trained, tmp_path)
     after, _ = _model_variables(pipeline, os.path.join(target, "ckpt-1"))
     restored = model.restore_from_objects("detection")["model"]
     reachable = {id(obj) for obj in tf.train.TrackableView(restored).descendants()}
-    names = {v.name for v in model.trainable_variables if id(v) in reachable}
+    names = _positions(model, [v for v in model.trainable_variables if id(v) in reachable])
     assert names
     for name in names:
         np.testing.assert_array_equal(before[name], after[name], err_msg=name)
