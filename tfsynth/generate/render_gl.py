@@ -88,7 +88,8 @@ class GLRenderer:
         self.scene_prog = ctx.program(vertex_shader=shaders.SCENE_VERTEX,
                                       fragment_shader=header + shaders.SCENE_FRAGMENT)
         self.depth_prog = ctx.program(vertex_shader=shaders.DEPTH_VERTEX, fragment_shader=shaders.DEPTH_FRAGMENT)
-        self.cover_prog = ctx.program(vertex_shader=shaders.DEPTH_VERTEX, fragment_shader=shaders.COVER_FRAGMENT)
+        self.cover_prog = ctx.program(vertex_shader=shaders.DEPTH_VERTEX,
+                                      fragment_shader=f"#version 430\n#define MSAA {msaa}\n" + shaders.COVER_FRAGMENT)
         self.label_prog = ctx.compute_shader(f"#version 430\n#define MSAA {msaa}\n"
                                              + shaders.LABEL_COMPUTE.replace("#version 430\n", "", 1))
         self.resolve_prog = ctx.program(vertex_shader=shaders.FULLSCREEN_VERTEX,
@@ -242,17 +243,18 @@ class GLRenderer:
             prog["instance_id"].value = obj.instance_id
             self._texture(m.texture_key).use(0)
             self._mesh(obj.mesh_key)[0].render()
-        # 3. Coverage of each labelled object, occluders ignored.
-        self.resolve_fbo.use()
+        # 3. Coverage of each labelled object, occluders ignored (same framebuffer, so the same samples).
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        self.resolve_fbo.color_mask = (False, False, False, False)
+        self.scene_fbo.depth_mask = False
+        self.scene_fbo.color_mask = ((False,) * 4, (False,) * 4)
         self.cover.bind_to_image(0, read=True, write=True)
         self.cover_prog["view_proj"].write(_mat4(view_proj))
         for obj in labelled:
             self.cover_prog["model"].write(_mat4(obj.model))
             self.cover_prog["instance_id"].value = obj.instance_id
             self._mesh(obj.mesh_key)[2].render()
-        self.resolve_fbo.color_mask = (True, True, True, True)
+        self.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
+        self.scene_fbo.depth_mask = True
         ctx.memory_barrier()
         # 4. Label statistics.
         self.stats.write(self._empty_stats)

@@ -247,6 +247,8 @@ def _place_on(rng: np.random.Generator, support: Support, wanted: list[Product],
             local, radius, height = _pose(rng, product, size, cues, False)
             if height > support.clearance:
                 continue
+        if x1 - x0 < 1.4 * radius or z1 - z0 < 1.4 * radius:
+            continue  # wider than this support (an egg box on a narrow door shelf)
         for _ in range(12):
             x = float(rng.uniform(x0 + radius * 0.7, x1 - radius * 0.7))
             # Prefer the front half of the shelf, as people do.
@@ -273,9 +275,8 @@ def _camera(rng: np.random.Generator, fridge: _Fridge, config: SamplerConfig) ->
     hw, h, d = fridge.half_width, fridge.height, fridge.depth
     aspect = config.width / config.height
     if "viewpoint" not in config.cues:
-        fov = 55.0
-        fit = max(h * 0.55, hw * 1.1 / aspect) / math.tan(math.radians(fov / 2))
-        return Camera((0.0, h * 0.55, fit + 0.05), (0.0, h * 0.5, -d * 0.5), fov, config.width, config.height)
+        # One camera for every image, framing the largest fridge the sampler makes.
+        return Camera((0.0, 0.62, 1.35), (0.0, 0.6, -0.25), 55.0, config.width, config.height)
     fov = float(rng.uniform(45, 65))
     if rng.uniform() < 0.4:  # whole fridge in view
         target = np.array([rng.uniform(-0.05, 0.05), h * rng.uniform(0.4, 0.6), -d * 0.5])

@@ -135,11 +135,14 @@ void main() {}
 """
 
 # Every fragment of an object sets its bit at the pixel, occluded or not: the object's unoccluded coverage.
+# With MSAA only fragments that cover sample 0 count, the sample the id image is read from.
 COVER_FRAGMENT = """
-#version 430
 layout(r32ui, binding = 0) uniform coherent uimage2DArray cover;
 uniform uint instance_id;
 void main() {
+#if MSAA
+    if ((gl_SampleMaskIn[0] & 1) == 0) return;
+#endif
     imageAtomicOr(cover, ivec3(ivec2(gl_FragCoord.xy), int(instance_id >> 5u)), 1u << (instance_id & 31u));
 }
 """

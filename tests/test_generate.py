@@ -1,0 +1,220 @@
+"""tfsynth.generate: real renderer (EGL/llvmpipe), real pipeline, tiny images."""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfsynth.generate import catalog as catalog_lib
+from tfsynth.generate.assets import AssetLibrary
+from tfsynth.generate.labeller import LabelPolicy, boxes_from_ids, label_objects
+from tfsynth.generate.pipeline import GenerateConfig, chunk_tasks, run
+from tfsynth.generate.render_gl import GLRenderer, get_preset
+from tfsynth.generate.sampler import CUES, SamplerConfig, parse_cues, sample_scene
+
+W, H = 160, 120
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return catalog_lib.default_catalog()
+
+
+@pytest.fixture(scope="module")
+def renderer(catalog):
+    os.environ["LP_NUM_THREADS"] = "1"
+    r = GLRenderer(W, H, "default", AssetLibrary(catalog))
+    yield r
+    r.release()
+
+
+def _scene(catalog, index, cues=frozenset(CUES), products=(10, 14)):
+    return sample_scene(catalog, SamplerConfig(W, H, cues, products, (1, 2)), 7, 0, index)
+
+
+def test_default_catalog_has_papers_numbers(catalog):
+    assert len(catalog.products) == 150 and len(catalog.distractors) == 25
+    assert len(set(catalog.class_names)) == 150
+    again = catalog_lib.default_catalog()
+    assert again.products[17] == catalog.products[17]  # identity = class: same product every time
+
+
+def test_renderer_ids_agree_with_gpu_stats(catalog, renderer):
+    checked = 0
+    for index in range(3):
+        scene = _scene(catalog, index)
+        result = renderer.render(scene, want_ids=True)
+        assert result.image.shape == (H, W, 3) and result.image.dtype == np.uint8
+        assert result.image.std() > 5  # not a blank frame
+        labelled_ids = {o.instance_id for o in scene.labelled}
+        cpu = boxes_from_ids(result.ids)
+        assert set(cpu) <= labelled_ids  # only labelled products carry ids
+        for instance_id, (x0, y0, x1, y1, count) in cpu.items():
+            row = result.stats[instance_id]
+            assert row[0] == count
+            # GPU rows count from the bottom of the image.
+            assert (row[1], H - 1 - row[4], row[3] + 1, H - row[2]) == (x0, y0, x1, y1)
+            assert row[5] >= count * 0.9  # unoccluded coverage is at least (about) the visible part
+            checked += 1
+        for instance_id in labelled_ids - set(cpu):
+            assert result.stats[instance_id][0] == 0
+    assert checked > 5
+
+
+def test_boxes_match_masks_and_visibility(catalog, renderer):
+    scene = _scene(catalog, 4)
+    result = renderer.render(scene, want_ids=True)
+    policy = LabelPolicy(min_visibility=0.0, include_masks=True)
+    objects = label_objects(scene, result.stats, result.ids, W, H, policy)
+    assert objects
+    for obj in objects:
+        ys, xs = np.nonzero(obj.mask)
+        assert (obj.xmin, obj.ymin, obj.xmax, obj.ymax) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert obj.area == obj.mask.sum()
+        assert 0.0 < obj.visibility <= 1.0
+    # A stricter threshold drops (or marks) the less visible objects.
+    threshold = sorted(o.visibility for o in objects)[len(objects) // 2]
+    kept = label_objects(scene, result.stats, result.ids, W, H, LabelPolicy(min_visibility=threshold))
+    assert all(o.visibility >= threshold for o in kept) and len(kept) < len(objects) + 1
+    marked = label_objects(scene, result.stats, result.ids, W, H,
+                           LabelPolicy(min_visibility=threshold, low_visibility="difficult"))
+    assert len(marked) == len(objects)
+    assert [o.difficult for o in marked] == [o.visibility < threshold for o in marked]
+
+
+def test_occluded_object_has_lower_visibility(catalog, renderer):
+    # Put a big box right in front of the camera over half the frame: objects behind it lose visibility.
+    from tfsynth.generate.scene import Material, SceneObject, scale, translate
+    for index in range(5, 15):
+        scene = _scene(catalog, index)
+        before = renderer.render(scene).stats.copy()
+        if sum(before[o.instance_id][0] > 0 for o in scene.labelled) >= 3:
+            break
+    cam = np.array(scene.camera.position)
+    target = np.array(scene.camera.target)
+    ahead = cam + (target - cam) / np.linalg.norm(target - cam) * 0.15
+    scene.objects.append(SceneObject("cube", translate(*ahead) @ scale(0.5, 0.5, 0.01), Material((0.5,) * 3)))
+    after = renderer.render(scene).stats
+    ids = [o.instance_id for o in scene.labelled if before[o.instance_id][0] > 0]
+    assert len(ids) >= 3 and any(after[i][0] < before[i][0] for i in ids)
+    for i in ids:
+        assert after[i][5] == before[i][5]  # coverage ignores occluders
+
+
+def test_cue_off_holds_value_fixed(catalog):
+    all_on = frozenset(CUES)
+    on = [_scene(catalog, i, all_on) for i in range(3)]
+    off = [_scene(catalog, i, frozenset()) for i in range(3)]
+    assert len({s.camera.position for s in on}) == 3
+    assert len({s.camera.position for s in off}) == 1  # viewpoint off: one camera (for one fridge size)
+    assert len({s.camera.fov_y_deg for s in off}) == 1
+    assert all(o.material.color == (1.0, 1.0, 1.0) for s in off for o in s.labelled)  # colour off
+    assert any(o.material.color != (1.0, 1.0, 1.0) for s in on for o in s.labelled)
+    assert all(o.material.uv_offset == (0.0, 0.0) for s in off for o in s.labelled)  # texture off
+    assert all(o.material.texture_key for s in off for o in s.labelled)  # ...but still textured
+    assert len({tuple(s.lights[0].color) for s in off}) == 1  # lighting off
+    assert len({tuple(s.lights[0].color) for s in on}) == 3
+    assert len({s.post.exposure for s in off}) == 1
+    # Off means held, not removed: as many products and lights either way.
+    assert [len(s.labelled) > 0 for s in off] == [True] * 3
+
+
+def test_parse_cues():
+    assert parse_cues("all") == frozenset(CUES)
+    assert parse_cues("-texture") == frozenset(CUES) - {"texture"}
+    assert parse_cues("color,viewpoint") == {"color", "viewpoint"}
+    with pytest.raises(ValueError, match="unknown cue"):
+        parse_cues("colour")
+    with pytest.raises(NotImplementedError, match="needs Blender"):
+        get_preset("photoreal")
+
+
+@pytest.mark.parametrize("body, field", [
+    ("  - {name: milk, archetype: blob, size_mm: {width: 60}}", "archetype"),
+    ("  - {name: milk, archetype: can, size_mm: {width: -3}}", "size_mm.width"),
+    ("  - {name: milk, archetype: can, size_mm: {width: 60}, colors: [[1, 2]]}", "colors[0]"),
+    ("  - {name: milk, archetype: can, size_mm: {width: 60}, material: velvet}", "material"),
+    ("  - {name: milk, archetype: can, size_mm: {width: 60}, texture: nope.png}", "texture"),
+])
+def test_catalog_errors_name_file_product_field(tmp_path, body, field):
+    path = tmp_path / "cat.yaml"
+    path.write_text("products:\n" + body + "\n")
+    with pytest.raises(catalog_lib.CatalogError) as error:
+        catalog_lib.load_catalog(str(path))
+    message = str(error.value)
+    assert str(path) in message and "'milk'" in message and field in message
+
+
+def test_yaml_catalog_with_mesh_file(tmp_path):
+    import trimesh
+    trimesh.creation.icosphere(subdivisions=1).export(tmp_path / "ball.obj")
+    (tmp_path / "cat.yaml").write_text(
+        "products:\n  - {name: ball, mesh: ball.obj, size_mm: {width: 80}, colors: [[200, 50, 50]]}\n")
+    cat = catalog_lib.load_catalog(str(tmp_path / "cat.yaml"))
+    mesh = AssetLibrary(cat).mesh(cat.products[0].key)
+    assert np.allclose(mesh.upper - mesh.lower, 0.08, atol=1e-4)
+
+
+def _config(out, **kw):
+    base = dict(output_dir=str(out), num_images=5, validation_images=2, num_workers=1, seed=3, width=64,
+                height=48, num_shards=2, preset="fast", chunk_size=2, products_per_image=(4, 8))
+    base.update(kw)
+    return GenerateConfig(**base)
+
+
+def _shards(out):
+    return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(out, "*.tfrecord")))}
+
+
+def test_pipeline_outputs_deterministic_across_workers(tmp_path):
+    one = run(_config(tmp_path / "w1", num_workers=1, include_masks=True), progress=False)
+    two = run(_config(tmp_path / "w2", num_workers=2, include_masks=True), progress=False)
+    a, b = _shards(tmp_path / "w1"), _shards(tmp_path / "w2")
+    assert sorted(a) == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord",
+                         "val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord"]
+    assert a == b
+    assert one["outputs"]["train"]["images"] == two["outputs"]["train"]["images"] == 5
+    coco = json.load(open(tmp_path / "w1" / "train_coco.json"))
+    assert len(coco["images"]) == 5 and len(coco["categories"]) == 150
+    # Records read back with the project's reader; class ids agree with label_map.pbtxt.
+    from tfsynth.data.tfrecord import example_to_annotation, read_examples
+    from tfsynth.utils.label_map_util import get_label_map_dict
+    label_map = get_label_map_dict(str(tmp_path / "w1" / "label_map.pbtxt"))
+    annotations = [example_to_annotation(e) for e in read_examples(str(tmp_path / "w1" / "train-*"))]
+    assert len(annotations) == 5 and sum(len(a.objects) for a in annotations) > 0
+    for annotation in annotations:
+        for obj in annotation.objects:
+            assert label_map[obj.class_name] == obj.class_id
+            assert obj.mask is not None and obj.mask.shape == (48, 64)
+    manifest = json.load(open(tmp_path / "w1" / "manifest.json"))
+    assert manifest["seeds"]["seed"] == 3 and manifest["versions"]["moderngl"]
+
+
+def test_pipeline_resume_skips_done_chunks(tmp_path):
+    config = _config(tmp_path / "r", validation_images=0)
+    first = run(config, progress=False)
+    assert first["rendered_this_run"] == 5
+    before = _shards(tmp_path / "r")
+    tasks = chunk_tasks(config)
+    os.remove(tasks[1][4])  # pretend the run stopped before chunk 1 was committed
+    mtimes = {t[4]: os.path.getmtime(t[4]) for t in tasks if os.path.exists(t[4])}
+    second = run(config, progress=False)
+    assert second["rendered_this_run"] == tasks[1][3] - tasks[1][2]
+    assert all(os.path.getmtime(p) == m for p, m in mtimes.items())
+    assert _shards(tmp_path / "r") == before
+
+
+def test_pipeline_uses_given_label_map(tmp_path):
+    from tfsynth.utils.label_map_util import write_label_map
+    names = catalog_lib.load_catalog("configs/fridge_us_catalog.yaml").class_names
+    ids = {name: 10 + 3 * k for k, name in enumerate(names)}
+    write_label_map(str(tmp_path / "lm.pbtxt"), ids)
+    run(_config(tmp_path / "o", num_images=2, validation_images=0, catalog="configs/fridge_us_catalog.yaml",
+                label_map=str(tmp_path / "lm.pbtxt")), progress=False)
+    from tfsynth.data.tfrecord import example_to_annotation, read_examples
+    objects = [o for e in read_examples(str(tmp_path / "o" / "train-*")) for o in example_to_annotation(e).objects]
+    assert objects and all(ids[o.class_name] == o.class_id for o in objects)
