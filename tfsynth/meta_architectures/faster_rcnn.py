@@ -362,7 +362,14 @@ class FasterRCNNMetaArch(DetectionModel):
             additional_fields={"multiclass_scores": rpn_objectness_softmax}, clip_window=clip_window)
         if self._is_training:
             proposal_boxes = tf.stop_gradient(proposal_boxes)
-            if not self._hard_example_miner:
+            if not self._hard_example_miner and not self.groundtruth_has_field(fields.BoxListFields.boxes):
+                # A forward pass without groundtruth (e.g. to create the variables): the best proposals, so the
+                # second stage sees the shapes of training.
+                size = self._second_stage_batch_size
+                proposal_boxes = proposal_boxes[:, :size]
+                proposal_scores = proposal_scores[:, :size]
+                num_proposals = tf.minimum(num_proposals, size)
+            elif not self._hard_example_miner:
                 groundtruth_boxes, groundtruth_classes, _, groundtruth_weights = self._format_groundtruth_data(
                     image_shapes)
                 proposal_boxes, proposal_scores, num_proposals = self._sample_box_classifier_batch(
@@ -488,8 +495,8 @@ class FasterRCNNMetaArch(DetectionModel):
         return loss_dict
 
     def _losses_mask(self) -> Optional[tf.Tensor]:
-        if self.groundtruth_has_field(fields.InputDataFields.is_annotated):
-            return tf.stack(self.groundtruth_lists(fields.InputDataFields.is_annotated))
+        if self.groundtruth_has_field("is_annotated"):
+            return tf.stack(self.groundtruth_lists("is_annotated"))
         return None
 
     def _loss_rpn(self, rpn_box_encodings, rpn_objectness_predictions_with_background, anchors, groundtruth_boxes,

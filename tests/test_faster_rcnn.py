@@ -1,0 +1,214 @@
+"""Faster R-CNN: building from the OD API sample configs, errors for what is not built, training steps, fine-tune
+restore objects, and its core parts (crop_and_resize, balanced sampler, grid anchors)."""
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+from google.protobuf import text_format
+
+import tfsynth.protos  # noqa: F401  (compiles the protos)
+from tfsynth.builders import model_builder
+from tfsynth.builders.config_check import UnsupportedConfigError
+from tfsynth.core.balanced_sampler import BalancedPositiveNegativeSampler
+from tfsynth.core.crop_and_resize import multilevel_matmul_crop_and_resize, multilevel_native_crop_and_resize
+from tfsynth.core.grid_anchor_generator import GridAnchorGenerator
+from tfsynth.meta_architectures import faster_rcnn
+from tfsynth.protos import pipeline_pb2
+
+CONFIGS = pathlib.Path("/work/shared/data/odapi_reference/configs_tf2")
+GOLDEN_CONFIG = pathlib.Path("/work/shared/data/odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/"
+                             "pipeline.config")
+needs_reference = pytest.mark.skipif(not CONFIGS.is_dir(), reason="OD API reference configs not present")
+
+
+def _model_config(path: pathlib.Path):
+    config = pipeline_pb2.TrainEvalPipelineConfig()
+    text_format.Merge(path.read_text(), config)
+    return config.model
+
+
+def _tiny_config(size: int = 128):
+    """The golden ResNet50 config at size x size with few proposals: small enough to train on a CPU in a test."""
+    model = _model_config(GOLDEN_CONFIG)
+    resizer = model.faster_rcnn.image_resizer.keep_aspect_ratio_resizer
+    resizer.min_dimension = size
+    resizer.max_dimension = size
+    model.faster_rcnn.first_stage_max_proposals = 16
+    model.faster_rcnn.second_stage_batch_size = 8
+    model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression.max_detections_per_class = 10
+    model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression.max_total_detections = 10
+    return model
+
+
+@needs_reference
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("faster_rcnn_resnet*_v1_*.config")))
+def test_every_faster_rcnn_sample_config_builds(name):
+    keras.backend.clear_session()
+    model = model_builder.build(_model_config(CONFIGS / name), is_training=True)
+    assert isinstance(model, faster_rcnn.FasterRCNNMetaArch)
+    assert model.num_classes == 90
+    assert len(model.variables) > 100  # the functional backbone exists at construction
+
+
+@needs_reference
+def test_mask_rcnn_and_inception_resnet_raise_naming_them():
+    config = _model_config(CONFIGS / "mask_rcnn_inception_resnet_v2_1024x1024_coco17_gpu-8.config")
+    with pytest.raises(NotImplementedError, match="Mask R-CNN"):
+        model_builder.build(config, is_training=False)
+    config.faster_rcnn.number_of_stages = 2
+    with pytest.raises(NotImplementedError, match="inception_resnet_v2"):
+        model_builder.build(config, is_training=False)
+    config.faster_rcnn.feature_extractor.type = "faster_rcnn_resnet50_keras"
+    with pytest.raises(NotImplementedError, match="(?i)mask"):
+        model_builder.build(config, is_training=False)
+
+
+@needs_reference
+@pytest.mark.parametrize("field, value, expected", [
+    ("output_final_box_features", True, "output_final_box_features"),
+    ("use_combined_nms_in_first_stage", True, "use_combined_nms_in_first_stage"),
+    ("number_of_stages", 3, "number_of_stages"),
+])
+def test_fields_not_built_raise_naming_them(field, value, expected):
+    config = _model_config(GOLDEN_CONFIG)
+    setattr(config.faster_rcnn, field, value)
+    with pytest.raises((UnsupportedConfigError, NotImplementedError), match=expected):
+        model_builder.build(config, is_training=False)
+
+
+@needs_reference
+def test_rfcn_box_predictor_raises():
+    config = _model_config(GOLDEN_CONFIG)
+    config.faster_rcnn.second_stage_box_predictor.rfcn_box_predictor.depth = 8
+    with pytest.raises(NotImplementedError, match="rfcn_box_predictor"):
+        model_builder.build(config, is_training=False)
+
+
+def _groundtruth(model):
+    model.provide_groundtruth(groundtruth_boxes_list=[tf.constant([[0.1, 0.1, 0.6, 0.5], [0.4, 0.5, 0.9, 0.95]])],
+                              groundtruth_classes_list=[tf.constant([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])])
+
+
+@needs_reference
+def test_two_training_steps_give_finite_losses_and_move_variables():
+    keras.backend.clear_session()
+    tf.random.set_seed(1)
+    model = model_builder.build(_tiny_config(), is_training=True)
+    image = tf.random.uniform([1, 96, 128, 3], 0, 255, seed=2)
+    optimizer = keras.optimizers.SGD(0.01)
+    watched = None
+    for _ in range(2):
+        images, shapes = model.preprocess(image)
+        _groundtruth(model)
+        with tf.GradientTape() as tape:
+            predictions = model.predict(images, shapes)
+            losses = model.loss(predictions, shapes)
+            total = tf.add_n(list(losses.values()) + model.regularization_losses())
+        if watched is None:
+            watched = {v.name: v.numpy().copy() for v in model.trainable_variables
+                       if v.name.split("/")[0] in ("RPNConv", "conv1_conv", "conv5_block3_3_conv")
+                       or "mask_rcnn" in v.name}
+        gradients = tape.gradient(total, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        assert set(losses) == {faster_rcnn.RPN_LOCALIZATION_LOSS, faster_rcnn.RPN_OBJECTNESS_LOSS,
+                               faster_rcnn.BOX_CLASSIFIER_LOCALIZATION_LOSS,
+                               faster_rcnn.BOX_CLASSIFIER_CLASSIFICATION_LOSS}
+        assert all(np.isfinite(v.numpy()) for v in losses.values())
+        assert losses[faster_rcnn.RPN_OBJECTNESS_LOSS] > 0
+    assert predictions["proposal_boxes"].shape == (1, 8, 4)  # the sampled second-stage batch
+    current = {v.name: v.numpy() for v in model.trainable_variables}
+    assert len(watched) >= 6
+    for name, before in watched.items():
+        assert not np.array_equal(before, current[name]), f"{name} did not move"
+
+
+@needs_reference
+def test_inference_outputs_and_fine_tune_restore_objects(tmp_path):
+    keras.backend.clear_session()
+    source = model_builder.build(_tiny_config(), is_training=False)
+    image = tf.random.uniform([2, 128, 96, 3], 0, 255, seed=3)
+    images, shapes = source.preprocess(image)
+    detections = source.postprocess(source.predict(images, shapes), shapes)
+    assert detections["detection_boxes"].shape == (2, 10, 4)
+    assert detections["detection_multiclass_scores"].shape == (2, 10, 4)
+    boxes = detections["detection_boxes"].numpy()
+    assert boxes.min() >= 0 and boxes.max() <= 1
+    path = tf.train.Checkpoint(model=source).save(str(tmp_path / "ckpt"))
+
+    target = model_builder.build(_tiny_config(), is_training=True)
+    target_images, target_shapes = target.preprocess(image[:1])
+    target.predict(target_images, target_shapes)
+    detection = target.restore_from_objects("detection")
+    tf.train.Checkpoint(**detection).restore(path).assert_existing_objects_matched()
+    source_conv1 = [v for v in source.variables if v.name.startswith("conv1_conv")][0]
+    target_conv1 = [v for v in target.variables if v.name.startswith("conv1_conv")][0]
+    np.testing.assert_array_equal(source_conv1.numpy(), target_conv1.numpy())
+    source_rpn = [v for v in source.variables if v.name.startswith("RPNConv/kernel")][0]
+    target_rpn = [v for v in target.variables if v.name.startswith("RPNConv/kernel")][0]
+    assert not np.array_equal(source_rpn.numpy(), target_rpn.numpy())  # detection: extractor only
+    tf.train.Checkpoint(**target.restore_from_objects("full")).restore(path).assert_consumed()
+    np.testing.assert_array_equal(source_rpn.numpy(), target_rpn.numpy())
+    assert "feature_extractor" in target.restore_from_objects("classification")
+    with pytest.raises(ValueError, match="fine_tune_checkpoint_type"):
+        target.restore_from_objects("mystery")
+
+
+@needs_reference
+def test_rpn_only_model_postprocesses_proposals():
+    keras.backend.clear_session()
+    config = _tiny_config()
+    config.faster_rcnn.number_of_stages = 1
+    model = model_builder.build(config, is_training=False)
+    images, shapes = model.preprocess(tf.random.uniform([1, 128, 128, 3], 0, 255, seed=4))
+    predictions = model.predict(images, shapes)
+    assert "refined_box_encodings" not in predictions
+    detections = model.postprocess(predictions, shapes)
+    assert detections["detection_boxes"].shape == (1, 16, 4)
+    assert 0 < detections["num_detections"][0] <= 16
+
+
+def test_matmul_crop_and_resize_equals_native_crop_and_resize():
+    features = [tf.random.normal([2, 9, 11, 5], seed=5)]
+    boxes = tf.constant([[[0.0, 0.0, 1.0, 1.0], [0.1, 0.2, 0.55, 0.9]],
+                         [[0.3, 0.3, 0.4, 0.35], [0.5, 0.0, 1.0, 0.5]]])
+    native = multilevel_native_crop_and_resize(features, boxes, None, [4, 3])
+    matmul = multilevel_matmul_crop_and_resize(features, boxes, None, [4, 3])
+    assert native.shape == matmul.shape == (2, 2, 4, 3, 5)
+    np.testing.assert_allclose(matmul.numpy(), native.numpy(), atol=1e-5)
+
+
+def test_multilevel_crop_takes_each_box_from_its_level():
+    small = tf.fill([1, 4, 4, 1], 1.0)
+    large = tf.fill([1, 8, 8, 1], 2.0)
+    boxes = tf.constant([[[0.0, 0.0, 0.5, 0.5], [0.2, 0.2, 0.8, 0.8]]])
+    levels = tf.constant([[1, 0]])
+    for crop in (multilevel_native_crop_and_resize, multilevel_matmul_crop_and_resize):
+        result = crop([small, large], boxes, levels, [2, 2]).numpy()
+        np.testing.assert_allclose(result[0, 0], 2.0, atol=1e-6)
+        np.testing.assert_allclose(result[0, 1], 1.0, atol=1e-6)
+
+
+def test_balanced_sampler_respects_batch_size_and_positive_fraction():
+    tf.random.set_seed(6)
+    labels = tf.constant([True] * 30 + [False] * 70)
+    indicator = tf.constant([True] * 100)
+    selected = BalancedPositiveNegativeSampler(0.25).subsample(indicator, 16, labels).numpy()
+    assert selected.sum() == 16
+    assert selected[:30].sum() == 4
+    few_negatives = tf.constant([True] * 30 + [False] * 70)
+    candidates = tf.constant([True] * 32 + [False] * 68)  # 30 positives, 2 negatives are candidates
+    selected = BalancedPositiveNegativeSampler(0.5).subsample(candidates, 16, few_negatives).numpy()
+    assert selected[:30].sum() == 8 and selected[30:].sum() == 2
+
+
+def test_grid_anchors_are_aspect_major_and_centred_on_the_stride_grid():
+    generator = GridAnchorGenerator(scales=[0.5, 1.0], aspect_ratios=[1.0, 4.0], base_anchor_size=[64, 64],
+                                    anchor_stride=[16, 16], anchor_offset=[0, 0])
+    assert generator.num_anchors_per_location() == [4]
+    anchors = generator.generate([(2, 3)])[0].numpy()
+    assert anchors.shape == (2 * 3 * 4, 4)
+    np.testing.assert_allclose(anchors[0], [-16, -16, 16, 16])  # scale 0.5, ratio 1 at (0, 0)
+    np.testing.assert_allclose(anchors[2], [-8, -32, 8, 32])  # scale 0.5, ratio 4: h 64*0.5/2, w 64*0.5*2
+    np.testing.assert_allclose(anchors[4], [-16, 0, 16, 32])  # next column: x centre 16
