@@ -9,19 +9,22 @@ from tests.test_ssd_model import REF, load_model_config, run_once
 SSD_CONFIGS = sorted(p.name for p in (REF / "configs_tf2").glob("ssd_*.config") if "efficientdet" not in p.name) \
     if REF.is_dir() else []
 BUILT = {"ssd_mobilenet_v2_keras", "ssd_mobilenet_v2_fpn_keras", "ssd_mobilenet_v1_keras",
-         "ssd_mobilenet_v1_fpn_keras"}
+         "ssd_mobilenet_v1_fpn_keras", "ssd_resnet50_v1_fpn_keras", "ssd_resnet101_v1_fpn_keras",
+         "ssd_resnet152_v1_fpn_keras"}
 
 
 @pytest.mark.parametrize("config_name", SSD_CONFIGS)
 def test_sample_config_builds_and_runs_or_names_what_is_missing(config_name):
-    model_config = load_model_config(REF / "configs_tf2" / config_name, size=64)
+    # The ResNet FPN extractors need at least 129 x 129 (as in the OD API); a multiple of 32 aligns the FPN sums.
+    size = 160 if "resnet" in config_name else 64
+    model_config = load_model_config(REF / "configs_tf2" / config_name, size=size)
     extractor = model_config.ssd.feature_extractor.type
     if extractor not in BUILT:
         with pytest.raises(NotImplementedError, match=extractor):
             model_builder.build(model_config, is_training=False)
         return
     model = model_builder.build(model_config, is_training=False)
-    predictions, shapes = run_once(model, size=64)
+    predictions, shapes = run_once(model, size=size)
     detections = model.postprocess(predictions, shapes)
     num_anchors = predictions["anchors"].shape[0]
     assert predictions["box_encodings"].shape == (1, num_anchors, 4)

@@ -141,3 +141,89 @@ def test_mobilenet_v1_classification_restore_fills_the_backbone(tmp_path, config
     # A classification checkpoint is no detection checkpoint: restoring it as one names what is missing.
     with pytest.raises(CheckpointMismatchError, match="missing"):
         restore_fine_tune_checkpoint(target, path, "detection")
+
+
+RESNET_FPN = {50: "ssd_resnet50_v1_fpn_640x640_coco17_tpu-8.config",
+              101: "ssd_resnet101_v1_fpn_640x640_coco17_tpu-8.config",
+              152: "ssd_resnet152_v1_fpn_640x640_coco17_tpu-8.config"}
+RESNET_SIZE = 160  # the OD API's ResNet FPN needs at least 129 x 129; a multiple of 32 keeps the FPN sums aligned
+
+
+@pytest.mark.parametrize("depth", [50, 101, 152])
+def test_resnet_v1_fpn_sample_configs_build_run_with_od_api_names(depth):
+    model, predictions, shapes = build(RESNET_FPN[depth], RESNET_SIZE)
+    maps = predictions["feature_maps"]
+    assert [m.shape[1:] for m in maps] == [(20, 20, 256), (10, 10, 256), (5, 5, 256), (3, 3, 256), (2, 2, 256)]
+    num_anchors = predictions["anchors"].shape[0]
+    assert num_anchors == 6 * (400 + 100 + 25 + 9 + 4)  # 3 aspect ratios x 2 scales per octave
+    assert model.postprocess(predictions, shapes)["detection_boxes"].shape[1] == 100
+
+    extractor = model.feature_extractor
+    assert extractor.name == f"ResNet{depth}V1_FPN"
+    backbone = extractor.classification_backbone
+    assert [o.shape[-1] for o in backbone.outputs] == [256, 512, 1024, 2048]
+    stage_blocks = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}[depth]
+    outputs = [f"conv{stage + 2}_block{blocks}_out" for stage, blocks in enumerate(stage_blocks)]
+    assert [o.node.layer.name for o in backbone.outputs] == outputs
+    names = {v.name for v in extractor.variables}
+    assert "conv1_conv/kernel:0" in names and f"conv4_block{stage_blocks[2]}_3_bn/moving_variance:0" in names
+    assert not any(n.startswith("conv1_conv/bias") for n in names)  # the OD API's convs have no bias
+    for layer in ("FeatureMaps/projection_3", "FeatureMaps/smoothing_1_conv", "bottom_up_block5_conv",
+                  "bottom_up_block6_conv"):
+        assert f"ResNet{depth}V1_FPN/{layer}/kernel:0" in names, layer
+    # override_base_feature_extractor_hyperparams: the config's batch norm (epsilon 0.001) and RELU_6 in the
+    # backbone, as in the OD API.
+    assert backbone.get_layer("conv2_block1_1_bn").epsilon == pytest.approx(0.001)
+    relu = backbone.get_layer("conv2_block1_1_relu")
+    np.testing.assert_array_equal(relu(tf.constant([-1.0, 3.0, 9.0])).numpy(), [0.0, 3.0, 6.0])
+
+    keys = checkpoint_keys(model)
+    prefix = "model/_feature_extractor/"
+    assert keys[prefix + "classification_backbone/layer_with_weights-0/kernel" + CKPT] == [7, 7, 3, 64]
+    assert keys[prefix + "_fpn_features_generator/top_layers/0/kernel" + CKPT] == [1, 1, 2048, 256]
+    assert keys[prefix + "_fpn_features_generator/residual_blocks/1/0/kernel" + CKPT] == [1, 1, 512, 256]
+    assert keys[prefix + "_coarse_feature_layers/1/0/kernel" + CKPT] == [3, 3, 256, 256]
+    num_convs = 1 + 3 * sum(stage_blocks) + 4  # stem, three per block, four projection shortcuts
+    assert len({k.split("/")[3] for k in keys if "/classification_backbone/" in k}) == 2 * num_convs
+
+
+@pytest.mark.parametrize("depth, application", [(50, "ResNet50"), (101, "ResNet101"), (152, "ResNet152")])
+def test_resnet_backbone_weight_order_is_keras_applications(depth, application):
+    """The checkpoint's layer_with_weights-N follow the order of keras.applications' ResNet, which the OD API
+    builds (its layer overrides add and drop only weightless padding layers)."""
+    from tfsynth.models.ssd_resnet_v1_fpn_keras import ResnetV1LayerFactory
+    from tfsynth.models.faster_rcnn_resnet_keras import ResnetV1Backbone
+    keras.backend.clear_session()
+    reference = getattr(keras.applications, application)(weights=None, include_top=False,
+                                                          input_shape=(None, None, 3))
+    ours = ResnetV1Backbone(depth, False, layer_factory=ResnetV1LayerFactory(False)).model
+    # Name and first weight's shape (kernel or gamma) of every layer with weights, in order; keras' convs carry
+    # a bias the OD API drops, so whole weight lists differ by design.
+    def signature(model):
+        return [(layer.name, tuple(layer.weights[0].shape)) for layer in model.layers if layer.weights]
+    assert signature(ours) == signature(reference)
+
+
+def test_mobilenet_v1_weight_order_is_keras_applications():
+    keras.backend.clear_session()
+    reference = keras.applications.MobileNet(weights=None, include_top=False, input_shape=(None, None, 3))
+    ours = mobilenet_v1.mobilenet_v1(batchnorm_training=False)
+    assert [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in ours.layers if layer.weights] == \
+        [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in reference.layers if layer.weights]
+
+
+def test_resnet_v1_fpn_classification_restore_fills_the_backbone(tmp_path):
+    _restore_classification(RESNET_FPN[50], RESNET_SIZE, tmp_path)
+
+
+@pytest.mark.parametrize("field", ["use_explicit_padding", "use_depthwise"])
+def test_resnet_v1_fpn_refuses_options_it_does_not_have(field):
+    def set_field(config):
+        setattr(config, field, True)
+    with pytest.raises(ValueError, match=f"feature_extractor.{field}"):
+        build(RESNET_FPN[50], RESNET_SIZE, edit=set_field)
+
+
+def test_resnet_v1_fpn_refuses_images_below_129():
+    with pytest.raises(ValueError, match="129x129"):
+        build(RESNET_FPN[50], 128)

@@ -34,12 +34,14 @@ def _fpn_mobilenet_v1(**kwargs):
     return SSDMobileNetV1FpnKerasFeatureExtractor(**kwargs)
 
 
-def _not_yet(type_name: str):
-    def refuse(**kwargs):
-        raise NotImplementedError(f"model.ssd.feature_extractor.type = {type_name!r}: not implemented in tfsynth "
-                                  f"yet (implemented: ssd_mobilenet_v1_keras, ssd_mobilenet_v1_fpn_keras, "
-                                  f"ssd_mobilenet_v2_keras, ssd_mobilenet_v2_fpn_keras)")
-    return refuse
+def _fpn_resnet_v1(depth: int):
+    def build(**kwargs):
+        from tfsynth.models import ssd_resnet_v1_fpn_keras
+        extractor_class = {50: ssd_resnet_v1_fpn_keras.SSDResNet50V1FpnKerasFeatureExtractor,
+                           101: ssd_resnet_v1_fpn_keras.SSDResNet101V1FpnKerasFeatureExtractor,
+                           152: ssd_resnet_v1_fpn_keras.SSDResNet152V1FpnKerasFeatureExtractor}[depth]
+        return extractor_class(**kwargs)
+    return build
 
 
 # feature_extractor.type -> (factory, takes an fpn block)
@@ -48,10 +50,9 @@ SSD_FEATURE_EXTRACTORS: Dict[str, tuple] = {
     "ssd_mobilenet_v2_fpn_keras": (_fpn_mobilenet_v2, True),
     "ssd_mobilenet_v1_keras": (_mobilenet_v1, False),
     "ssd_mobilenet_v1_fpn_keras": (_fpn_mobilenet_v1, True),
-    # Registered so configs name them, not built yet: they raise NotImplementedError naming the type.
-    "ssd_resnet50_v1_fpn_keras": (_not_yet("ssd_resnet50_v1_fpn_keras"), True),
-    "ssd_resnet101_v1_fpn_keras": (_not_yet("ssd_resnet101_v1_fpn_keras"), True),
-    "ssd_resnet152_v1_fpn_keras": (_not_yet("ssd_resnet152_v1_fpn_keras"), True),
+    "ssd_resnet50_v1_fpn_keras": (_fpn_resnet_v1(50), True),
+    "ssd_resnet101_v1_fpn_keras": (_fpn_resnet_v1(101), True),
+    "ssd_resnet152_v1_fpn_keras": (_fpn_resnet_v1(152), True),
 }
 # The OD API's TF1 (slim) names: same architecture, built as the Keras extractor.
 TF1_ALIASES = {

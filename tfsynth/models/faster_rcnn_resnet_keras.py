@@ -87,10 +87,13 @@ class _Block:
 class ResnetV1Backbone:
     """ResNet v1 layers and the full functional model (image -> conv5 output), as the OD API builds it."""
 
-    def __init__(self, depth: int, batchnorm_training: Optional[bool], weight_decay: float = 0.0):
+    def __init__(self, depth: int, batchnorm_training: Optional[bool], weight_decay: float = 0.0,
+                 layer_factory=None):
+        """layer_factory: an object with conv/batch_norm/relu like _LayerFactory (the SSD ResNet FPN extractors
+        pass one built from conv_hyperparams); None builds the Faster R-CNN defaults."""
         if depth not in RESNET_STAGE_BLOCKS:
             raise ValueError(f"ResNet depth {depth}: expected one of {sorted(RESNET_STAGE_BLOCKS)}")
-        layers = _LayerFactory(batchnorm_training, weight_decay)
+        layers = layer_factory or _LayerFactory(batchnorm_training, weight_decay)
         self.depth = depth
         self.stem_pad = keras.layers.Lambda(lambda x: fixed_padding(x, 7), name="conv1_pad")
         self.stem = (layers.conv(64, 7, 2, "conv1_conv"), layers.batch_norm("conv1_bn"), layers.relu("conv1_relu"))
