@@ -43,13 +43,29 @@ def _tiny_config(size: int = 128):
 
 
 @needs_reference
-@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("faster_rcnn_resnet*_v1_*.config")))
-def test_every_faster_rcnn_sample_config_builds(name):
+@pytest.mark.parametrize("name, num_backbone_layers", [
+    # One per backbone depth, resizer and FPN (building all ten takes minutes on a small CPU; they differ only in
+    # image_resizer and learning schedule from these).
+    ("faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config", 53),
+    ("faster_rcnn_resnet101_v1_1024x1024_coco17_tpu-8.config", 104),
+    ("faster_rcnn_resnet152_v1_800x1333_coco17_gpu-8.config", 155),
+    ("faster_rcnn_resnet50_v1_fpn_640x640_coco17_tpu-8.config", 53),
+])
+def test_faster_rcnn_sample_configs_build(name, num_backbone_layers):
     keras.backend.clear_session()
     model = model_builder.build(_model_config(CONFIGS / name), is_training=True)
     assert isinstance(model, faster_rcnn.FasterRCNNMetaArch)
     assert model.num_classes == 90
-    assert len(model.variables) > 100  # the functional backbone exists at construction
+    backbone = model.feature_extractor.classification_backbone
+    assert len([v for v in backbone.trainable_variables if v.name.endswith("_conv/kernel:0")]) == num_backbone_layers
+
+
+@needs_reference
+def test_every_faster_rcnn_sample_config_is_accepted_by_the_builder_checks():
+    from tfsynth.builders import faster_rcnn_builder
+    for path in sorted(CONFIGS.glob("faster_rcnn_resnet*_v1_*.config")):
+        config = _model_config(path).faster_rcnn
+        faster_rcnn_builder.check_config(config)
 
 
 @needs_reference

@@ -163,6 +163,16 @@ _HONOURED = {
 
 def build(config, is_training: bool, add_summaries: bool = True) -> FasterRCNNMetaArch:
     """model.faster_rcnn proto -> FasterRCNNMetaArch."""
+    return FasterRCNNMetaArch(**_build_components(config, is_training))
+
+
+def check_config(config, is_training: bool = True) -> None:
+    """Raises what build() would raise for model.faster_rcnn, without creating the (large) backbone."""
+    _build_components(config, is_training)
+
+
+def _build_components(config, is_training: bool) -> Dict:
+    """The FasterRCNNMetaArch constructor arguments; the feature extractor's Keras models are not made yet."""
     where = "model.faster_rcnn"
     if config.inplace_batchnorm_update:
         raise ValueError(f"{where}.inplace_batchnorm_update: inplace batchnorm updates are not supported (as in "
@@ -210,7 +220,7 @@ def build(config, is_training: bool, add_summaries: bool = True) -> FasterRCNNMe
             config.hard_example_miner, config.second_stage_classification_loss_weight,
             config.second_stage_localization_loss_weight)
     is_static_sampler = config.use_static_balanced_label_sampler and use_static_shapes
-    return FasterRCNNMetaArch(
+    return dict(
         is_training=is_training, num_classes=config.num_classes,
         image_resizer_fn=image_resizer_builder.build(config.image_resizer, f"{where}.image_resizer"),
         feature_extractor=feature_extractor, number_of_stages=config.number_of_stages,
