@@ -121,9 +121,31 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
                max_eval_batches: Optional[int] = None, **kwargs: Any) -> dict:
     """Trains the model of pipeline_config_path, writing checkpoints and summaries to model_dir.
 
-    Returns {'step': last step, 'losses': last losses, 'best': best metric value or None, 'stopped_early': bool}.
+    Returns {'step': last step, 'losses': last losses, 'best': best metric value or None, 'stopped_early': bool,
+    'resumed_from': checkpoint prefix or None, 'step_seconds': wall time of each step (input + step + loss fetch;
+    summary and checkpoint writing excluded), 'precision': dtype policy}.
     Raises NonFiniteLossError (after keeping the last good checkpoint) when the loss becomes NaN or infinite.
     """
+    import tf_keras
+    previous_policy = tf_keras.mixed_precision.global_policy()
+    try:
+        return _train(pipeline_config_path, model_dir, config_override, train_steps, use_tpu, save_final_config_file,
+                      checkpoint_every_n, checkpoint_max_to_keep, record_summaries, strategy, eval_every_n_steps,
+                      early_stopping_metric, early_stopping_patience, sample_1_of_n_eval_examples, log_every_n,
+                      precision, max_eval_batches, **kwargs)
+    finally:
+        # models built later in this process (eval, export) must not inherit a mixed policy
+        tf_keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[str] = None,
+           train_steps: Optional[int] = None, use_tpu: bool = False, save_final_config_file: bool = True,
+           checkpoint_every_n: int = 1000, checkpoint_max_to_keep: int = 7, record_summaries: bool = True,
+           strategy: Optional[tf.distribute.Strategy] = None, eval_every_n_steps: int = 0,
+           early_stopping_metric: Optional[str] = None, early_stopping_patience: int = 0,
+           sample_1_of_n_eval_examples: int = 1, log_every_n: int = 100, precision: str = "float32",
+           max_eval_batches: Optional[int] = None, **kwargs: Any) -> dict:
+    """The body of train_loop (which restores the global dtype policy afterwards)."""
     from tfsynth.builders import model_builder, optimizer_builder
 
     strategy = strategy or tf.distribute.get_strategy()
@@ -227,12 +249,15 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
     last_time, last_logged_step = time.time(), step
     stopped_early = False
     first = True
+    step_seconds: list[float] = []  # wall time of each step (the loss fetch synchronises every step)
     while step < train_steps:
+        step_started = time.perf_counter()
         if not first:
             features, labels = next(iterator)
         losses = distributed_step(features, labels)
         step = int(global_step.numpy())
         losses_np = {name: _as_numpy_scalar(value) for name, value in losses.items()}
+        step_seconds.append(time.perf_counter() - step_started)
         if not np.isfinite(losses_np["Loss/total_loss"]):
             message = (f"Loss became {losses_np['Loss/total_loss']} at step {step} "
                        f"({', '.join(f'{k}={v:.4g}' for k, v in losses_np.items())}). Training stopped; "
@@ -274,7 +299,8 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
             run_checkpoints.save(step)  # the last step is always saved
     train_writer.flush()
     return {"step": step, "losses": last_losses, "stopped_early": stopped_early, "resumed_from": resumed,
-            "best": best_keeper.best_value if best_keeper else None}
+            "best": best_keeper.best_value if best_keeper else None, "step_seconds": step_seconds,
+            "precision": policy}
 
 
 def _write_training_images(writer: Any, strategy: tf.distribute.Strategy, features: Any, labels: Any,

@@ -53,12 +53,24 @@ def provide_groundtruth(model: Any, labels: dict, unpad_groundtruth_tensors: boo
         model.provide_groundtruth(groundtruth_boxes_list=boxes, groundtruth_classes_list=classes, **kwargs)
 
 
+def float32_predictions(prediction_dict: dict) -> dict:
+    """Floating predictions (tensors or lists of them) as float32. Under a mixed dtype policy the layers compute
+    in float16/bfloat16; losses and box decoding are done in float32 (exp and sums overflow in float16)."""
+    def cast(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return type(value)(cast(v) for v in value)
+        if isinstance(value, tf.Tensor) and value.dtype in (tf.float16, tf.bfloat16):
+            return tf.cast(value, tf.float32)
+        return value
+    return {key: cast(value) for key, value in prediction_dict.items()}
+
+
 def compute_losses(model: Any, features: dict, labels: dict, add_regularization_loss: bool = True,
                    unpad_groundtruth_tensors: bool = True) -> tuple[dict, dict]:
     """Forward pass with losses: returns (losses_dict with Loss/* entries incl. Loss/regularization_loss and
     Loss/total_loss, prediction_dict). features['image'] is the preprocessed batch."""
     provide_groundtruth(model, labels, unpad_groundtruth_tensors)
-    prediction_dict = model.predict(features[fields.image], features[fields.true_image_shape])
+    prediction_dict = float32_predictions(model.predict(features[fields.image], features[fields.true_image_shape]))
     losses_dict = dict(model.loss(prediction_dict, features[fields.true_image_shape]))
     losses_dict = {name: tf.cast(value, tf.float32) for name, value in losses_dict.items()}
     losses = list(losses_dict.values())
@@ -74,7 +86,7 @@ def compute_losses(model: Any, features: dict, labels: dict, add_regularization_
 
 def build_model_variables(model: Any, features: dict) -> None:
     """Runs the model once so that all its variables exist (before restoring or selecting them)."""
-    prediction_dict = model.predict(features[fields.image], features[fields.true_image_shape])
+    prediction_dict = float32_predictions(model.predict(features[fields.image], features[fields.true_image_shape]))
     model.postprocess(prediction_dict, features[fields.true_image_shape])
 
 
