@@ -185,6 +185,33 @@ def test_rpn_only_model_postprocesses_proposals():
     assert 0 < detections["num_detections"][0] <= 16
 
 
+@needs_reference
+def test_fpn_model_predicts_from_every_level_and_trains():
+    keras.backend.clear_session()
+    config = _model_config(CONFIGS / "faster_rcnn_resnet50_v1_fpn_640x640_coco17_tpu-8.config")
+    frcnn = config.faster_rcnn
+    frcnn.num_classes = 3
+    frcnn.image_resizer.keep_aspect_ratio_resizer.min_dimension = 128
+    frcnn.image_resizer.keep_aspect_ratio_resizer.max_dimension = 128
+    frcnn.first_stage_max_proposals = 16
+    frcnn.second_stage_batch_size = 8
+    frcnn.second_stage_post_processing.batch_non_max_suppression.max_detections_per_class = 10
+    frcnn.second_stage_post_processing.batch_non_max_suppression.max_total_detections = 10
+    model = model_builder.build(config, is_training=True)
+    images, shapes = model.preprocess(tf.random.uniform([1, 128, 128, 3], 0, 255, seed=7))
+    _groundtruth(model)
+    with tf.GradientTape() as tape:
+        predictions = model.predict(images, shapes)
+        losses = model.loss(predictions, shapes)
+        total = tf.add_n(list(losses.values()))
+    assert [f.shape[1] for f in predictions["rpn_features_to_crop"]] == [32, 16, 8, 4, 2]  # levels 2..6
+    assert predictions["anchors"].shape[0] == 6 * (32 ** 2 + 16 ** 2 + 8 ** 2 + 4 ** 2 + 2 ** 2)
+    assert predictions["box_classifier_features"].shape == (8, 1, 1, 1024)
+    assert all(np.isfinite(v.numpy()) for v in losses.values())
+    gradients = tape.gradient(total, model.trainable_variables)
+    assert sum(g is not None for g in gradients) > 0.9 * len(gradients)
+
+
 def test_matmul_crop_and_resize_equals_native_crop_and_resize():
     features = [tf.random.normal([2, 9, 11, 5], seed=5)]
     boxes = tf.constant([[[0.0, 0.0, 1.0, 1.0], [0.1, 0.2, 0.55, 0.9]],

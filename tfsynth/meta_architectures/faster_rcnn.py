@@ -316,13 +316,15 @@ class FasterRCNNMetaArch(DetectionModel):
             "final_anchors": proposal_boxes_normalized,
         }
 
-    def _fpn_box_levels(self, num_levels: int, image_shape, boxes_normalized) -> tf.Tensor:
-        """FPN level of each box (the OD API's ops.fpn_feature_levels, unit scale level num_levels - 2)."""
+    @staticmethod
+    def _fpn_box_levels(num_levels: int, image_shape, boxes_normalized) -> tf.Tensor:
+        """FPN level of each box (the OD API's ops.fpn_feature_levels with unit scale level num_levels - 2)."""
         image_ratio = tf.sqrt(tf.cast(image_shape[1] * image_shape[2], tf.float32)) / 224.0
-        ymin, xmin, ymax, xmax = tf.unstack(boxes_normalized, axis=2)
-        box_size = tf.sqrt((ymax - ymin) * (xmax - xmin))  # normalized: the OD API does not rescale to pixels
-        levels = tf.cast(tf.floor(tf.math.log(box_size / image_ratio) / tf.math.log(2.0)), tf.int32) + (num_levels - 2)
-        return tf.clip_by_value(levels, 0, num_levels - 1)
+        height_width = boxes_normalized[:, :, 2:4] - boxes_normalized[:, :, 0:2]
+        areas_sqrt = tf.sqrt(tf.reduce_prod(height_width, axis=2))
+        levels = tf.cast(tf.math.floordiv(tf.math.log(areas_sqrt * image_ratio), tf.math.log(2.0)) + (num_levels - 2),
+                         tf.int32)
+        return tf.maximum(0, tf.minimum(num_levels - 1, levels))
 
     def _compute_second_stage_input_feature_maps(self, features_to_crop: List[tf.Tensor],
                                                  proposal_boxes_normalized: tf.Tensor, image_shape) -> tf.Tensor:
@@ -601,9 +603,10 @@ class FasterRCNNMetaArch(DetectionModel):
         if fine_tune_checkpoint_type == "classification":
             return {"feature_extractor": self._feature_extractor.classification_backbone}
         if fine_tune_checkpoint_type == "detection":
-            return {"model": tf.train.Checkpoint(
-                _feature_extractor_for_box_classifier_features=self._feature_extractor_for_box_classifier_features,
-                _feature_extractor_for_proposal_features=self._feature_extractor_for_proposal_features)}
+            extractors = {"_feature_extractor_for_proposal_features": self._feature_extractor_for_proposal_features,
+                          "_feature_extractor_for_box_classifier_features":
+                              self._feature_extractor_for_box_classifier_features}
+            return {"model": tf.train.Checkpoint(**{k: v for k, v in extractors.items() if v is not None})}
         if fine_tune_checkpoint_type == "full":
             return {"model": self}
         raise ValueError(f"fine_tune_checkpoint_type {fine_tune_checkpoint_type!r} is not supported (expected "
