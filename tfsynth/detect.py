@@ -16,8 +16,9 @@ import sys
 import tempfile
 from typing import Any, Optional
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): import from the repository root, and
+    # not from tfsynth/, whose inspect.py would shadow the standard library's
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
 from absl import app, flags
