@@ -70,6 +70,14 @@ _WORKER: dict = {}
 
 
 def _worker_init(config: GenerateConfig) -> None:
+    # A Pool respawns workers whose initializer raises, forever: keep the error for the first task instead.
+    try:
+        _setup_worker(config)
+    except Exception as error:  # noqa: BLE001 - re-raised by render_chunk in the main process
+        _WORKER["error"] = error
+
+
+def _setup_worker(config: GenerateConfig) -> None:
     os.environ["LP_NUM_THREADS"] = "1"  # one llvmpipe thread: one process per core
     from tfsynth.generate.assets import AssetLibrary
     from tfsynth.generate.render_gl import GLRenderer
@@ -103,6 +111,8 @@ def render_image(split_id: int, index: int) -> dict:
 
 def render_chunk(task: tuple[str, int, int, int, str]) -> int:
     """Renders images [start, end) of a split into one chunk file (temporary name, then rename)."""
+    if "error" in _WORKER:
+        raise RuntimeError(f"render worker failed to start: {_WORKER['error']}") from _WORKER["error"]
     split_name, split_id, start, end, path = task
     images = [render_image(split_id, index) for index in range(start, end)]
     temp_path = f"{path}.tmp-{os.getpid()}"

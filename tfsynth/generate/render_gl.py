@@ -133,7 +133,8 @@ class GLRenderer:
         self._meshes: dict[str, tuple] = {}
         self._textures: dict[str, object] = {}
         self.scene_prog["tex"].value = 0
-        self.scene_prog["shadow_map"].value = 1
+        if "shadow_map" in self.scene_prog:  # compiled out without shadows
+            self.scene_prog["shadow_map"].value = 1
         self.resolve_prog["hdr"].value = 0
         self.sensor_prog["image"].value = 0
         self.sensor_prog["texel"].value = (1.0 / width, 1.0 / height)
@@ -203,7 +204,8 @@ class GLRenderer:
         self.scene_fbo.clear(*scene.background, 1.0, depth=1.0)
         prog = self.scene_prog
         prog["view_proj"].write(_mat4(view_proj))
-        prog["light_vp"].write(_mat4(light_vp))
+        if "light_vp" in prog:  # compiled out without shadows
+            prog["light_vp"].write(_mat4(light_vp))
         prog["eye"].value = tuple(float(c) for c in cam.position)
         lights = scene.lights[:MAX_LIGHTS]
         pos = np.zeros((MAX_LIGHTS, 4), np.float32)
