@@ -29,20 +29,28 @@ def trained(tmp_path_factory):
     return folder, pipeline, model_dir
 
 
+@pytest.fixture(scope="module")
+def exported(trained):
+    """The image_tensor export, written by the exporter_main_v2 command."""
+    folder, pipeline, model_dir = trained
+    out = str(folder / "exported")
+    script = ("from tests import test_train_standins as s; s.install(); "
+              "from tfsynth import exporter_main_v2 as e; e.run()")
+    subprocess.run([sys.executable, "-c", script, "--input_type=image_tensor", f"--pipeline_config_path={pipeline}",
+                    f"--trained_checkpoint_dir={model_dir}", f"--output_directory={out}"],
+                   check=True, cwd=REPO, capture_output=True)
+    return out
+
+
 def _serve(export_dir, value):
     loaded = tf.saved_model.load(os.path.join(export_dir, "saved_model"))
     outputs = loaded.signatures["serving_default"](input_tensor=value)
     return {k: v.numpy() for k, v in outputs.items()}
 
 
-def test_exporter_command_writes_zoo_layout(trained):
+def test_exporter_command_writes_zoo_layout(trained, exported):
     folder, pipeline, model_dir = trained
-    out = str(folder / "exported")
-    script = ("import sys; from tests import test_train_standins as s; s.install(); "
-              "from tfsynth import exporter_main_v2 as e; sys.argv = sys.argv[:1] + sys.argv[1:]; e.run()")
-    subprocess.run([sys.executable, "-c", script, "--input_type=image_tensor", f"--pipeline_config_path={pipeline}",
-                    f"--trained_checkpoint_dir={model_dir}", f"--output_directory={out}"],
-                   check=True, cwd=REPO, capture_output=True)
+    out = exported
     assert os.path.exists(os.path.join(out, "saved_model", "saved_model.pb"))
     assert os.path.exists(os.path.join(out, "checkpoint", "ckpt-0.index"))
     assert tf.train.latest_checkpoint(os.path.join(out, "checkpoint")).endswith("ckpt-0")
@@ -58,16 +66,15 @@ def test_exporter_command_writes_zoo_layout(trained):
     assert outputs["detection_classes"].min() >= 1
 
 
-def test_input_types_agree(trained):
+def test_input_types_agree(trained, exported):
     folder, pipeline, model_dir = trained
     configs = model_lib.load_configs(pipeline)
     image, _, _ = standins.scene(1)
     encoded = tf.io.encode_png(image).numpy()
     example = tf.train.Example(features=tf.train.Features(feature={
         "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))})).SerializeToString()
-    results = {}
-    for input_type, value in (("image_tensor", tf.constant(image[None])),
-                              ("encoded_image_string_tensor", tf.constant([encoded])),
+    results = {"image_tensor": _serve(exported, tf.constant(image[None]))}
+    for input_type, value in (("encoded_image_string_tensor", tf.constant([encoded])),
                               ("tf_example", tf.constant([example]))):
         out = str(folder / input_type)
         saved_model_lib.export_inference_graph(input_type, configs, model_dir, out)
@@ -79,10 +86,9 @@ def test_input_types_agree(trained):
         saved_model_lib.DetectionInferenceModule(None, "jpeg")
 
 
-def test_detect_writes_json_and_images(trained, tmp_path):
+def test_detect_writes_json_and_images(trained, exported, tmp_path):
     folder, pipeline, model_dir = trained
-    out = str(folder / "for_detect")
-    saved_model_lib.export_inference_graph("image_tensor", model_lib.load_configs(pipeline), model_dir, out)
+    out = exported
     images = tmp_path / "images"
     images.mkdir()
     for index in range(2):
@@ -101,13 +107,11 @@ def test_detect_writes_json_and_images(trained, tmp_path):
         detect.run_detection(os.path.join(out, "saved_model"), str(images / "*.jpg"), str(tmp_path / "o2"))
 
 
-def test_tflite_matches_saved_model(trained):
+def test_tflite_matches_saved_model(trained, exported):
     folder, pipeline, model_dir = trained
     configs = model_lib.load_configs(pipeline)
     out = str(folder / "tflite")
     path = tflite_lib.export_tflite(configs, model_dir, out)
-    exported = str(folder / "reference")
-    saved_model_lib.export_inference_graph("image_tensor", configs, model_dir, exported)
     image, _, _ = standins.scene(2)
     reference = _serve(exported, tf.constant(image[None]))
     model, _, _ = saved_model_lib.build_and_restore(configs, model_dir)

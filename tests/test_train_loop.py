@@ -77,6 +77,7 @@ def test_evaluation_during_training_keeps_best(trained):
     with open(os.path.join(model_dir, "metrics.json")) as stream:
         record = json.load(stream)
     assert "PascalBoxes_Precision/mAP@0.5IOU" in record["metrics"]
+    assert "DetectionBoxes_PerformanceByCategory/mAP/ketchup" in record["metrics"]  # include_metrics_per_category
     assert os.path.exists(os.path.join(model_dir, "eval_metrics_2.json"))
     tags = _tags(os.path.join(model_dir, "eval"))
     assert {"DetectionBoxes_Precision/mAP", "DetectionBoxes_Recall/AR@100", "PascalBoxes_Precision/mAP@0.5IOU",

@@ -195,7 +195,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         all_trainable = list(model.trainable_variables)
         trainable = variables.select_trainable_variables(
             all_trainable, **variables.train_config_selection(train_config, model_config))
-        logger.info(variables.log_selection(trainable, all_trainable, logger))
+        variables.log_selection(trainable, all_trainable, logger)
         # Slots exist before restoring, so a resumed optimizer gets its momentum back at once. Built for all
         # trainable variables: Keras tracks slots by position, which must not depend on the selection.
         getattr(optimizer, "inner_optimizer", optimizer).build(all_trainable)
