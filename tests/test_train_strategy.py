@@ -85,3 +85,6 @@ def test_mixed_float16_trains_and_restores_policy(tmp_path):
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "model")))
     dtypes = reader.get_variable_to_dtype_map()
     assert all(dtypes[name] == tf.float32 for name in dtypes if name.startswith("model/") and "kernel" in name)
+    # resuming in float32 (e.g. on a machine without GPU): model and step restored, optimizer state afresh
+    resumed = model_lib.train_loop(pipeline, str(tmp_path / "model"), train_steps=3, precision="float32")
+    assert resumed["resumed_from"].endswith("ckpt-2") and resumed["step"] == 3

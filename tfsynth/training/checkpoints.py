@@ -72,9 +72,13 @@ def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_ty
 class RunCheckpoints:
     """The checkpoints of one training run in model_dir: save every n steps, resume, keep the best one."""
 
-    def __init__(self, model_dir: str, checkpoint: tf.train.Checkpoint, max_to_keep: int = 7):
+    def __init__(self, model_dir: str, checkpoint: tf.train.Checkpoint, max_to_keep: int = 7,
+                 required: Optional[dict] = None):
+        """required: the objects a resume must restore in full (e.g. step and model); the rest of `checkpoint`
+        (the optimizer) may fail to match, e.g. after a change of precision, and then starts afresh."""
         self.model_dir = model_dir
         self.checkpoint = checkpoint
+        self.required = required
         self.manager = tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=max_to_keep)
 
     @property
@@ -85,9 +89,19 @@ class RunCheckpoints:
     def restore_latest(self) -> Optional[str]:
         """Restores the newest checkpoint (resume); returns its prefix, or None when model_dir holds none."""
         latest = self.manager.latest_checkpoint
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("Resuming from %s", latest)
+        if not latest:
+            return None
+        status = self.checkpoint.restore(latest)
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as error:
+            if self.required is None:
+                raise
+            tf.train.Checkpoint(**self.required).restore(latest).assert_existing_objects_matched()
+            status.expect_partial()
+            logging.warning("Resumed %s from %s, but the rest (optimizer state) did not match and starts afresh: "
+                            "%s", ", ".join(self.required), latest, str(error)[:300])
+        logging.info("Resuming from %s", latest)
         return latest
 
     def save(self, step: int) -> str:

@@ -187,7 +187,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         strategy.run(build_variables, args=(features,))
         run_checkpoints = checkpoints.RunCheckpoints(
             write_dir, tf.train.Checkpoint(step=global_step, model=model, optimizer=optimizer),
-            max_to_keep=checkpoint_max_to_keep)
+            max_to_keep=checkpoint_max_to_keep, required={"step": global_step, "model": model})
         fine_tune = getattr(train_config, "fine_tune_checkpoint", "")
         if run_checkpoints.latest is None and fine_tune:
             checkpoints.restore_fine_tune_checkpoint(model, fine_tune,
