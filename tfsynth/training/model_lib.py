@@ -150,6 +150,10 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
 
     strategy = strategy or tf.distribute.get_strategy()
     chief = strategy_lib.is_chief(strategy)
+    if eval_every_n_steps and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # the chief alone would evaluate and stop early, leaving the other workers waiting in a collective
+        raise ValueError("--eval_every_n_steps / early stopping need single-machine training; with several workers "
+                         "run a separate evaluator: model_main_tf2 --checkpoint_dir=MODEL_DIR")
     configs = load_configs(pipeline_config_path, config_override, train_steps=train_steps, **kwargs)
     model_config, train_config = configs["model"], configs["train_config"]
     if train_steps is None and train_config.num_steps:
@@ -226,12 +230,12 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         global_step.assign_add(1)
         return reduced
 
-    train_writer = tf.summary.create_file_writer(os.path.join(write_dir, "train")) if record_summaries \
-        else tf.summary.create_noop_writer()
-    category_index = None
+    # Loss scalars are always written (as the OD API); record_summaries adds the training images.
+    train_writer = tf.summary.create_file_writer(os.path.join(write_dir, "train"))
     try:
         category_index = {c["id"]: c for c in categories_for(configs["train_input_config"], model_config)}
-    except Exception:  # a label map problem must not stop training; boxes are drawn with ids then
+    except (OSError, ValueError) as error:  # only for box labels in TensorBoard: draw class ids instead
+        logger.warning("train_input_reader.label_map_path unreadable (%s); training images show class ids", error)
         category_index = None
 
     best_keeper = None
@@ -276,9 +280,9 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
             logger.info("Step %d per-step time %.3fs loss=%.4f", step, 1.0 / steps_per_sec if steps_per_sec else 0,
                         losses_np["Loss/total_loss"])
             last_time, last_logged_step = time.time(), step
-        if record_summaries and chief:
+        if chief:
             summaries.write_scalars(train_writer, scalars, step)
-            if first:
+            if first and record_summaries:
                 _write_training_images(train_writer, strategy, features, labels, category_index, step)
         first = False
         saved = None
