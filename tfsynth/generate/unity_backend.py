@@ -244,10 +244,12 @@ def unity_catalog(catalog: Union[Catalog, str, None], label_map: Optional[dict[s
             "isDistractor": product.is_distractor,
             "labelId": 0 if product.is_distractor else int(label_map[product.name]),
             "width": round(width, 5), "height": round(height, 5), "depth": round(depth, 5),
-            "colors": [{"r": c[0] / 255.0, "g": c[1] / 255.0, "b": c[2] / 255.0} for c in product.colors],
+            "colors": [{"r": round(c[0] / 255.0, 4), "g": round(c[1] / 255.0, 4), "b": round(c[2] / 255.0, 4)}
+                       for c in product.colors],
             "texture": product.texture_path or "", "mesh": product.mesh_path or "",
         })
-    return {"source": catalog.source, "products": entries}
+    # The file name only: the JSON is committed into unity_project/ and must not hold a machine's paths.
+    return {"source": os.path.basename(catalog.source), "products": entries}
 
 
 def write_unity_catalog(path: str, catalog: Union[Catalog, str, None],
@@ -340,6 +342,15 @@ def find_solo_dataset(output_dir: str) -> str:
     return max(candidates)[1]
 
 
+def _log_tail(path: str, size: int = 2000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - size))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def run_player(player_path: str, scenario_config: str, output_dir: str, timeout: Optional[float] = None,
                log_file: Optional[str] = None) -> str:
     """Runs a built player of unity_project/ on a scenario config; returns the SOLO dataset folder it wrote.
@@ -378,7 +389,8 @@ def run_player(player_path: str, scenario_config: str, output_dir: str, timeout:
     except OSError as error:
         raise UnityPlayerError(f"{player_path}: cannot start the player: {error}") from None
     if completed.returncode != 0:
-        tail = completed.stdout.decode("utf-8", "replace")[-2000:]
+        # With -logFile the player logs to the file; its end says what went wrong.
+        tail = _log_tail(log_file) or completed.stdout.decode("utf-8", "replace")[-2000:]
         raise UnityPlayerError(f"{player_path}: exited with status {completed.returncode} (log: {log_file})"
                                + (f"\n{tail}" if tail.strip() else ""))
     return find_solo_dataset(output_dir)
