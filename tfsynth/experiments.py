@@ -261,7 +261,9 @@ class StudyRunner:
         elif row.fine_tune:
             train_config.fine_tune_checkpoint = str(self.pretrained_dir / "checkpoint" / "ckpt-0")
         else:
+            # Without COCO weights there is nothing to keep: frozen layers would stay random.
             train_config.ClearField("fine_tune_checkpoint")
+            del train_config.freeze_variables[:]
         # A schedule that ends before the last step would train the tail at the warm-up or final rate.
         optimizer = getattr(train_config.optimizer, train_config.optimizer.WhichOneof("optimizer"))
         rate = optimizer.learning_rate
