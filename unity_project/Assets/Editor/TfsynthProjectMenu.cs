@@ -71,7 +71,7 @@ namespace Tfsynth.Editor
             config.autoAssignIds = false;  // ids come from the label map
             config.startingLabelId = StartingLabelId.One;
             config.Init(entries);
-            Directory.CreateDirectory(k_Root);
+            EnsureFolder(k_Root);
             if (isNew)
                 AssetDatabase.CreateAsset(config, k_LabelConfigPath);
             EditorUtility.SetDirty(config);
@@ -108,6 +108,17 @@ namespace Tfsynth.Editor
             return entries.OrderBy(e => e.id).ToList();
         }
 
+        /// <summary>Creates an Assets/... folder (and its parents) through the AssetDatabase, which only
+        /// creates assets in folders it knows.</summary>
+        static void EnsureFolder(string path)
+        {
+            if (AssetDatabase.IsValidFolder(path))
+                return;
+            var parent = Path.GetDirectoryName(path).Replace('\\', '/');
+            EnsureFolder(parent);
+            AssetDatabase.CreateFolder(parent, Path.GetFileName(path));
+        }
+
         // ---------------------------------------------------------------- catalog -> prefabs
 
         [MenuItem("Tfsynth/Import Catalog...")]
@@ -127,8 +138,8 @@ namespace Tfsynth.Editor
             if (catalog?.products == null || catalog.products.Length == 0)
                 throw new FormatException($"{catalogJsonPath}: expected {{\"products\": [...]}} as written by " +
                     "tfsynth.generate.unity_backend.write_unity_catalog");
-            Directory.CreateDirectory(k_PrefabDir);
-            Directory.CreateDirectory(k_MaterialDir);
+            EnsureFolder(k_PrefabDir);
+            EnsureFolder(k_MaterialDir);
             var shader = Shader.Find("HDRP/Lit") ?? Shader.Find("Universal Render Pipeline/Lit") ?? Shader.Find("Standard");
             foreach (var entry in catalog.products)
             {
@@ -199,6 +210,7 @@ namespace Tfsynth.Editor
             if (products.Length == 0)
                 throw new InvalidOperationException($"no product prefabs in {k_PrefabDir}: run Tfsynth > Import Catalog first");
 
+            EnsureFolder(k_MaterialDir);
             var scene = EditorSceneManager.NewScene(NewSceneSetup.EmptyScene, NewSceneMode.Single);
             var shader = Shader.Find("HDRP/Lit") ?? Shader.Find("Universal Render Pipeline/Lit") ?? Shader.Find("Standard");
             var wall = new Material(shader) { name = "fridge_wall" };
