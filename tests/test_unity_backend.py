@@ -360,11 +360,23 @@ def test_solo_sample_converts_to_records(tmp_path):
 @pytest.mark.skipif(not os.path.isdir(SOLO_SAMPLE), reason="shared SOLO sample not present")
 def test_generate_with_unity_end_to_end_with_a_stand_in_player(tmp_path):
     player, _ = _stand_in_player(tmp_path)
+    # A catalog whose classes are the sample's labels, in a non-alphabetical order: ids must follow it.
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(textwrap.dedent("""\
+        products:
+          - {name: Crate, archetype: box, size_mm: {width: 300}}
+          - {name: Character, archetype: bottle, size_mm: {width: 80, height: 250}}
+        """))
     out = tmp_path / "dataset"
-    summary = unity_backend.generate_with_unity(player, str(out), catalog=CATALOG, cues="-texture", num_images=2,
-                                                seed=1, width=64, height=48, num_shards=1, name="train")
+    summary = unity_backend.generate_with_unity(player, str(out), catalog=str(catalog), cues="-texture",
+                                                num_images=2, seed=1, width=64, height=48, num_shards=1,
+                                                name="train")
     with open(out / "scenario.json", encoding="utf-8") as handle:
-        assert json.load(handle)["constants"]["iterationCount"] == 2
+        config = json.load(handle)
+    assert config["constants"]["iterationCount"] == 2
+    classes = config["randomizers"]["groups"][unity_backend.PLACEMENT]["items"]["productClasses"]
+    assert _scalar_value(classes) == ("str", "Crate,Character")
     assert summary.num_images == 2
+    assert summary.label_map == {"Crate": 1, "Character": 2}
     assert len(_read_records(summary.shard_paths)) == 2
     assert os.path.isfile(out / "unity_solo" / "solo" / "metadata.json")

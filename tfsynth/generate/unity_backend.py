@@ -242,7 +242,7 @@ def unity_catalog(catalog: Union[Catalog, str, None], label_map: Optional[dict[s
         entries.append({
             "name": product.name, "archetype": product.archetype, "material": product.material,
             "isDistractor": product.is_distractor,
-            "labelId": 0 if product.is_distractor else int(label_map[product.name]),
+            "labelId": 0 if product.is_distractor else int(label_map[product.label]),
             "width": round(width, 5), "height": round(height, 5), "depth": round(depth, 5),
             "colors": [{"r": round(c[0] / 255.0, 4), "g": round(c[1] / 255.0, 4), "b": round(c[2] / 255.0, 4)}
                        for c in product.colors],
@@ -404,14 +404,23 @@ def generate_with_unity(player_path: str, output_dir: str, catalog: Union[Catalo
                         timeout: Optional[float] = None) -> Any:
     """Scenario config -> Unity player -> SOLO -> records: output_dir/scenario.json, output_dir/unity_solo/
     (the player's output, kept), and NAME-*.tfrecord + label_map.pbtxt + NAME_coco.json in output_dir.
-    Returns tfsynth.convert's ConversionSummary."""
+    Without label_map_path, ids follow the catalog order (as the embedded renderer's). Returns
+    tfsynth.convert's ConversionSummary."""
     from tfsynth.convert import convert
+    from tfsynth.utils import label_map_util
 
+    if not isinstance(catalog, Catalog):
+        catalog = catalog_from_flag(catalog)
     config_path = os.path.join(output_dir, "scenario.json")
     write_scenario_config(config_path, catalog, cues, num_images, seed, products_per_image, distractors, width,
                           height)
     solo_root = os.path.join(output_dir, "unity_solo")
     dataset = run_player(player_path, config_path, solo_root, timeout=timeout)
+    if label_map_path is None:
+        # Ids in catalog order, as the embedded renderer assigns them without --label_map.
+        label_map_path = os.path.join(solo_root, "catalog_label_map.pbtxt")
+        label_map_util.write_label_map(label_map_path, {name: index for index, name in
+                                                        enumerate(catalog.class_names, 1)})
     return convert(input_format="solo", input_path=dataset, output_dir=output_dir, num_shards=num_shards,
                    name=name, label_map_path=label_map_path, include_masks=include_masks)
 
