@@ -3,7 +3,8 @@
 A YAML catalog looks like:
 
     products:
-      - name: ketchup               # class name (identity = class)
+      - name: ketchup               # product name (its identity); also its class unless `class` is given
+        class: ketchup              # optional: several products (looks) may share one labelled class
         archetype: squeeze_bottle   # or `mesh: path/to/model.obj|glb|ply`
         size_mm: {width: [60, 66], height: [190, 200], depth: [42, 46]}   # number or [min, max]
         colors: [[200, 20, 20], [250, 250, 240]]   # RGB 0-255, first is the main colour
@@ -47,6 +48,14 @@ class Product:
     is_distractor: bool = False
     # Label design of procedural textures: colour field, stripes, logo, glyphs (see textures.py).
     design_seed: int = 0
+    # The class this product is labelled as; several products (looks of one kind of product: yellow and green
+    # squash, still and sparkling water) may share it. None: the product's own name.
+    class_name: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        """The class name written into the records."""
+        return self.class_name or self.name
 
     @property
     def key(self) -> str:
@@ -69,7 +78,8 @@ class Catalog:
 
     @property
     def class_names(self) -> list[str]:
-        return [p.name for p in self.products]
+        """The labelled classes, each once, in catalog order."""
+        return list(dict.fromkeys(p.label for p in self.products))
 
 
 def stable_seed(text: str) -> int:
@@ -110,7 +120,7 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) ->
     """A Product from one YAML mapping; CatalogError names `where` (file and product) and the field."""
     if not isinstance(entry, dict):
         raise CatalogError(f"{where}: expected a mapping with name, archetype, size_mm, colors; got {entry!r}")
-    known = {"name", "archetype", "size_mm", "colors", "material", "profile", "texture", "mesh"}
+    known = {"name", "class", "archetype", "size_mm", "colors", "material", "profile", "texture", "mesh"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise CatalogError(f"{where}: unknown field(s) {unknown}; expected some of {sorted(known)}")
@@ -154,9 +164,14 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) ->
             raise CatalogError(f"{where}: field {field!r}: file {full!r} does not exist")
         return full
 
+    class_name = entry.get("class")
+    if class_name is not None and (not isinstance(class_name, str) or not class_name.strip()):
+        raise CatalogError(f"{where}: field 'class': expected a non-empty class name, got {class_name!r}")
+    if class_name is not None and is_distractor:
+        raise CatalogError(f"{where}: field 'class': distractors are never labelled, so they take no class")
     return Product(name=name, archetype=archetype, size_mm=(width, height, depth), colors=parsed_colors,
                    material=material, profile=profile, texture_path=_path("texture"), mesh_path=_path("mesh"),
-                   is_distractor=is_distractor, design_seed=stable_seed(name) % (2 ** 31))
+                   is_distractor=is_distractor, design_seed=stable_seed(name) % (2 ** 31), class_name=class_name)
 
 
 def load_catalog(path: str) -> Catalog:

@@ -354,7 +354,7 @@ def sample_scene(catalog: Catalog, config: SamplerConfig, seed: int, split: int,
             objects.append(SceneObject(product.key, item.model, material))
         else:
             objects.append(SceneObject(product.key, item.model, material, instance_id=next_id,
-                                       class_name=product.name))
+                                       class_name=product.label))
             next_id += 1
     camera = _camera(rng, fridge, config)
     lights = _lights(rng, fridge, camera, cues)
