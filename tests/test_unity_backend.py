@@ -243,8 +243,8 @@ def test_committed_label_config_and_catalog_match_tfsynth_files():
     with open(catalog_path, encoding="utf-8") as handle:
         committed = json.load(handle)
     assert committed == unity_backend.unity_catalog(CATALOG, name_to_id)
-    labelled = {p["name"]: p["labelId"] for p in committed["products"] if not p["isDistractor"]}
-    assert labelled == name_to_id
+    labelled = {(p["label"], p["labelId"]) for p in committed["products"] if not p["isDistractor"]}
+    assert labelled == set(name_to_id.items())  # every product carries its class's id; every class has a product
 
 
 def test_id_label_config_rejects_clashing_ids():

@@ -240,7 +240,8 @@ def unity_catalog(catalog: Union[Catalog, str, None], label_map: Optional[dict[s
     for product in catalog.products + catalog.distractors:
         width, height, depth = product.fixed_size_m()
         entries.append({
-            "name": product.name, "archetype": product.archetype, "material": product.material,
+            "name": product.name, "label": "" if product.is_distractor else product.label,
+            "archetype": product.archetype, "material": product.material,
             "isDistractor": product.is_distractor,
             "labelId": 0 if product.is_distractor else int(label_map[product.label]),
             "width": round(width, 5), "height": round(height, 5), "depth": round(depth, 5),

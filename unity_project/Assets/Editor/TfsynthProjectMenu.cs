@@ -36,7 +36,7 @@ namespace Tfsynth.Editor
         [Serializable]
         class CatalogEntry
         {
-            public string name, archetype, material, texture, mesh;
+            public string name, label, archetype, material, texture, mesh;  // label: the class (several products may share it)
             public bool isDistractor;
             public int labelId;
             public float width, height, depth;
@@ -166,7 +166,7 @@ namespace Tfsynth.Editor
                 root.AddComponent<ProductColorTag>();
                 root.AddComponent<ProductTextureTag>();
                 if (!entry.isDistractor)
-                    root.AddComponent<Labeling>().labels.Add(entry.name);
+                    root.AddComponent<Labeling>().labels.Add(entry.label);
                 PrefabUtility.SaveAsPrefabAsset(root, $"{k_PrefabDir}/{entry.name}.prefab");
                 UnityEngine.Object.DestroyImmediate(root);
             }
