@@ -7,11 +7,13 @@ FeatureMaps/Conv2d_13_pointwise_2_Conv2d_2_3x3_s2_512 ... as in the OD API.
 from typing import List
 
 import tensorflow as tf
-import tf_keras as keras
 
 from tfsynth.models import mobilenet_v1
-from tfsynth.models.feature_map_generators import KerasMultiResolutionFeatureMaps
-from tfsynth.models.ssd_feature_extractor import SSDKerasFeatureExtractor, check_min_image_dim, pad_to_multiple
+from tfsynth.models.ssd_feature_extractor import SSDKerasFeatureExtractor, scale_to_minus_one_to_one
+
+# The backbone maps the extra feature maps start from: the OD API's names, and the keras layers that hold them.
+BACKBONE_MAPS = ["Conv2d_11_pointwise", "Conv2d_13_pointwise"]
+BACKBONE_OUTPUT_LAYERS = ["conv_pw_11_relu", "conv_pw_13_relu"]
 
 
 class SSDMobileNetV1KerasFeatureExtractor(SSDKerasFeatureExtractor):
@@ -19,38 +21,21 @@ class SSDMobileNetV1KerasFeatureExtractor(SSDKerasFeatureExtractor):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._feature_map_layout = {
-            "from_layer": ["Conv2d_11_pointwise", "Conv2d_13_pointwise", "", "", "", ""][:self._num_layers],
-            "layer_depth": [-1, -1, 512, 256, 256, 128][:self._num_layers],
-            "use_explicit_padding": self._use_explicit_padding,
-            "use_depthwise": self._use_depthwise,
-        }
+        self._feature_map_layout = self._multi_resolution_layout(BACKBONE_MAPS)
         self.classification_backbone = None
         self._feature_map_generator = None
 
     def build(self, input_shape):
-        full = mobilenet_v1.mobilenet_v1(
-            batchnorm_training=(self._is_training and not self._freeze_batchnorm),
-            conv_hyperparams=(self._conv_hyperparams if self._override_base_feature_extractor_hyperparams
-                              else None),
-            use_explicit_padding=self._use_explicit_padding, alpha=self._depth_multiplier,
-            min_depth=self._min_depth)
-        self.classification_backbone = keras.Model(
-            inputs=full.inputs,
-            outputs=[full.get_layer(name="conv_pw_11_relu").output, full.get_layer(name="conv_pw_13_relu").output])
-        self._feature_map_generator = KerasMultiResolutionFeatureMaps(
-            feature_map_layout=self._feature_map_layout, depth_multiplier=self._depth_multiplier,
-            min_depth=self._min_depth, insert_1x1_conv=True, is_training=self._is_training,
-            conv_hyperparams=self._conv_hyperparams, freeze_batchnorm=self._freeze_batchnorm, name="FeatureMaps")
+        full = mobilenet_v1.mobilenet_v1(**self._mobilenet_backbone_kwargs())
+        self.classification_backbone = self._backbone_with_outputs(full, BACKBONE_OUTPUT_LAYERS)
+        self._feature_map_generator = self._multi_resolution_feature_maps(self._feature_map_layout)
         self.built = True
 
     def preprocess(self, resized_inputs: tf.Tensor) -> tf.Tensor:
         """[0, 255] -> [-1, 1]."""
-        return (2.0 / 255.0) * resized_inputs - 1.0
+        return scale_to_minus_one_to_one(resized_inputs)
 
     def _extract_features(self, preprocessed_inputs: tf.Tensor) -> List[tf.Tensor]:
-        preprocessed_inputs = check_min_image_dim(33, preprocessed_inputs)
-        image_features = self.classification_backbone(pad_to_multiple(preprocessed_inputs, self._pad_to_multiple))
-        feature_maps = self._feature_map_generator({"Conv2d_11_pointwise": image_features[0],
-                                                    "Conv2d_13_pointwise": image_features[1]})
+        image_features = self._backbone_features(preprocessed_inputs, 33)
+        feature_maps = self._feature_map_generator(dict(zip(BACKBONE_MAPS, image_features)))
         return list(feature_maps.values())

@@ -21,8 +21,7 @@ import tf_keras as keras
 
 from tfsynth.core.freezable_batch_norm import FreezableBatchNormalization
 from tfsynth.models.faster_rcnn_resnet_keras import CHANNEL_MEANS, ResnetV1Backbone
-from tfsynth.models.feature_map_generators import KerasFpnTopDownFeatureMaps, create_conv_block
-from tfsynth.models.ssd_feature_extractor import SSDKerasFeatureExtractor, check_min_image_dim, pad_to_multiple
+from tfsynth.models.ssd_fpn_feature_extractor import SSDFpnKerasFeatureExtractor
 
 # ResNet depth -> the layers whose outputs feed the FPN (levels 2..5), as in the OD API.
 RESNET_OUTPUT_LAYERS = {
@@ -73,12 +72,11 @@ class ResnetV1LayerFactory:
         return keras.layers.Lambda(tf.nn.relu, name=name)
 
 
-class SSDResNetV1FpnKerasFeatureExtractor(SSDKerasFeatureExtractor):
+class SSDResNetV1FpnKerasFeatureExtractor(SSDFpnKerasFeatureExtractor):
     """Attributes classification_backbone, _fpn_features_generator and _coarse_feature_layers carry the OD API's
     checkpoint keys."""
 
-    def __init__(self, *args, resnet_depth: int, fpn_min_level: int = 3, fpn_max_level: int = 7,
-                 additional_layer_depth: int = 256, **kwargs):
+    def __init__(self, *args, resnet_depth: int, **kwargs):
         super().__init__(*args, **kwargs)
         if resnet_depth not in RESNET_OUTPUT_LAYERS:
             raise ValueError(f"ResNet depth {resnet_depth}: expected one of {sorted(RESNET_OUTPUT_LAYERS)}")
@@ -87,42 +85,25 @@ class SSDResNetV1FpnKerasFeatureExtractor(SSDKerasFeatureExtractor):
             if getattr(self, f"_{field}"):
                 raise ValueError(f"model.ssd.feature_extractor.{field} = true: not an option of the SSD ResNet V1 "
                                  f"FPN extractors (the OD API ignores it); remove it")
-        if not 2 <= fpn_min_level <= 5 or fpn_max_level < fpn_min_level:
-            raise ValueError(f"model.ssd.feature_extractor.fpn: min_level {fpn_min_level} / max_level "
-                             f"{fpn_max_level}: expected 2 <= min_level <= 5 and max_level >= min_level")
+        if not 2 <= self._fpn_min_level <= 5 or self._fpn_max_level < self._fpn_min_level:
+            raise ValueError(f"model.ssd.feature_extractor.fpn: min_level {self._fpn_min_level} / max_level "
+                             f"{self._fpn_max_level}: expected 2 <= min_level <= 5 and max_level >= min_level")
         self._resnet_depth = resnet_depth
-        self._fpn_min_level = fpn_min_level
-        self._fpn_max_level = fpn_max_level
-        self._additional_layer_depth = additional_layer_depth
-        self.classification_backbone = None
-        self._fpn_features_generator = None
-        self._coarse_feature_layers = []
-
-    def _depth_fn(self, depth: int) -> int:
-        return max(int(depth * self._depth_multiplier), self._min_depth)
+        self._declare_fpn_layers()
 
     def build(self, input_shape):
-        batchnorm_training = self._is_training and not self._freeze_batchnorm
+        batchnorm_training = self._backbone_batchnorm_training()
         layer_factory = ResnetV1LayerFactory(
-            batchnorm_training,
-            conv_hyperparams=(self._conv_hyperparams if self._override_base_feature_extractor_hyperparams
-                              else None),
+            batchnorm_training, conv_hyperparams=self._backbone_conv_hyperparams(),
             depth_multiplier=self._depth_multiplier, min_depth=self._min_depth)
         full = ResnetV1Backbone(self._resnet_depth, batchnorm_training, layer_factory=layer_factory).model
-        self.classification_backbone = keras.Model(
-            inputs=full.inputs,
-            outputs=[full.get_layer(name).output for name in RESNET_OUTPUT_LAYERS[self._resnet_depth]])
-        self._base_fpn_max_level = min(self._fpn_max_level, 5)
-        self._num_levels = self._base_fpn_max_level + 1 - self._fpn_min_level
-        depth = self._depth_fn(self._additional_layer_depth)
-        self._fpn_features_generator = KerasFpnTopDownFeatureMaps(
-            num_levels=self._num_levels, depth=depth, is_training=self._is_training,
-            conv_hyperparams=self._conv_hyperparams, freeze_batchnorm=self._freeze_batchnorm, name="FeatureMaps")
-        for level in range(self._base_fpn_max_level, self._fpn_max_level):
-            self._coarse_feature_layers.append(create_conv_block(
-                False, 3, "SAME", 2, f"bottom_up_block{level}", self._conv_hyperparams, self._is_training,
-                self._freeze_batchnorm, depth))
+        self.classification_backbone = self._backbone_with_outputs(full, RESNET_OUTPUT_LAYERS[self._resnet_depth])
+        # use_depthwise and use_explicit_padding are false here (refused above): plain SAME convs, as in the OD API.
+        self._build_fpn_layers()
         self.built = True
+
+    def _coarse_layer_name(self, level: int) -> str:
+        return f"bottom_up_block{level - 1}"
 
     def preprocess(self, resized_inputs: tf.Tensor) -> tf.Tensor:
         """VGG-style per-channel mean subtraction (inputs 0..255, RGB); inputs without 3 channels are unchanged."""
@@ -131,18 +112,10 @@ class SSDResNetV1FpnKerasFeatureExtractor(SSDKerasFeatureExtractor):
         return resized_inputs
 
     def _extract_features(self, preprocessed_inputs: tf.Tensor) -> List[tf.Tensor]:
-        preprocessed_inputs = check_min_image_dim(129, preprocessed_inputs)
-        image_features = self.classification_backbone(pad_to_multiple(preprocessed_inputs, self._pad_to_multiple))
+        image_features = self._backbone_features(preprocessed_inputs, 129)
         by_block = dict(zip(RESNET_BLOCK_NAMES, image_features))
-        blocks = [f"block{level - 1}" for level in range(self._fpn_min_level, self._base_fpn_max_level + 1)]
-        fpn_features = self._fpn_features_generator([(block, by_block[block]) for block in blocks])
-        feature_maps = [fpn_features[f"top_down_{block}"] for block in blocks]
-        last = fpn_features[f"top_down_block{self._base_fpn_max_level - 1}"]
-        for layers in self._coarse_feature_layers:
-            for layer in layers:
-                last = layer(last)
-            feature_maps.append(last)
-        return feature_maps
+        blocks = [f"block{level - 1}" for level in self._fpn_levels()]
+        return self._fpn_feature_maps([(block, by_block[block]) for block in blocks])
 
 
 class SSDResNet50V1FpnKerasFeatureExtractor(SSDResNetV1FpnKerasFeatureExtractor):
