@@ -7,12 +7,8 @@ import pathlib
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
-from google.protobuf import text_format
 
-import tfsynth.protos  # noqa: F401  (compiles the protos)
-from tfsynth.builders import model_builder
-from tfsynth.protos import pipeline_pb2
+from tests.golden_utils import build_restored_model, load_reference_image
 
 GOLDEN = pathlib.Path("/work/shared/data/odapi_reference/golden/ssd_mobilenet_v2_320x320_coco17_tpu-8")
 pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="OD API reference data not present")
@@ -20,16 +16,8 @@ pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="OD API reference da
 
 @pytest.fixture(scope="module")
 def golden_run():
-    config = pipeline_pb2.TrainEvalPipelineConfig()
-    text_format.Merge((GOLDEN / "pipeline.config").read_text(), config)
-    keras.backend.clear_session()  # fresh layer-name counters, so variable names are the OD API's
-    model = model_builder.build(config.model, is_training=False)
-    images, shapes = model.preprocess(tf.zeros([1, 480, 640, 3]))
-    model.postprocess(model.predict(images, shapes), shapes)
-    status = tf.train.Checkpoint(model=model).restore(str(GOLDEN / "checkpoint" / "ckpt-0"))
-    status.assert_existing_objects_matched()
-    image = np.load(GOLDEN / "input_image.npy")[None].astype(np.float32)
-    images, shapes = model.preprocess(tf.constant(image))
+    model = build_restored_model(GOLDEN)
+    images, shapes = model.preprocess(load_reference_image(GOLDEN))
     predictions = model.predict(images, shapes)
     detections = model.postprocess(predictions, shapes)
     outputs = {"true_image_shapes": shapes, **predictions, **detections}
