@@ -1,4 +1,8 @@
-"""tfsynth.generate: real renderer (EGL/llvmpipe), real pipeline, tiny images."""
+"""tfsynth.generate: real renderer (EGL/llvmpipe), tiny images.
+
+Mesa's llvmpipe and TensorFlow each bring their own LLVM and must not share a process (a GL context made after
+TensorFlow is imported crashes), so every test that renders runs in a fresh spawned process (`_in_child`).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -24,12 +28,21 @@ def catalog():
     return catalog_lib.default_catalog()
 
 
-@pytest.fixture(scope="module")
-def renderer(catalog):
+def _in_child(check) -> None:
+    """Runs check(catalog, renderer) in a spawned process (no TensorFlow there); its assertion errors re-raise."""
+    import multiprocessing
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(_run_check, (check.__name__,))
+
+
+def _run_check(name: str) -> None:
     os.environ["LP_NUM_THREADS"] = "1"
-    r = GLRenderer(W, H, "default", AssetLibrary(catalog))
-    yield r
-    r.release()
+    catalog = catalog_lib.default_catalog()
+    renderer = GLRenderer(W, H, "default", AssetLibrary(catalog))
+    try:
+        globals()[name](catalog, renderer)
+    finally:
+        renderer.release()
 
 
 def _scene(catalog, index, cues=frozenset(CUES), products=(10, 14)):
@@ -43,7 +56,11 @@ def test_default_catalog_has_papers_numbers(catalog):
     assert again.products[17] == catalog.products[17]  # identity = class: same product every time
 
 
-def test_renderer_ids_agree_with_gpu_stats(catalog, renderer):
+def test_renderer_ids_agree_with_gpu_stats():
+    _in_child(_check_renderer_ids_agree_with_gpu_stats)
+
+
+def _check_renderer_ids_agree_with_gpu_stats(catalog, renderer):
     checked = 0
     for index in range(3):
         scene = _scene(catalog, index)
@@ -65,7 +82,11 @@ def test_renderer_ids_agree_with_gpu_stats(catalog, renderer):
     assert checked > 5
 
 
-def test_boxes_match_masks_and_visibility(catalog, renderer):
+def test_boxes_match_masks_and_visibility():
+    _in_child(_check_boxes_match_masks_and_visibility)
+
+
+def _check_boxes_match_masks_and_visibility(catalog, renderer):
     scene = _scene(catalog, 4)
     result = renderer.render(scene, want_ids=True)
     policy = LabelPolicy(min_visibility=0.0, include_masks=True)
@@ -86,7 +107,11 @@ def test_boxes_match_masks_and_visibility(catalog, renderer):
     assert [o.difficult for o in marked] == [o.visibility < threshold for o in marked]
 
 
-def test_occluded_object_has_lower_visibility(catalog, renderer):
+def test_occluded_object_has_lower_visibility():
+    _in_child(_check_occluded_object_has_lower_visibility)
+
+
+def _check_occluded_object_has_lower_visibility(catalog, renderer):
     # Put a big box right in front of the camera over half the frame: objects behind it lose visibility.
     from tfsynth.generate.scene import Material, SceneObject, scale, translate
     for index in range(5, 15):
@@ -157,64 +182,3 @@ def test_yaml_catalog_with_mesh_file(tmp_path):
     cat = catalog_lib.load_catalog(str(tmp_path / "cat.yaml"))
     mesh = AssetLibrary(cat).mesh(cat.products[0].key)
     assert np.allclose(mesh.upper - mesh.lower, 0.08, atol=1e-4)
-
-
-def _config(out, **kw):
-    base = dict(output_dir=str(out), num_images=5, validation_images=2, num_workers=1, seed=3, width=64,
-                height=48, num_shards=2, preset="fast", chunk_size=2, products_per_image=(4, 8))
-    base.update(kw)
-    return GenerateConfig(**base)
-
-
-def _shards(out):
-    return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(out, "*.tfrecord")))}
-
-
-def test_pipeline_outputs_deterministic_across_workers(tmp_path):
-    one = run(_config(tmp_path / "w1", num_workers=1, include_masks=True), progress=False)
-    two = run(_config(tmp_path / "w2", num_workers=2, include_masks=True), progress=False)
-    a, b = _shards(tmp_path / "w1"), _shards(tmp_path / "w2")
-    assert sorted(a) == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord",
-                         "val-00000-of-00002.tfrecord", "val-00001-of-00002.tfrecord"]
-    assert a == b
-    assert one["outputs"]["train"]["images"] == two["outputs"]["train"]["images"] == 5
-    coco = json.load(open(tmp_path / "w1" / "train_coco.json"))
-    assert len(coco["images"]) == 5 and len(coco["categories"]) == 150
-    # Records read back with the project's reader; class ids agree with label_map.pbtxt.
-    from tfsynth.data.tfrecord import example_to_annotation, read_examples
-    from tfsynth.utils.label_map_util import get_label_map_dict
-    label_map = get_label_map_dict(str(tmp_path / "w1" / "label_map.pbtxt"))
-    annotations = [example_to_annotation(e) for e in read_examples(str(tmp_path / "w1" / "train-*"))]
-    assert len(annotations) == 5 and sum(len(a.objects) for a in annotations) > 0
-    for annotation in annotations:
-        for obj in annotation.objects:
-            assert label_map[obj.class_name] == obj.class_id
-            assert obj.mask is not None and obj.mask.shape == (48, 64)
-    manifest = json.load(open(tmp_path / "w1" / "manifest.json"))
-    assert manifest["seeds"]["seed"] == 3 and manifest["versions"]["moderngl"]
-
-
-def test_pipeline_resume_skips_done_chunks(tmp_path):
-    config = _config(tmp_path / "r", validation_images=0)
-    first = run(config, progress=False)
-    assert first["rendered_this_run"] == 5
-    before = _shards(tmp_path / "r")
-    tasks = chunk_tasks(config)
-    os.remove(tasks[1][4])  # pretend the run stopped before chunk 1 was committed
-    mtimes = {t[4]: os.path.getmtime(t[4]) for t in tasks if os.path.exists(t[4])}
-    second = run(config, progress=False)
-    assert second["rendered_this_run"] == tasks[1][3] - tasks[1][2]
-    assert all(os.path.getmtime(p) == m for p, m in mtimes.items())
-    assert _shards(tmp_path / "r") == before
-
-
-def test_pipeline_uses_given_label_map(tmp_path):
-    from tfsynth.utils.label_map_util import write_label_map
-    names = catalog_lib.load_catalog("configs/fridge_us_catalog.yaml").class_names
-    ids = {name: 10 + 3 * k for k, name in enumerate(names)}
-    write_label_map(str(tmp_path / "lm.pbtxt"), ids)
-    run(_config(tmp_path / "o", num_images=2, validation_images=0, catalog="configs/fridge_us_catalog.yaml",
-                label_map=str(tmp_path / "lm.pbtxt")), progress=False)
-    from tfsynth.data.tfrecord import example_to_annotation, read_examples
-    objects = [o for e in read_examples(str(tmp_path / "o" / "train-*")) for o in example_to_annotation(e).objects]
-    assert objects and all(ids[o.class_name] == o.class_id for o in objects)
