@@ -223,8 +223,10 @@ def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[
         write_coco_json(os.path.join(config.output_dir, f"{split_name}_coco.json"), annotations, categories)
         if config.write_solo:
             from tfsynth.generate.solo_writer import write_solo
+            # A generator, not a list: images stream through the writer (masks are full-size arrays).
             write_solo(os.path.join(config.output_dir, f"solo_{split_name}"),
-                       list(_load_chunk_all(split_tasks, split_name, config)), name_to_id)
+                       _load_chunk_all(split_tasks, split_name, config), name_to_id,
+                       include_masks=config.include_masks)
         summary[split_name] = {"images": len(annotations), "objects": num_objects, "shards": writer.paths}
     return summary
 
