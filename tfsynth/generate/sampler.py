@@ -201,7 +201,9 @@ def _build_fridge(rng: np.random.Generator, cues: frozenset) -> _Fridge:
 def _door(rng: np.random.Generator, fridge: _Fridge, objects: list, supports: list, interior) -> None:
     """An open door at the right with two bins; seen at the image edge when the camera looks that way."""
     hw, h = fridge.half_width, fridge.height
-    angle = float(rng.uniform(95, 125))
+    # angle 180 would close the door over the opening; 50-90 is a door opened 90-130 degrees, swung out of the
+    # way to the right (larger angles swing it back in front of the interior, where it hid whole frames).
+    angle = float(rng.uniform(50, 90))
     hinge = translate(hw + 0.07, 0, 0.05) @ rotate_y(-angle)  # door local: x from hinge outwards, z up-facing
     door_w = 2 * hw + 0.1
     panel = _mat(interior, "matte", 0.06, 16.0)
@@ -271,26 +273,50 @@ def _place_on(rng: np.random.Generator, support: Support, wanted: list[Product],
             placed.append(_Placed(product, support.frame @ translate(x, height + 0.001, z) @ local @ scale_m))
 
 
+# A phone's main camera sees about 63-72 degrees across the long side of its 4:3 frame.
+_PHONE_LONG_FOV = (63.0, 72.0)
+_FIXED_LONG_FOV = 67.0
+
+
+def _fov_y(long_side_fov: float, width: int, height: int) -> float:
+    """Vertical field of view of a frame whose long side spans `long_side_fov` degrees (portrait or landscape)."""
+    if height >= width:
+        return long_side_fov
+    half = math.radians(long_side_fov / 2)
+    return math.degrees(2 * math.atan(math.tan(half) * height / width))
+
+
+def _fit_distance(half_w: float, half_h: float, fov_y: float, aspect: float) -> float:
+    """Distance at which a half_w x half_h rectangle just fills the frame (the tighter side decides)."""
+    tan_y = math.tan(math.radians(fov_y / 2))
+    return max(half_h / tan_y, half_w / (tan_y * aspect))
+
+
 def _camera(rng: np.random.Generator, fridge: _Fridge, config: SamplerConfig) -> Camera:
+    """A person photographing the open fridge: the whole interior framed (mostly), 0.6-1.5 m from the opening,
+    roughly level or slightly from above, a few degrees of yaw and roll."""
     hw, h, d = fridge.half_width, fridge.height, fridge.depth
     aspect = config.width / config.height
     if "viewpoint" not in config.cues:
-        # One camera for every image, framing the largest fridge the sampler makes.
-        return Camera((0.0, 0.62, 1.35), (0.0, 0.6, -0.25), 55.0, config.width, config.height)
-    fov = float(rng.uniform(45, 65))
-    if rng.uniform() < 0.4:  # whole fridge in view
-        target = np.array([rng.uniform(-0.05, 0.05), h * rng.uniform(0.4, 0.6), -d * 0.5])
-        dist = max(h * 0.55, hw * 1.1 / aspect) / math.tan(math.radians(fov / 2)) * rng.uniform(0.85, 1.15)
-    else:  # closer: a shelf or two fill the frame
-        target = np.array([rng.uniform(-hw * 0.6, hw * 0.6), rng.uniform(0.1, h * 0.85), -d * rng.uniform(.3, .6)])
-        dist = float(rng.uniform(0.45, 0.95))
-    yaw = math.radians(rng.uniform(-18, 18))
-    pitch = math.radians(rng.uniform(-25, 15))  # looking down (negative) is more common
+        # One camera for every image: level, centred, framing the largest interior the sampler makes.
+        fov = _fov_y(_FIXED_LONG_FOV, config.width, config.height)
+        dist = min(max(_fit_distance(0.42, 0.72, fov, aspect), 0.6), 1.5)
+        return Camera((0.0, 0.68, dist), (0.0, 0.62, -0.25), fov, config.width, config.height)
+    fov = _fov_y(float(rng.uniform(*_PHONE_LONG_FOV)), config.width, config.height)
+    if rng.uniform() < 0.8:  # the whole interior (and a margin of cabinet) in view
+        target = np.array([rng.normal(0, 0.03), h * rng.uniform(0.45, 0.55), -d * 0.3])
+        fill = float(rng.uniform(0.85, 1.2))  # >1: a margin around the opening; <1: its edges just cut
+        dist = _fit_distance(hw + 0.06, h / 2 + 0.06, fov, aspect) * fill
+    else:  # closer: two or three shelves fill the frame
+        target = np.array([rng.uniform(-hw * 0.3, hw * 0.3), h * rng.uniform(0.3, 0.7), -d * 0.3])
+        dist = float(rng.uniform(0.6, 0.85))
+    dist = min(max(dist, 0.6), 1.5)  # from the opening (z = 0) to the phone
+    yaw = math.radians(rng.uniform(-10, 10))
+    pitch = math.radians(rng.uniform(-15, 4))  # negative: held a little above, looking down
     direction = np.array([math.sin(yaw) * math.cos(pitch), -math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
-    eye = target + direction * (dist + d * 0.5)
-    eye[2] = max(eye[2], 0.12)
-    return Camera(tuple(eye), tuple(target), fov, config.width, config.height,
-                  roll_deg=float(rng.normal(0, 2.5)))
+    eye = target + direction * (dist - target[2]) / max(direction[2], 0.5)
+    return Camera(tuple(float(c) for c in eye), tuple(float(c) for c in target), fov, config.width,
+                  config.height, roll_deg=float(rng.normal(0, 2.0)))
 
 
 def _lights(rng: np.random.Generator, fridge: _Fridge, camera: Camera, cues: frozenset) -> list[Light]:
@@ -298,14 +324,15 @@ def _lights(rng: np.random.Generator, fridge: _Fridge, camera: Camera, cues: fro
     lamp = fridge.lamp_position
     if "lighting" not in cues:
         warm = kelvin_to_rgb(4500)
-        return [Light("spot", (lamp[0], lamp[1] - 0.03, lamp[2]), tuple(c * 1.4 for c in warm), (0, -1, 0.15),
+        return [Light("spot", (lamp[0], lamp[1] - 0.03, lamp[2]), tuple(c * 2.2 for c in warm), (0, -1, 0.15),
                       0.3, -0.2, 0.05),
-                Light("area", (0.0, h + 0.4, 1.2), tuple(c * 1.2 for c in kelvin_to_rgb(5000)), size=0.5)]
-    kelvin = float(rng.uniform(2700, 6500))
-    lamp_color = np.array(kelvin_to_rgb(kelvin)) * rng.uniform(0.9, 2.0)
+                Light("area", (0.0, h + 0.4, 1.2), tuple(c * 0.8 for c in kelvin_to_rgb(5000)), size=0.5)]
+    # Fridge lamps are 3000-6500 K (incandescent to LED) and bright enough to blow out near the bulb.
+    kelvin = float(rng.uniform(3000, 6500))
+    lamp_color = np.array(kelvin_to_rgb(kelvin)) * rng.uniform(1.4, 3.0)
     lights = [Light("spot", (lamp[0], lamp[1] - 0.03, lamp[2]), tuple(lamp_color),
                     (float(rng.uniform(-.2, .2)), -1.0, float(rng.uniform(0, .4))), 0.3, -0.3, 0.05)]
-    room = np.array(kelvin_to_rgb(float(rng.uniform(2700, 6500)))) * rng.uniform(0.4, 2.0)
+    room = np.array(kelvin_to_rgb(float(rng.uniform(2700, 6500)))) * rng.uniform(0.2, 1.2)
     lights.append(Light("area", (float(rng.uniform(-1, 1)), h + rng.uniform(0.2, 1.0), float(rng.uniform(0.8, 2.0))),
                         tuple(room), size=float(rng.uniform(0.2, 0.8))))
     for _ in range(int(rng.integers(0, 3))):  # LED strips / extra lamps inside
@@ -331,8 +358,11 @@ def sample_scene(catalog: Catalog, config: SamplerConfig, seed: int, split: int,
     chosen += [catalog.distractors[int(i)] for i in rng.integers(len(catalog.distractors), size=n_distract)]
     rng.shuffle(chosen)
     sizes = {p.key: np.array(p.fixed_size_m()) for p in chosen}
-    # Spread products over supports in proportion to their area, drawers take produce first.
-    areas = np.array([(s.x_range[1] - s.x_range[0]) * (s.z_range[1] - s.z_range[0]) for s in supports])
+    # Spread products over supports in proportion to their area; door bins get a smaller share since the
+    # framed interior shows the door only at the image edge, if at all.
+    areas = np.array([(s.x_range[1] - s.x_range[0]) * (s.z_range[1] - s.z_range[0]) * (0.3 if s.kind == "door"
+                                                                                       else 1.0)
+                      for s in supports])
     assignment = rng.choice(len(supports), size=len(chosen), p=areas / areas.sum())
     placed: list[_Placed] = []
     for k, support in enumerate(supports):
@@ -360,14 +390,16 @@ def sample_scene(catalog: Catalog, config: SamplerConfig, seed: int, split: int,
     lights = _lights(rng, fridge, camera, cues)
     lit = "lighting" in cues
     post = PostEffects(
-        exposure=float(2 ** rng.uniform(-0.5, 0.5)) if lit else 1.0,
+        # Phones expose for the lit interior, which fills most of the frame: bright, often clipping the lamp.
+        exposure=float(2 ** rng.uniform(-0.3, 0.6)) if lit else 1.2,
         white_balance=tuple(float(g) for g in rng.normal(1.0, 0.04, 3)) if lit else (1.0, 1.0, 1.0),
         noise_sigma=float(rng.uniform(0.003, 0.025)),
         blur_px=float(rng.uniform(0.3, 1.3)) if rng.uniform() < 0.3 else 0.0,
         vignette=float(rng.uniform(0.1, 0.4)),
         jpeg_quality=int(rng.integers(70, 96)),
         noise_seed=int(rng.integers(2 ** 31)))
-    ambient = np.array(kelvin_to_rgb(5000)) * (rng.uniform(0.25, 0.45) if lit else 0.35)
+    # Light bounced about a white box: strong, even, from every side (the shader dims it towards the back).
+    ambient = np.array(kelvin_to_rgb(5000)) * (rng.uniform(0.55, 0.95) if lit else 0.75)
     return Scene(camera=camera, lights=lights, objects=objects, post=post, ambient_sky=tuple(ambient),
                  ambient_ground=tuple(ambient * 0.6), interior=(fridge.half_width, fridge.height, fridge.depth),
                  shadow_light=0)
