@@ -22,6 +22,8 @@ import numpy as np
 from tfsynth.generate.catalog import PRODUCE, Catalog, Product
 from tfsynth.generate.scene import (Camera, Light, Material, PostEffects, Scene, SceneObject, kelvin_to_rgb,
                                     rotate_x, rotate_y, scale, translate)
+from tfsynth.generate.shapes import ELONGATED_SQUASH_RATIO
+from tfsynth.generate.textures import is_clear_contents
 
 CUES = ("color", "texture", "viewpoint", "lighting")
 _LYING_OK = {"can", "bottle", "squeeze_bottle", "box", "carton", "pouch", "ellipsoid", "squash"}
@@ -235,6 +237,16 @@ def _pose(rng: np.random.Generator, product: Product, size: np.ndarray, cues: fr
     return rotate_y(yaw), 0.5 * math.hypot(w, d), h
 
 
+def _lying_chance(product: Product, size: np.ndarray, support: Support) -> float:
+    """How often a product lies on its side: long produce (zucchini, butternut) nearly always, bottles and boxes
+    now and then, nothing in the narrow door bins."""
+    if support.kind == "door":
+        return 0.0
+    if product.archetype == "squash" and size[1] >= ELONGATED_SQUASH_RATIO * size[0]:
+        return 0.9
+    return 0.25
+
+
 def _place_on(rng: np.random.Generator, support: Support, wanted: list[Product], sizes: dict,
               cues: frozenset, placed: list, circles: list) -> None:
     x0, x1 = support.x_range
@@ -243,7 +255,7 @@ def _place_on(rng: np.random.Generator, support: Support, wanted: list[Product],
         size = sizes[product.key]
         if product.archetype in PRODUCE:
             size = size * float(rng.uniform(0.9, 1.1))
-        lying = product.archetype in _LYING_OK and rng.uniform() < (0.25 if support.kind != "door" else 0.0)
+        lying = product.archetype in _LYING_OK and rng.uniform() < _lying_chance(product, size, support)
         local, radius, height = _pose(rng, product, size, cues, lying)
         if height > support.clearance or 2 * radius > min(x1 - x0, z1 - z0) + 0.05:
             local, radius, height = _pose(rng, product, size, cues, False)
@@ -374,9 +386,14 @@ def sample_scene(catalog: Catalog, config: SamplerConfig, seed: int, split: int,
         tint = np.ones(3)
         if "color" in cues:
             tint = np.clip(rng.normal(1.0, 0.07, 3) * rng.uniform(0.85, 1.1), 0.6, 1.3)
-        specular, shininess = {"matte": (0.05, 12.0), "glossy": (0.5, 60.0), "glass": (0.9, 120.0)}[product.material]
+        kind = product.material
+        if kind == "glass" and not is_clear_contents(product.colors[0]):
+            # Ketchup or mustard behind glass: the contents' colour, not the shader's pale see-through haze.
+            kind = "glossy_glass"
+        specular, shininess = {"matte": (0.05, 12.0), "glossy": (0.5, 60.0), "glass": (0.6, 120.0),
+                               "glossy_glass": (0.7, 120.0)}[kind]
         material = Material(color=tuple(float(t) for t in tint), texture_key=product.key, specular=specular,
-                            shininess=shininess, kind=product.material)
+                            shininess=shininess, kind="glossy" if kind == "glossy_glass" else kind)
         if "texture" in cues:
             material.uv_offset = (float(rng.uniform(0, 1)), 0.0)
             material.wear = float(rng.uniform(0.0, 0.3))

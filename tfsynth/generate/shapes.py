@@ -201,7 +201,48 @@ def ellipsoid(width: float, height: float, depth: float) -> Mesh:
     return lathe([sphere_profile(width / 2, height, 12)], scale_z=depth / width)
 
 
+ELONGATED_SQUASH_RATIO = 1.4  # height / width above which a squash is a zucchini, summer squash or butternut
+
+
+def _smoothstep(edge0: float, edge1: float, x: float) -> float:
+    t = min(max((x - edge0) / (edge1 - edge0), 0.0), 1.0)
+    return t * t * (3 - 2 * t)
+
+
 def squash(width: float, height: float, ribs: int = 10) -> Mesh:
+    """A squash, its kind read from its proportions (the catalog gives sizes only).
+
+    Squat (height < 1.4 x width): a ribbed bulb with grooves and a stem (acorn, kabocha). Elongated: a long body
+    with a rounded blossom end at the bottom and a stem at the top, its neck narrower than the bulb: about
+    0.6 of it for butternut and summer squash (height/width up to about 3.3), near 0.9 for a zucchini
+    (4 and more); the body bends a little to one side, more the longer it is. Axis along y, standing on y = 0.
+    """
+    if height < ELONGATED_SQUASH_RATIO * width:
+        return _squat_squash(width, height, ribs)
+    ratio = height / width
+    neck = 0.6 + 0.3 * _smoothstep(3.2, 4.0, ratio)
+    stem_h = height * 0.04
+    body_h = height - stem_h
+    rows = 24
+    profile = []
+    for t in np.linspace(0.0, 1.0, rows):
+        bottom = math.sin(math.pi / 2 * min(1.0, t / 0.14)) ** 0.6  # rounded blossom end
+        top = math.sin(math.pi / 2 * min(1.0, (1.0 - t) / 0.08)) ** 0.5  # rounded towards the stem
+        waist = 1.0 - (1.0 - neck) * _smoothstep(0.25, 0.6, t)  # bulb -> neck
+        profile.append((width / 2 * bottom * top * waist, body_h * t))
+    profile[0] = (0.0, 0.0)
+    stem_r = width * 0.07 * neck
+    mesh = lathe([profile, [(stem_r, body_h * 0.97), (stem_r * 0.8, height)], [(stem_r * 0.8, height), (0, height)]],
+                 segments=32)
+    # Bend along x, growing towards the stem end; then centre the footprint again.
+    bend = width * min(0.15 + 0.1 * (ratio - ELONGATED_SQUASH_RATIO), 0.5)
+    mesh.vertices[:, 0] += bend * (mesh.vertices[:, 1] / height) ** 2
+    lower, upper = mesh.lower, mesh.upper
+    mesh.vertices[:, 0] -= (lower[0] + upper[0]) / 2
+    return mesh
+
+
+def _squat_squash(width: float, height: float, ribs: int) -> Mesh:
     """Ribbed acorn squash: squat bulb with grooves and a stem."""
     rows = 12
     t = np.linspace(0, 1, rows)

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from tfsynth.generate.catalog import PRODUCE, Product
+from tfsynth.generate.shapes import ELONGATED_SQUASH_RATIO
 
 TEXTURE_SIZE = 256
 _GLYPHS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789%&"
@@ -34,11 +35,18 @@ def _produce_skin(product: Product, rng: np.random.Generator, size: int) -> np.n
     coarse = np.asarray(Image.fromarray(noise).resize((size, size), Image.BICUBIC))
     fine = rng.normal(0, 1, (size, size)).astype(np.float32)
     shade = 1.0 + 0.12 * coarse + 0.05 * fine
-    if product.archetype == "squash":  # darker grooves along u and a lighter blotch near the base
+    if product.archetype == "squash":
         u = np.linspace(0, 1, size, dtype=np.float32)[None, :]
-        shade = shade * (1.0 - 0.25 * np.abs(np.cos(u * np.pi * 10)) ** 8)
+        w, h, _ = product.fixed_size_m()
+        if h >= ELONGATED_SQUASH_RATIO * w:  # zucchini / summer squash / butternut: faint lengthwise streaks
+            shade = shade * (1.0 - 0.12 * np.abs(np.cos(u * np.pi * 7)) ** 2)
+        else:  # acorn-like: darker grooves between the ribs
+            shade = shade * (1.0 - 0.25 * np.abs(np.cos(u * np.pi * 10)) ** 8)
     image = np.clip(base[None, None, :] * shade[..., None], 0, 255)
-    image[-size // 16:] = np.array(product.colors[-1], np.float32) * 0.6  # stem / calyx
+    # Image row 0 is v = 1, the top of the mesh: the stem / calyx sits there; the blossom end (v = 0) is a
+    # slightly darker scar, not a dark cap (long squash lying on their side show that end).
+    image[:max(size // 16, 1)] = np.array(product.colors[-1], np.float32) * 0.6
+    image[-max(size // 32, 1):] *= 0.85
     return image.astype(np.uint8)
 
 
@@ -105,13 +113,37 @@ def label_texture(product: Product, size: int = TEXTURE_SIZE) -> np.ndarray:
     # Cap and base bands.
     draw.rectangle([0, 0, size, cap], fill=colors[int(rng.integers(1, 3))])
     draw.rectangle([0, size - cap // 2, size, size], fill=_shade(main, 0.8))
-    if product.material == "glass":  # clear plastic/glass: the label covers a middle band only
-        array = np.asarray(image).copy()
-        tint = np.array(main, np.float32) * 0.35 + 165
-        band = slice(int(size * 0.35), int(size * 0.7))
-        keep = array[band].copy()
-        array[:] = tint.astype(np.uint8)
-        array[band] = keep
-        array[:cap] = np.asarray(image)[:cap]
-        return array
+    if product.material == "glass":
+        return _glass_texture(np.asarray(image), main, cap, rng)
     return np.asarray(image.filter(ImageFilter.SMOOTH))
+
+
+def is_clear_contents(color: tuple[int, int, int]) -> bool:
+    """A light, nearly grey main colour means clear contents (water, clear soda), not a coloured sauce."""
+    luma = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    return luma > 185 and max(color) - min(color) < 60
+
+
+def _glass_texture(label: np.ndarray, main: tuple[int, int, int], cap: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Glass or PET: the label covers a middle band only; elsewhere the contents show through the wall.
+
+    Clear contents let the bright fridge interior through: a pale, faintly tinted body a little darker than the
+    walls, with lengthwise streaks where the curved wall bends the background, and the thin horizontal ribs
+    of PET bottles. Coloured contents (ketchup, mustard) show their own colour, darker at the wall's streaks.
+    """
+    size = label.shape[0]
+    u = np.linspace(0.0, 1.0, size, dtype=np.float32)[None, :, None]
+    v_rows = np.arange(size, dtype=np.float32)[:, None, None]
+    streaks = 1.0 - 0.18 * np.abs(np.sin(u * np.pi * 6 + float(rng.uniform(0, np.pi)))) ** 3
+    if is_clear_contents(main):
+        body = np.array(main, np.float32) * 0.3 + 140.0
+        ribs = 1.0 - 0.1 * (np.sin(v_rows * 2 * np.pi / max(size // 24, 2)) > 0.7)
+        array = np.clip(body[None, None, :] * streaks * ribs, 0, 255)
+    else:
+        array = np.clip(np.array(main, np.float32)[None, None, :] * streaks * np.ones_like(v_rows), 0, 255)
+    array = np.broadcast_to(array, label.shape).astype(np.uint8).copy()
+    band = slice(int(size * 0.35), int(size * 0.7))
+    array[band] = label[band]
+    array[:cap] = label[:cap]
+    return array
