@@ -139,7 +139,6 @@ class GLRenderer:
         self.sensor_prog["image"].value = 0
         self.sensor_prog["texel"].value = (1.0 / width, 1.0 / height)
         self.label_prog["ids_in"].value = 0
-        self.label_prog["layers"].value = layers
         self.label_prog["size"].value = (width, height)
 
     # --- caches -----------------------------------------------------------------------------------------
@@ -264,7 +263,10 @@ class GLRenderer:
         self.ids.use(0)
         self.cover.bind_to_image(0, read=True, write=True)
         self.ids_out.bind_to_image(1, read=False, write=True)
-        self.label_prog.run((self.width + 15) // 16, (self.height + 15) // 16)
+        max_id = max((o.instance_id for o in labelled), default=0)
+        self.label_prog["layers"].value = max_id // 32 + 1 if labelled else 0  # only layers that hold bits
+        self.label_prog["write_ids"].value = int(want_ids)
+        self.label_prog.run((self.height + 7) // 8)
         ctx.memory_barrier()
         # 5. Resolve (tone map, AA) and sensor.
         self.resolve_fbo.use()

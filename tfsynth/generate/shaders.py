@@ -147,10 +147,13 @@ void main() {
 }
 """
 
-# Per pixel: the visible id (sample 0), its count and box; each coverage bit's count and box. Clears coverage.
+# One invocation per image row: it walks the row once per source (visible ids, then each coverage layer in
+# use) and issues atomics once per run of equal values instead of once per pixel (llvmpipe serializes atomics
+# per SIMD lane, so per-pixel atomics dominated the frame). Counts and boxes are exactly the per-pixel ones.
+# Visible ids come from sample 0 (MSAA); coverage layers are cleared as they are read.
 LABEL_COMPUTE = """
 #version 430
-layout(local_size_x = 16, local_size_y = 16) in;
+layout(local_size_x = 8) in;
 layout(r32ui, binding = 0) uniform coherent uimage2DArray cover;
 layout(r32ui, binding = 1) uniform writeonly uimage2D ids_out;
 #if MSAA
@@ -158,31 +161,54 @@ uniform usampler2DMS ids_in;
 #else
 uniform usampler2D ids_in;
 #endif
-uniform int layers;
+uniform int layers;      // coverage layers holding ids in use (ids 32 * layers - 1 and below)
+uniform int write_ids;   // copy the id image to ids_out (masks)
 uniform ivec2 size;
 layout(std430, binding = 2) buffer Stats { uint s[]; };
+
+void add_run(uint b, int x0, int x1, int y) {
+    atomicAdd(s[b], uint(x1 - x0 + 1));
+    atomicMin(s[b + 1u], uint(x0)); atomicMin(s[b + 2u], uint(y));
+    atomicMax(s[b + 3u], uint(x1)); atomicMax(s[b + 4u], uint(y));
+}
+
 void main() {
-    ivec2 p = ivec2(gl_GlobalInvocationID.xy);
-    if (p.x >= size.x || p.y >= size.y) return;
-    uint id = texelFetch(ids_in, p, 0).r;
-    imageStore(ids_out, p, uvec4(id));
-    if (id > 0u) {
-        uint b = id * 10u;
-        atomicAdd(s[b], 1u);
-        atomicMin(s[b + 1u], uint(p.x)); atomicMin(s[b + 2u], uint(p.y));
-        atomicMax(s[b + 3u], uint(p.x)); atomicMax(s[b + 4u], uint(p.y));
+    int y = int(gl_GlobalInvocationID.x);
+    if (y >= size.y) return;
+    uint run_id = 0u;
+    int run_start = 0;
+    for (int x = 0; x < size.x; ++x) {
+        uint id = texelFetch(ids_in, ivec2(x, y), 0).r;
+        if (write_ids != 0) imageStore(ids_out, ivec2(x, y), uvec4(id));
+        if (id != run_id) {
+            if (run_id > 0u) add_run(run_id * 10u, run_start, x - 1, y);
+            run_id = id;
+            run_start = x;
+        }
     }
+    if (run_id > 0u) add_run(run_id * 10u, run_start, size.x - 1, y);
+    int starts[32];
     for (int layer = 0; layer < layers; ++layer) {
-        uint bits = imageLoad(cover, ivec3(p, layer)).r;
-        if (bits == 0u) continue;
-        imageStore(cover, ivec3(p, layer), uvec4(0u));
-        while (bits != 0u) {
-            uint bit = uint(findLSB(bits));
-            bits &= bits - 1u;
-            uint b = (uint(layer) * 32u + bit) * 10u;
-            atomicAdd(s[b + 5u], 1u);
-            atomicMin(s[b + 6u], uint(p.x)); atomicMin(s[b + 7u], uint(p.y));
-            atomicMax(s[b + 8u], uint(p.x)); atomicMax(s[b + 9u], uint(p.y));
+        uint previous = 0u;
+        for (int x = 0; x <= size.x; ++x) {
+            uint bits = 0u;
+            if (x < size.x) {
+                bits = imageLoad(cover, ivec3(x, y, layer)).r;
+                if (bits != 0u) imageStore(cover, ivec3(x, y, layer), uvec4(0u));
+            }
+            uint begun = bits & ~previous;
+            uint ended = previous & ~bits;
+            previous = bits;
+            while (begun != 0u) {
+                int bit = findLSB(begun);
+                begun &= begun - 1u;
+                starts[bit] = x;
+            }
+            while (ended != 0u) {
+                int bit = findLSB(ended);
+                ended &= ended - 1u;
+                add_run((uint(layer) * 32u + uint(bit)) * 10u + 5u, starts[bit], x - 1, y);
+            }
         }
     }
 }
