@@ -18,25 +18,21 @@ if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): impor
 
 from absl import app, flags
 
+import tfsynth.export
+from tfsynth.export import define_common_flags, load_export_configs
+
 flags.DEFINE_string("input_type", "image_tensor", "Type of input node. Can be one of [`image_tensor`, "
                     "`encoded_image_string_tensor`, `tf_example`, `float_image_tensor`]")
-flags.DEFINE_string("pipeline_config_path", None, "Path to a pipeline_pb2.TrainEvalPipelineConfig config file.")
-flags.DEFINE_string("trained_checkpoint_dir", None, "Path to trained checkpoint directory")
-flags.DEFINE_string("output_directory", None, "Path to write outputs.")
-flags.DEFINE_string("config_override", "", "pipeline_pb2.TrainEvalPipelineConfig text proto to override "
-                    "pipeline_config_path.")
 flags.DEFINE_boolean("use_side_inputs", False, "If True, uses side inputs as well as image inputs (unsupported).")
-flags.mark_flag_as_required("pipeline_config_path")
-flags.mark_flag_as_required("trained_checkpoint_dir")
-flags.mark_flag_as_required("output_directory")
+define_common_flags()
+flags.adopt_module_key_flags(tfsynth.export)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
 def main(unused_argv) -> None:
     logging.getLogger().setLevel(logging.INFO)
     from tfsynth.export import saved_model
-    from tfsynth.training import model_lib
-    configs = model_lib.load_configs(FLAGS.pipeline_config_path, FLAGS.config_override or None)
+    configs = load_export_configs()
     saved_model.export_inference_graph(FLAGS.input_type, configs, FLAGS.trained_checkpoint_dir,
                                        FLAGS.output_directory, FLAGS.use_side_inputs)
 

@@ -5,12 +5,13 @@ from TensorBoard event files), and real photos with detections beside their grou
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import json
 import os
 import pathlib
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -59,64 +60,61 @@ def read_scalar_series(model_dir: str, tag: str) -> tuple[np.ndarray, np.ndarray
     return np.asarray(steps)[order], np.asarray(values)[order]
 
 
-def plot_per_class_ap(rows: Sequence[Row], path: pathlib.Path) -> None:
+@contextlib.contextmanager
+def _figure(path: pathlib.Path, size: tuple[float, float]) -> Iterator[Any]:
+    """Yields the axis of a new figure; saves it to path when the block adds something, then closes it."""
     import matplotlib
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=size)
+    try:
+        yield axis
+        if axis.has_data():
+            figure.tight_layout()
+            figure.savefig(path, dpi=110)
+    finally:
+        plt.close(figure)
+
+
+def plot_per_class_ap(rows: Sequence[Row], path: pathlib.Path) -> None:
     classes = list(rows[0].evaluation.per_class_ap)
     width = 0.8 / len(rows)
-    figure, axis = plt.subplots(figsize=(max(6, len(classes) * 1.1), 4))
-    for index, row in enumerate(rows):
-        values = [np.nan_to_num(row.evaluation.per_class_ap.get(c, np.nan)) * 100 for c in classes]
-        axis.bar(np.arange(len(classes)) + index * width, values, width, label=row.name)
-    axis.set_xticks(np.arange(len(classes)) + width * (len(rows) - 1) / 2, classes, rotation=30)
-    axis.set_ylabel("AP@0.5 (%)")
-    axis.set_ylim(0, 100)
-    axis.legend(fontsize=7)
-    axis.set_title("Per-class AP on the real photos")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    with _figure(path, (max(6, len(classes) * 1.1), 4)) as axis:
+        for index, row in enumerate(rows):
+            values = [np.nan_to_num(row.evaluation.per_class_ap.get(c, np.nan)) * 100 for c in classes]
+            axis.bar(np.arange(len(classes)) + index * width, values, width, label=row.name)
+        axis.set_xticks(np.arange(len(classes)) + width * (len(rows) - 1) / 2, classes, rotation=30)
+        axis.set_ylabel("AP@0.5 (%)")
+        axis.set_ylim(0, 100)
+        axis.legend(fontsize=7)
+        axis.set_title("Per-class AP on the real photos")
 
 
 def plot_pr_curves(row: Row, path: pathlib.Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figure, axis = plt.subplots(figsize=(6, 5))
-    for name, (precision, recall) in row.evaluation.pr_curves.items():
-        axis.plot(recall, precision, label=f"{name} (AP {row.evaluation.per_class_ap[name] * 100:.1f})")
-    axis.set_xlabel("recall")
-    axis.set_ylabel("precision")
-    axis.set_xlim(0, 1)
-    axis.set_ylim(0, 1.02)
-    axis.legend(fontsize=7)
-    axis.set_title(f"Precision-recall at IoU 0.5: {row.name}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    with _figure(path, (6, 5)) as axis:
+        for name, (precision, recall) in row.evaluation.pr_curves.items():
+            axis.plot(recall, precision, label=f"{name} (AP {row.evaluation.per_class_ap[name] * 100:.1f})")
+        axis.set_xlabel("recall")
+        axis.set_ylabel("precision")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1.02)
+        axis.legend(fontsize=7)
+        axis.set_title(f"Precision-recall at IoU 0.5: {row.name}")
 
 
 def plot_loss_curve(model_dir: str, path: pathlib.Path) -> bool:
     """Total and component losses over steps; False when the events hold no loss."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figure, axis = plt.subplots(figsize=(6, 4))
-    plotted = False
-    for tag in ("Loss/total_loss", "Loss/localization_loss", "Loss/classification_loss"):
-        steps, values = read_scalar_series(model_dir, tag)
-        if len(steps):
-            axis.plot(steps, values, label=tag)
-            plotted = True
-    if plotted:
-        axis.set_xlabel("step")
-        axis.set_ylabel("loss")
-        axis.legend(fontsize=8)
-        axis.set_title("Training loss")
-        figure.tight_layout()
-        figure.savefig(path, dpi=110)
-    plt.close(figure)
+    with _figure(path, (6, 4)) as axis:
+        for tag in ("Loss/total_loss", "Loss/localization_loss", "Loss/classification_loss"):
+            steps, values = read_scalar_series(model_dir, tag)
+            if len(steps):
+                axis.plot(steps, values, label=tag)
+        plotted = axis.has_data()
+        if plotted:
+            axis.set_xlabel("step")
+            axis.set_ylabel("loss")
+            axis.legend(fontsize=8)
+            axis.set_title("Training loss")
     return plotted
 
 
