@@ -9,9 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests import test_train_standins as standins
+from tests import train_fixtures as fixtures
 
-standins.install()
 
 from tfsynth import detect  # noqa: E402
 from tfsynth.export import saved_model as saved_model_lib, tflite as tflite_lib  # noqa: E402
@@ -23,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
-    pipeline = standins.write_pipeline(str(folder))
+    pipeline = fixtures.write_pipeline(str(folder))
     model_dir = str(folder / "model")
     model_lib.train_loop(pipeline, model_dir, train_steps=2)
     return folder, pipeline, model_dir
@@ -34,9 +33,7 @@ def exported(trained):
     """The image_tensor export, written by the exporter_main_v2 command."""
     folder, pipeline, model_dir = trained
     out = str(folder / "exported")
-    script = ("from tests import test_train_standins as s; s.install(); "
-              "from tfsynth import exporter_main_v2 as e; e.run()")
-    subprocess.run([sys.executable, "-c", script, "--input_type=image_tensor", f"--pipeline_config_path={pipeline}",
+    subprocess.run([sys.executable, "-m", "tfsynth.exporter_main_v2", "--input_type=image_tensor", f"--pipeline_config_path={pipeline}",
                     f"--trained_checkpoint_dir={model_dir}", f"--output_directory={out}"],
                    check=True, cwd=REPO, capture_output=True)
     return out
@@ -56,7 +53,7 @@ def test_exporter_command_writes_zoo_layout(trained, exported):
     assert tf.train.latest_checkpoint(os.path.join(out, "checkpoint")).endswith("ckpt-0")
     assert os.path.exists(os.path.join(out, "pipeline.config"))
     # the exported model gives what the restored model gives, classes shifted to label-map ids
-    image, _, _ = standins.scene(0)
+    image, _, _ = fixtures.scene(0)
     outputs = _serve(out, tf.constant(image[None]))
     configs = model_lib.load_configs(pipeline)
     model, status, _ = saved_model_lib.build_and_restore(configs, model_dir)
@@ -69,7 +66,7 @@ def test_exporter_command_writes_zoo_layout(trained, exported):
 def test_input_types_agree(trained, exported):
     folder, pipeline, model_dir = trained
     configs = model_lib.load_configs(pipeline)
-    image, _, _ = standins.scene(1)
+    image, _, _ = fixtures.scene(1)
     encoded = tf.io.encode_png(image).numpy()
     example = tf.train.Example(features=tf.train.Features(feature={
         "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))})).SerializeToString()
@@ -92,7 +89,7 @@ def test_detect_writes_json_and_images(trained, exported, tmp_path):
     images = tmp_path / "images"
     images.mkdir()
     for index in range(2):
-        Image.fromarray(standins.scene(index)[0]).save(images / f"photo{index}.png")
+        Image.fromarray(fixtures.scene(index)[0]).save(images / f"photo{index}.png")
     label_map = os.path.join(os.path.dirname(pipeline), "data", "label_map.pbtxt")
     result = detect.run_detection(os.path.join(out, "saved_model"), str(images / "*.png"), str(tmp_path / "out"),
                                   label_map=label_map, min_score=0.0, max_boxes=5)
@@ -112,7 +109,7 @@ def test_tflite_matches_saved_model(trained, exported):
     configs = model_lib.load_configs(pipeline)
     out = str(folder / "tflite")
     path = tflite_lib.export_tflite(configs, model_dir, out)
-    image, _, _ = standins.scene(2)
+    image, _, _ = fixtures.scene(2)
     reference = _serve(exported, tf.constant(image[None]))
     model, _, _ = saved_model_lib.build_and_restore(configs, model_dir)
     normalized, _ = model.preprocess(tf.constant(image[None], tf.float32))

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import test_train_standins as standins
+from tests import train_fixtures as fixtures
 
-standins.install()
 
 from tfsynth.training import checkpoints, model_lib, variables  # noqa: E402
 
@@ -47,7 +46,7 @@ def _positions(model, chosen):
 def trained(tmp_path_factory):
     """One 3-step run with checkpoints every 2 steps and evaluation every 2 steps keeping the best."""
     folder = tmp_path_factory.mktemp("run")
-    pipeline = standins.write_pipeline(str(folder))
+    pipeline = fixtures.write_pipeline(str(folder))
     model_dir = str(folder / "model")
     result = model_lib.train_loop(pipeline, model_dir, train_steps=3, checkpoint_every_n=2,
                                   eval_every_n_steps=2, early_stopping_metric="Loss/total_loss",
@@ -132,7 +131,7 @@ def test_pattern_matching_nothing_is_an_error():
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    pipeline = standins.write_pipeline(str(tmp_path))
+    pipeline = fixtures.write_pipeline(str(tmp_path))
     model_dir = str(tmp_path / "model")
     override = ("train_config { optimizer { momentum_optimizer { learning_rate { constant_learning_rate { "
                 "learning_rate: 1e30 } } momentum_optimizer_value: 0.9 } } }")

@@ -10,9 +10,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from tests import test_train_standins as standins
+from tests import train_fixtures as fixtures
 
-REAL = standins.install()
 
 from tfsynth.training import model_lib  # noqa: E402
 
@@ -30,16 +29,11 @@ def _free_ports(count):
 
 
 def _command(script_args, env=None):
-    if all(REAL.values()):
-        return [sys.executable, "-m", "tfsynth.model_main_tf2"] + script_args
-    # a part is still a stand-in: install it in the child too
-    script = ("import sys; from tests import test_train_standins as s; s.install(); "
-              "from tfsynth import model_main_tf2 as m; m.run()")
-    return [sys.executable, "-c", script] + script_args
+    return [sys.executable, "-m", "tfsynth.model_main_tf2"] + script_args
 
 
 def test_two_workers_then_eval_command(tmp_path):
-    pipeline = standins.write_pipeline(str(tmp_path))
+    pipeline = fixtures.write_pipeline(str(tmp_path))
     model_dir = str(tmp_path / "model")
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     processes = []
@@ -77,7 +71,7 @@ def test_two_workers_then_eval_command(tmp_path):
 
 
 def test_mixed_float16_trains_and_restores_policy(tmp_path):
-    pipeline = standins.write_pipeline(str(tmp_path))
+    pipeline = fixtures.write_pipeline(str(tmp_path))
     result = model_lib.train_loop(pipeline, str(tmp_path / "model"), train_steps=2, precision="mixed_float16")
     assert result["precision"] == "mixed_float16"
     assert np.isfinite(result["losses"]["Loss/total_loss"])
