@@ -86,3 +86,6 @@ rows:
 """)
     with pytest.raises(StudyError, match=r"bad.yaml: rows\[1\] \('typo'\): unknown field\(s\) \['cue'\]"):
         load_study(str(path))
+    path.write_text(path.read_text().replace("cue: -color", "early_stopping: {metric: x, patience: 2, every: 5}"))
+    with pytest.raises(StudyError, match=r"rows\[1\] \('typo'\): field 'early_stopping': expected a mapping"):
+        load_study(str(path))

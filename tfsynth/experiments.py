@@ -43,6 +43,9 @@ DEFAULT_REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "real" / "cntk_fridge_
 PRETRAINED_NAME = "ssdlite_mobilenet_v2_coco"
 
 
+_EARLY_STOPPING_KEYS = {"metric", "patience", "every_n_steps"}
+
+
 class StudyError(ValueError):
     """A study file that cannot be run; the message names the file and the field."""
 
@@ -132,6 +135,10 @@ def load_study(path: str) -> Study:
         row = RowSpec(**entry)
         if row.kind not in ("train", "coco_mapped"):
             raise StudyError(f"{where} ({row.name!r}): field 'kind': expected train or coco_mapped, got {row.kind!r}")
+        if row.early_stopping is not None:
+            if not isinstance(row.early_stopping, dict) or set(row.early_stopping) - _EARLY_STOPPING_KEYS:
+                raise StudyError(f"{where} ({row.name!r}): field 'early_stopping': expected a mapping with some of "
+                                 f"{sorted(_EARLY_STOPPING_KEYS)}, got {row.early_stopping!r}")
         if row.kind == "coco_mapped" and not row.class_mapping:
             raise StudyError(f"{where} ({row.name!r}): field 'class_mapping' is needed for kind coco_mapped")
         rows.append(row)
