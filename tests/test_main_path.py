@@ -89,3 +89,16 @@ rows:
     path.write_text(path.read_text().replace("cue: -color", "early_stopping: {metric: x, patience: 2, every: 5}"))
     with pytest.raises(StudyError, match=r"rows\[1\] \('typo'\): field 'early_stopping': expected a mapping"):
         load_study(str(path))
+
+
+def test_a_done_step_is_skipped_and_keeps_its_recorded_time(tmp_path):
+    from tfsynth.experiments import run_step
+    counter = tmp_path / "runs.txt"
+    command = ["python", "-c", f"open({str(counter)!r}, 'a').write('x')"]
+    marker = tmp_path / "step" / ".done"
+    first = run_step("count", marker, command)
+    again = run_step("count", marker, command)
+    assert counter.read_text() == "x", "the second call ran the command again"
+    assert first > 0 and again == pytest.approx(first)
+    marker.write_text("done\n")  # a plain-text marker from an older version: skipped, no time known
+    assert run_step("count", marker, command) == 0.0 and counter.read_text() == "x"

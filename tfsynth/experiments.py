@@ -167,10 +167,14 @@ def slug(text: str) -> str:
 
 
 def run_step(name: str, done_marker: pathlib.Path, command: list[str]) -> float:
-    """Runs one step's command unless its done marker exists; returns its wall time in seconds (0 if skipped)."""
+    """Runs one step's command unless its done marker exists; returns its wall time in seconds (for a step done
+    earlier, the time its marker recorded, so a resumed study still reports every step's time)."""
     if done_marker.exists():
         logging.info("[%s] complete, skipped (%s exists)", name, done_marker)
-        return 0.0
+        try:
+            return float(json.loads(done_marker.read_text()).get("seconds", 0.0))
+        except (ValueError, AttributeError):  # a marker from an older version: plain text
+            return 0.0
     logging.info("[%s] %s", name, " ".join(command))
     start = time.time()
     completed = subprocess.run(command, cwd=REPO_ROOT)
