@@ -255,3 +255,25 @@ def test_grid_anchors_are_aspect_major_and_centred_on_the_stride_grid():
     np.testing.assert_allclose(anchors[0], [-16, -16, 16, 16])  # scale 0.5, ratio 1 at (0, 0)
     np.testing.assert_allclose(anchors[2], [-8, -32, 8, 32])  # scale 0.5, ratio 4: h 64*0.5/2, w 64*0.5*2
     np.testing.assert_allclose(anchors[4], [-16, 0, 16, 32])  # next column: x centre 16
+
+
+def test_hard_mining_keeps_every_image_of_the_batch():
+    """The OD API returns the first image's mined loss from inside its loop; here each image's mined loss is summed,
+    which equals the OD API at batch 1 and loses no image at larger batches."""
+    from types import SimpleNamespace
+    from tfsynth.core.losses import HardExampleMiner
+    miner = HardExampleMiner(num_hard_examples=2, iou_threshold=0.5, loss_type="cls")
+    owner = SimpleNamespace(_hard_example_miner=miner)
+    mine = faster_rcnn.FasterRCNNMetaArch._unpad_proposals_and_apply_hard_mining  # pylint: disable=protected-access
+    boxes = tf.constant([[[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5]],
+                         [[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5], [0, 0, 0, 0]]], tf.float32)
+    cls_losses = tf.constant([[5.0, 4.0, 1.0, 3.0], [2.0, 7.0, 1.0, 100.0]])
+    loc_losses = tf.constant([[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 100.0]])
+    num_proposals = tf.constant([4, 3])
+    loc, cls = mine(owner, tf.unstack(boxes), loc_losses, cls_losses, num_proposals)
+    # image 0: box 1 overlaps box 0 (suppressed), so the two hardest are 5 and 3; image 1: 7 and 2 (the padded
+    # fourth proposal, loss 100, is not a proposal)
+    assert float(cls) == pytest.approx(5 + 3 + 7 + 2)
+    assert float(loc) == pytest.approx(1 + 1 + 2 + 1)
+    first_only, _ = mine(owner, tf.unstack(boxes[:1]), loc_losses[:1], cls_losses[:1], num_proposals[:1])
+    assert float(first_only) == pytest.approx(1 + 1)
