@@ -66,6 +66,10 @@ rows:
         assert (report.parent / plot).stat().st_size > 1000, plot
     text = report.read_text()
     assert "| fine-tuned |" in text and "| coco mapped |" in text
+    # Each row's wall time (render + train + evaluate for a trained row) and the command that reproduces the study.
+    assert results["rows"][0]["seconds"] > results["rows"][1]["seconds"] > 0
+    assert "wall time (min)" in text
+    assert f"`python -m tfsynth.experiments {study_path} --output_dir {tmp_path / 'out'}`" in text
     # Every step left its done marker, so a second run resumes without redoing work.
     out = tmp_path / "out"
     assert (out / "pretrained" / ".done").exists() and (out / "real" / ".done").exists()

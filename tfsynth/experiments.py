@@ -95,6 +95,7 @@ class Study:
     # dotted paths), e.g. {batch_size: 2}.
     overrides: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
+    source: Optional[str] = None  # the study file (set by load_study; not a YAML field)
 
 
 def _resolve(path: Optional[str], base: pathlib.Path) -> Optional[str]:
@@ -118,7 +119,7 @@ def load_study(path: str) -> Study:
         raise StudyError(f"{path}: cannot read study: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or not data["rows"]:
         raise StudyError(f"{path}: expected a mapping with a non-empty list 'rows'")
-    study_fields = {f.name for f in dataclasses.fields(Study)} - {"rows"}
+    study_fields = {f.name for f in dataclasses.fields(Study)} - {"rows", "source"}
     row_fields = {f.name for f in dataclasses.fields(RowSpec)}
     unknown = sorted(set(data) - study_fields - {"rows"})
     if unknown:
@@ -150,6 +151,8 @@ def load_study(path: str) -> Study:
         raise StudyError(f"{path}: missing field(s) {missing}")
     study = Study(rows=rows, **{k: v for k, v in data.items() if k != "rows"})
     base = pathlib.Path(path).resolve().parent
+    resolved = pathlib.Path(path).resolve()
+    study.source = str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(resolved)
     for attribute in ("pipeline_config", "catalog", "label_map", "real_data_dir", "class_init"):
         setattr(study, attribute, _resolve(getattr(study, attribute), base))
     for row in rows:
@@ -198,6 +201,8 @@ class StudyRunner:
         self.study = study
         self.out = pathlib.Path(output_dir).resolve()
         self.timings: dict[str, float] = {}
+        # Per row: the render and training steps' recorded wall times (kept across resumed runs by the markers).
+        self.row_step_seconds: dict[str, float] = {}
 
     # Shared inputs -------------------------------------------------------------------------------------------
     @property
@@ -251,6 +256,7 @@ class StudyRunner:
         self.timings[f"render {key}"] = run_step(
             f"render {row.name}", dataset_dir / ".done",
             python_module("tfsynth.generate", "--output_dir", str(dataset_dir), *args, *workers))
+        self.row_step_seconds[row.name] = self.timings[f"render {key}"]
         return dataset_dir
 
     # Rows ----------------------------------------------------------------------------------------------------
@@ -303,6 +309,7 @@ class StudyRunner:
                         f"--early_stopping_metric={stopping.get('metric', 'PascalBoxes_Precision/mAP@0.5IOU')}",
                         f"--early_stopping_patience={int(stopping.get('patience', 3))}"]
         self.timings[f"train {row.name}"] = run_step(f"train {row.name}", model_dir / ".done", command)
+        self.row_step_seconds[row.name] = self.row_step_seconds.get(row.name, 0.0) + self.timings[f"train {row.name}"]
         best = model_dir / "best"
         return (str(best) if row.early_stopping and best.is_dir() else str(model_dir)), command
 
@@ -324,8 +331,12 @@ class StudyRunner:
         pipeline_config = self.pipeline_config_for(row, dataset_dir, row_dir)
         model_dir = row_dir / "model"
         checkpoint, command = self.train(row, pipeline_config, model_dir)
+        evaluate_start = time.time()
         evaluation = evaluate_checkpoint(pipeline_config, checkpoint, self.real_records, self.study.label_map)
-        details = {"seconds": time.time() - start, "pipeline_config": pipeline_config, "checkpoint": checkpoint,
+        # The row's own wall time: its render (shared renders counted for each row that uses them) and training,
+        # as recorded when they ran, plus this evaluation; what the row costs when run alone.
+        seconds = self.row_step_seconds.get(row.name, 0.0) + time.time() - evaluate_start
+        details = {"seconds": seconds, "pipeline_config": pipeline_config, "checkpoint": checkpoint,
                    "num_images": row.num_images or self.study.num_images,
                    "num_train_steps": row.num_train_steps or self.study.num_train_steps,
                    "cues": row.cues or "all", "fine_tune": row.fine_tune}
@@ -344,6 +355,9 @@ class StudyRunner:
             f"Renders per row: {self.study.num_images} unless the row says otherwise, preset {self.study.preset}, "
             f"seed {self.study.seed}; training steps: {self.study.num_train_steps} unless the row says otherwise.",
             "Step wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in self.timings.items() if v)]
+        if self.study.source:
+            notes.append(f"Reproduce every row (resumes where it stopped): `python -m tfsynth.experiments "
+                         f"{self.study.source} --output_dir {self.out}`")
         settings = {key: value for key, value in dataclasses.asdict(self.study).items() if key != "rows"}
         return write_report(rows, report_dir or self.out / "report", self.study.title, notes, settings)
 

@@ -162,10 +162,11 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
     _write_atomically(report_dir / "results.json", json.dumps(results, indent=2) + "\n")
     lines = [f"# {title}", ""]
     lines += [f"- {note}" for note in notes]
-    lines += ["", "| row | mAP@0.5 (PASCAL) | COCO mAP | COCO mAP@0.5 |", "|---|---|---|---|"]
+    lines += ["", "| row | mAP@0.5 (PASCAL) | COCO mAP | COCO mAP@0.5 | wall time (min) |", "|---|---|---|---|---|"]
     for row in results["rows"]:
+        minutes = f"{row['seconds'] / 60:.1f}" if row.get("seconds") is not None else "-"
         lines.append(f"| {row['name']} | {_percent(row['mAP@0.5'])} | {_percent(row['coco_mAP'])} | "
-                     f"{_percent(row['coco_mAP@0.5'])} |")
+                     f"{_percent(row['coco_mAP@0.5'])} | {minutes} |")
     classes = list(rows[0].evaluation.per_class_ap)
     lines += ["", "Per-class AP@0.5 (%):", "", "| row | " + " | ".join(classes) + " |",
               "|---|" + "---|" * len(classes)]
