@@ -16,6 +16,7 @@ from tfsynth.core.crop_and_resize import multilevel_matmul_crop_and_resize, mult
 from tfsynth.core.grid_anchor_generator import GridAnchorGenerator
 from tfsynth.meta_architectures import faster_rcnn
 from tfsynth.protos import pipeline_pb2
+from tests.train_fixtures import shrink_faster_rcnn
 
 CONFIGS = pathlib.Path("/work/shared/data/odapi_reference/configs_tf2")
 GOLDEN_CONFIG = pathlib.Path("/work/shared/data/odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/"
@@ -32,13 +33,7 @@ def _model_config(path: pathlib.Path):
 def _tiny_config(size: int = 128):
     """The golden ResNet50 config at size x size with few proposals: small enough to train on a CPU in a test."""
     model = _model_config(GOLDEN_CONFIG)
-    resizer = model.faster_rcnn.image_resizer.keep_aspect_ratio_resizer
-    resizer.min_dimension = size
-    resizer.max_dimension = size
-    model.faster_rcnn.first_stage_max_proposals = 16
-    model.faster_rcnn.second_stage_batch_size = 8
-    model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression.max_detections_per_class = 10
-    model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression.max_total_detections = 10
+    shrink_faster_rcnn(model.faster_rcnn, size)
     return model
 
 
@@ -191,12 +186,7 @@ def test_fpn_model_predicts_from_every_level_and_trains():
     config = _model_config(CONFIGS / "faster_rcnn_resnet50_v1_fpn_640x640_coco17_tpu-8.config")
     frcnn = config.faster_rcnn
     frcnn.num_classes = 3
-    frcnn.image_resizer.keep_aspect_ratio_resizer.min_dimension = 128
-    frcnn.image_resizer.keep_aspect_ratio_resizer.max_dimension = 128
-    frcnn.first_stage_max_proposals = 16
-    frcnn.second_stage_batch_size = 8
-    frcnn.second_stage_post_processing.batch_non_max_suppression.max_detections_per_class = 10
-    frcnn.second_stage_post_processing.batch_non_max_suppression.max_total_detections = 10
+    shrink_faster_rcnn(frcnn)
     model = model_builder.build(config, is_training=True)
     images, shapes = model.preprocess(tf.random.uniform([1, 128, 128, 3], 0, 255, seed=7))
     _groundtruth(model)

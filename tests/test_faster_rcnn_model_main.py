@@ -26,12 +26,7 @@ def _pipeline(folder: pathlib.Path) -> str:
     text_format.Merge((GOLDEN / "pipeline.config").read_text(), config)
     model = config.model.faster_rcnn
     model.num_classes = 2
-    model.image_resizer.keep_aspect_ratio_resizer.min_dimension = 128
-    model.image_resizer.keep_aspect_ratio_resizer.max_dimension = 128
-    model.first_stage_max_proposals = 16
-    model.second_stage_batch_size = 8
-    model.second_stage_post_processing.batch_non_max_suppression.max_detections_per_class = 10
-    model.second_stage_post_processing.batch_non_max_suppression.max_total_detections = 10
+    fixtures.shrink_faster_rcnn(model)
     train_config = config.train_config
     train_config.batch_size = 2
     train_config.num_steps = 2

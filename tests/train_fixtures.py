@@ -132,3 +132,15 @@ def write_pipeline(folder: str, extra: str = "") -> str:
     with open(path, "w") as stream:
         stream.write(text_format.MessageToString(config))
     return path
+
+
+def shrink_faster_rcnn(faster_rcnn, size: int = 128) -> None:
+    """Makes a Faster R-CNN model config (its faster_rcnn message) small enough to train on a CPU in a test:
+    size x size inputs, 16 proposals, a second-stage batch of 8 and 10 detections."""
+    faster_rcnn.image_resizer.keep_aspect_ratio_resizer.min_dimension = size
+    faster_rcnn.image_resizer.keep_aspect_ratio_resizer.max_dimension = size
+    faster_rcnn.first_stage_max_proposals = 16
+    faster_rcnn.second_stage_batch_size = 8
+    nms = faster_rcnn.second_stage_post_processing.batch_non_max_suppression
+    nms.max_detections_per_class = 10
+    nms.max_total_detections = 10
