@@ -55,6 +55,13 @@ def loop_seconds_per_step(steps: int, batch: int) -> float:
     return statistics.median(result["step_seconds"][1:])
 
 
+def print_result(what: str, batch: int, steps: int, seconds_per_step: float) -> None:
+    """The OD API's figure, then ours and the ratio (last line)."""
+    print(f"OD API reference: {OD_API_SECONDS_PER_STEP} s/step (batch 2, 640x640)")
+    print(f"tfsynth faster_rcnn_resnet50 {what}, batch {batch}, 640x640, {steps} steps: {seconds_per_step:.2f} s/step "
+          f"= {seconds_per_step / OD_API_SECONDS_PER_STEP:.2f} x the OD API's {OD_API_SECONDS_PER_STEP} s/step")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=3)
@@ -62,11 +69,7 @@ def main() -> None:
     parser.add_argument("--loop", action="store_true", help="time model_main_tf2's training loop on rendered data")
     args = parser.parse_args()
     if args.loop:
-        seconds_per_step = loop_seconds_per_step(args.steps, args.batch)
-        print(f"OD API reference: {OD_API_SECONDS_PER_STEP} s/step (batch 2, 640x640)")
-        print(f"tfsynth model_main_tf2 loop, faster_rcnn_resnet50, batch {args.batch}, 640x640, {args.steps} steps: "
-              f"{seconds_per_step:.2f} s/step = {seconds_per_step / OD_API_SECONDS_PER_STEP:.2f} x the OD API's "
-              f"{OD_API_SECONDS_PER_STEP} s/step")
+        print_result("model_main_tf2 loop", args.batch, args.steps, loop_seconds_per_step(args.steps, args.batch))
         return
     config = pipeline_pb2.TrainEvalPipelineConfig()
     text_format.Merge(CONFIG.read_text(), config)
@@ -94,11 +97,7 @@ def main() -> None:
     for _ in range(args.steps):
         loss = train_step(images)
     float(loss)
-    seconds_per_step = (time.perf_counter() - start) / args.steps
-    print(f"OD API reference: {OD_API_SECONDS_PER_STEP} s/step (batch 2, 640x640)")
-    print(f"tfsynth faster_rcnn_resnet50 training, batch {args.batch}, 640x640, {args.steps} steps: "
-          f"{seconds_per_step:.2f} s/step = {seconds_per_step / OD_API_SECONDS_PER_STEP:.2f} x the OD API's "
-          f"{OD_API_SECONDS_PER_STEP} s/step")
+    print_result("train step", args.batch, args.steps, (time.perf_counter() - start) / args.steps)
 
 
 if __name__ == "__main__":

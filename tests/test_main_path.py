@@ -6,6 +6,7 @@ real renderer, the real trainer and the real photos of shared/data, with a few i
 import json
 import pathlib
 import shutil
+import sys
 
 import pytest
 
@@ -98,7 +99,7 @@ rows:
 def test_a_done_step_is_skipped_and_keeps_its_recorded_time(tmp_path):
     from tfsynth.experiments import run_step
     counter = tmp_path / "runs.txt"
-    command = ["python", "-c", f"open({str(counter)!r}, 'a').write('x')"]
+    command = [sys.executable, "-c", f"open({str(counter)!r}, 'a').write('x')"]
     marker = tmp_path / "step" / ".done"
     first = run_step("count", marker, command)
     again = run_step("count", marker, command)

@@ -150,8 +150,8 @@ def load_study(path: str) -> Study:
     if missing:
         raise StudyError(f"{path}: missing field(s) {missing}")
     study = Study(rows=rows, **{k: v for k, v in data.items() if k != "rows"})
-    base = pathlib.Path(path).resolve().parent
     resolved = pathlib.Path(path).resolve()
+    base = resolved.parent
     study.source = str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(resolved)
     for attribute in ("pipeline_config", "catalog", "label_map", "real_data_dir", "class_init"):
         setattr(study, attribute, _resolve(getattr(study, attribute), base))
@@ -201,8 +201,6 @@ class StudyRunner:
         self.study = study
         self.out = pathlib.Path(output_dir).resolve()
         self.timings: dict[str, float] = {}
-        # Per row: the render and training steps' recorded wall times (kept across resumed runs by the markers).
-        self.row_step_seconds: dict[str, float] = {}
 
     # Shared inputs -------------------------------------------------------------------------------------------
     @property
@@ -256,7 +254,6 @@ class StudyRunner:
         self.timings[f"render {key}"] = run_step(
             f"render {row.name}", dataset_dir / ".done",
             python_module("tfsynth.generate", "--output_dir", str(dataset_dir), *args, *workers))
-        self.row_step_seconds[row.name] = self.timings[f"render {key}"]
         return dataset_dir
 
     # Rows ----------------------------------------------------------------------------------------------------
@@ -309,7 +306,6 @@ class StudyRunner:
                         f"--early_stopping_metric={stopping.get('metric', 'PascalBoxes_Precision/mAP@0.5IOU')}",
                         f"--early_stopping_patience={int(stopping.get('patience', 3))}"]
         self.timings[f"train {row.name}"] = run_step(f"train {row.name}", model_dir / ".done", command)
-        self.row_step_seconds[row.name] = self.row_step_seconds.get(row.name, 0.0) + self.timings[f"train {row.name}"]
         best = model_dir / "best"
         return (str(best) if row.early_stopping and best.is_dir() else str(model_dir)), command
 
@@ -335,7 +331,8 @@ class StudyRunner:
         evaluation = evaluate_checkpoint(pipeline_config, checkpoint, self.real_records, self.study.label_map)
         # The row's own wall time: its render (shared renders counted for each row that uses them) and training,
         # as recorded when they ran, plus this evaluation; what the row costs when run alone.
-        seconds = self.row_step_seconds.get(row.name, 0.0) + time.time() - evaluate_start
+        seconds = (self.timings[f"render {dataset_dir.name}"] + self.timings[f"train {row.name}"]
+                   + time.time() - evaluate_start)
         details = {"seconds": seconds, "pipeline_config": pipeline_config, "checkpoint": checkpoint,
                    "num_images": row.num_images or self.study.num_images,
                    "num_train_steps": row.num_train_steps or self.study.num_train_steps,

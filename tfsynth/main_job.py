@@ -49,9 +49,10 @@ def main(argv: list[str]) -> None:
     if FLAGS.num_workers:
         study.num_workers = FLAGS.num_workers
     study.notes.append(f"Made by `python -m tfsynth.main_job --recipe {FLAGS.recipe}` (study {study.source}).")
-    if FLAGS.num_images or FLAGS.num_train_steps:
+    if FLAGS.num_images or FLAGS.num_train_steps or FLAGS.real_data_dir:
         study.source = None  # the study file alone no longer reproduces these rows
-        study.notes.append(f"Overridden: num_images {study.num_images}, num_train_steps {study.num_train_steps}.")
+        study.notes.append(f"Overridden: num_images {study.num_images}, num_train_steps {study.num_train_steps}, "
+                           f"real_data_dir {study.real_data_dir}.")
     report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run()
     print(f"main_job: {time.time() - start:.0f} s; report written to {report}")
 
