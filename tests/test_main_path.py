@@ -107,3 +107,18 @@ def test_a_done_step_is_skipped_and_keeps_its_recorded_time(tmp_path):
     assert first > 0 and again == pytest.approx(first)
     marker.write_text("done\n")  # a plain-text marker from an older version: skipped, no time known
     assert run_step("count", marker, command) == 0.0 and counter.read_text() == "x"
+
+
+def test_an_interrupted_step_reports_the_time_of_every_attempt(tmp_path):
+    from tfsynth.experiments import run_step
+    marker = tmp_path / "step" / ".done"
+    seconds_file = tmp_path / "step" / ".done.seconds"
+    failing = [sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(3)"]
+    with pytest.raises(SystemExit, match="exit 3"):
+        run_step("flaky", marker, failing, clock_interval=0.05)
+    first_attempt = json.loads(seconds_file.read_text())["seconds"]
+    assert first_attempt >= 0.3 and not marker.exists()
+    total = run_step("flaky", marker, [sys.executable, "-c", "pass"], clock_interval=0.05)
+    assert total > first_attempt, "the second attempt forgot the first one's time"
+    assert json.loads(marker.read_text())["seconds"] == pytest.approx(total)
+    assert not seconds_file.exists(), "the attempt clock outlived its done step"

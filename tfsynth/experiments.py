@@ -32,6 +32,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Optional
 
@@ -169,9 +170,54 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()[:60] or "row"
 
 
-def run_step(name: str, done_marker: pathlib.Path, command: list[str]) -> float:
-    """Runs one step's command unless its done marker exists; returns its wall time in seconds (for a step done
-    earlier, the time its marker recorded, so a resumed study still reports every step's time)."""
+class _AttemptClock:
+    """The seconds a step has run over all its attempts, kept in a file beside its done marker while it runs.
+
+    A killed or interrupted step resumes in a later attempt; without this its recorded wall time would count the last
+    attempt only. A thread rewrites the file every `interval` seconds, so at most that much is lost to a hard kill.
+    """
+
+    def __init__(self, done_marker: pathlib.Path, interval: float = 30.0):
+        self.path = done_marker.with_name(done_marker.name + ".seconds")
+        self.interval = interval
+        self.earlier = self._read()
+        self.start = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _read(self) -> float:
+        try:
+            return float(json.loads(self.path.read_text())["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
+
+    def total(self) -> float:
+        return self.earlier + time.time() - self.start
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps({"seconds": self.total()}) + "\n")
+        temporary.replace(self.path)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.save()
+
+    def __enter__(self) -> "_AttemptClock":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.save()
+
+
+def run_step(name: str, done_marker: pathlib.Path, command: list[str], clock_interval: float = 30.0) -> float:
+    """Runs one step's command unless its done marker exists; returns its wall time in seconds, summed over every
+    attempt when an earlier one was interrupted (for a step done earlier, the time its marker recorded, so a resumed
+    study still reports every step's time)."""
     if done_marker.exists():
         logging.info("[%s] complete, skipped (%s exists)", name, done_marker)
         try:
@@ -179,13 +225,16 @@ def run_step(name: str, done_marker: pathlib.Path, command: list[str]) -> float:
         except (ValueError, AttributeError):  # a marker from an older version: plain text
             return 0.0
     logging.info("[%s] %s", name, " ".join(command))
-    start = time.time()
-    completed = subprocess.run(command, cwd=REPO_ROOT)
+    with _AttemptClock(done_marker, clock_interval) as clock:
+        completed = subprocess.run(command, cwd=REPO_ROOT)
     if completed.returncode != 0:
         raise SystemExit(f"step '{name}' failed (exit {completed.returncode}): {' '.join(command)}")
-    elapsed = time.time() - start
+    elapsed = clock.total()
     done_marker.parent.mkdir(parents=True, exist_ok=True)
-    done_marker.write_text(json.dumps({"command": command, "seconds": elapsed}) + "\n")
+    temporary = done_marker.with_name(done_marker.name + ".tmp")
+    temporary.write_text(json.dumps({"command": command, "seconds": elapsed}) + "\n")
+    temporary.replace(done_marker)
+    clock.path.unlink(missing_ok=True)
     return elapsed
 
 
