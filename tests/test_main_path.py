@@ -76,6 +76,17 @@ rows:
     assert (out / "pretrained" / ".done").exists() and (out / "real" / ".done").exists()
     assert list((out / "rows").glob("*/model/.done"))
 
+    # One row alone, by its label: its own report folder, the whole study's report left as it was.
+    whole_report = report.read_text()
+    subset = StudyRunner(load_study(str(study_path)), out).run(selectors=["coco mapped"])
+    assert subset.parent.name == "report_coco_mapped" and report.read_text() == whole_report
+    subset_results = json.loads((subset.parent / "results.json").read_text())
+    assert [row["name"] for row in subset_results["rows"]] == ["coco mapped"]
+    assert subset_results["rows"][0]["mAP@0.5"] == pytest.approx(results["rows"][1]["mAP@0.5"])
+    assert "--rows 'coco mapped'`" in subset.read_text()
+    with pytest.raises(StudyError, match=r"--rows 'b9' names no row; its rows are \['fine-tuned', 'coco mapped'\]"):
+        StudyRunner(load_study(str(study_path)), out).run(selectors=["b9"])
+
 
 def test_study_errors_name_the_file_row_and_field(tmp_path):
     path = tmp_path / "bad.yaml"

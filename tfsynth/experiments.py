@@ -30,6 +30,7 @@ import hashlib
 import json
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -214,6 +215,26 @@ class _AttemptClock:
         self.save()
 
 
+def row_label(row: RowSpec) -> str:
+    """A row's short label: its name up to the first ':' ("b1" for "b1: no COCO checkpoint")."""
+    return row.name.split(":", 1)[0].strip()
+
+
+def select_rows(study: Study, selectors: Optional[list[str]]) -> list[RowSpec]:
+    """The study's rows named by selectors (a row's label or whole name), in study order; every row when None."""
+    if not selectors:
+        return list(study.rows)
+    chosen: set[int] = set()
+    for selector in selectors:
+        matches = [row for row in study.rows if selector in (row_label(row), row.name)]
+        if len(matches) != 1:
+            raise StudyError(f"{study.source or study.title}: --rows {selector!r} names "
+                             f"{'no row' if not matches else f'{len(matches)} rows'}; its rows are "
+                             f"{[row_label(row) for row in study.rows]}")
+        chosen.add(id(matches[0]))
+    return [row for row in study.rows if id(row) in chosen]
+
+
 def run_step(name: str, done_marker: pathlib.Path, command: list[str], clock_interval: float = 30.0) -> float:
     """Runs one step's command unless its done marker exists; returns its wall time in seconds, summed over every
     attempt when an earlier one was interrupted (for a step done earlier, the time its marker recorded, so a resumed
@@ -388,24 +409,34 @@ class StudyRunner:
                    "cues": row.cues or "all", "fine_tune": row.fine_tune}
         return Row(row.name, evaluation, str(model_dir), command=" ".join(command), details=details)
 
-    def run(self, report_dir: Optional[pathlib.Path] = None) -> pathlib.Path:
-        """Runs every row and writes the report; returns the path of report.md."""
+    def run(self, report_dir: Optional[pathlib.Path] = None, selectors: Optional[list[str]] = None) -> pathlib.Path:
+        """Runs the study's rows (those named by selectors, else all) and writes the report; returns report.md.
+
+        A subset gets its own report folder (report_<labels>), so it never overwrites the whole study's report.
+        """
         from tfsynth.report import write_report
+        chosen = select_rows(self.study, selectors)
         self.out.mkdir(parents=True, exist_ok=True)
-        if any(row.fine_tune or row.kind == "coco_mapped" for row in self.study.rows):
+        if any(row.fine_tune or row.kind == "coco_mapped" for row in chosen):
             self.fetch_pretrained()
         self.convert_real()
-        rows = [self.run_row(row) for row in self.study.rows]
+        rows = [self.run_row(row) for row in chosen]
         notes = list(self.study.notes) + [
             f"Evaluated on every real photo of {self.study.real_data_dir} (never used for training or stopping).",
             f"Renders per row: {self.study.num_images} unless the row says otherwise, preset {self.study.preset}, "
             f"seed {self.study.seed}; training steps: {self.study.num_train_steps} unless the row says otherwise.",
             "Step wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in self.timings.items() if v)]
         if self.study.source:
-            notes.append(f"Reproduce every row (resumes where it stopped): `python -m tfsynth.experiments "
-                         f"{self.study.source} --output_dir {self.out}`")
+            command = ["python", "-m", "tfsynth.experiments", self.study.source, "--output_dir", str(self.out)]
+            if selectors:
+                command += ["--rows", ",".join(row_label(row) for row in chosen)]
+            notes.append(f"Reproduce these rows (resumes where it stopped): `{shlex.join(command)}`; one row alone: "
+                         "add `--rows LABEL` (a row's name up to its ':').")
+        if report_dir is None:
+            report_dir = self.out / ("report_" + "_".join(slug(row_label(row)) for row in chosen) if selectors
+                                     else "report")
         settings = {key: value for key, value in dataclasses.asdict(self.study).items() if key != "rows"}
-        return write_report(rows, report_dir or self.out / "report", self.study.title, notes, settings)
+        return write_report(rows, report_dir, self.study.title, notes, settings)
 
 
 def coco_class_mapping(mapping_path: str, coco_label_map: str, target_label_map: str) -> dict[int, list[int]]:
@@ -432,10 +463,12 @@ def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError("usage: python -m tfsynth.experiments STUDY.yaml --output_dir DIR")
     study = load_study(argv[1])
-    report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run()
+    report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run(selectors=FLAGS.rows)
     print(f"experiments: report written to {report}")
 
 
 if __name__ == "__main__":
     flags.DEFINE_string("output_dir", "runs/study", "Where the study's renders, models and report go.")
+    flags.DEFINE_list("rows", None, "Run only these rows, by label (a row's name up to its ':') or whole name; "
+                      "their report goes to OUTPUT_DIR/report_<labels>.")
     app.run(main)

@@ -32,6 +32,8 @@ flags.DEFINE_string("real_data_dir", None, "Real fridge photos (CNTK tsv layout)
                     "../shared/data/real/cntk_fridge_us beside the repository.")
 flags.DEFINE_integer("num_images", None, "Override the recipe's number of rendered training images.")
 flags.DEFINE_integer("num_train_steps", None, "Override the recipe's number of training steps.")
+flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1, b2, c0..c4); their report goes to "
+                  "OUTPUT_DIR/report_<labels>.")
 flags.DEFINE_integer("num_workers", None, "Render workers (default: one per core).")
 
 
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> None:
         study.source = None  # the study file alone no longer reproduces these rows
         study.notes.append(f"Overridden: num_images {study.num_images}, num_train_steps {study.num_train_steps}, "
                            f"real_data_dir {study.real_data_dir}.")
-    report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run()
+    report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run(selectors=FLAGS.rows)
     print(f"main_job: {time.time() - start:.0f} s; report written to {report}")
 
 
