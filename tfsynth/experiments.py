@@ -70,6 +70,8 @@ class RowSpec:
     update_trainable_variables: Optional[list] = None
     early_stopping: Optional[dict] = None  # {metric, patience, every_n_steps}
     class_mapping: Optional[str] = None
+    # key=value overrides of this row's pipeline.config, applied after the study's (same keys as Study.overrides).
+    overrides: Optional[dict] = None
 
 
 @dataclasses.dataclass
@@ -142,6 +144,9 @@ def load_study(path: str) -> Study:
             if not isinstance(row.early_stopping, dict) or set(row.early_stopping) - _EARLY_STOPPING_KEYS:
                 raise StudyError(f"{where} ({row.name!r}): field 'early_stopping': expected a mapping with some of "
                                  f"{sorted(_EARLY_STOPPING_KEYS)}, got {row.early_stopping!r}")
+        if row.overrides is not None and not isinstance(row.overrides, dict):
+            raise StudyError(f"{where} ({row.name!r}): field 'overrides': expected a mapping of config keys to "
+                             f"values, got {row.overrides!r}")
         if row.kind == "coco_mapped" and not row.class_mapping:
             raise StudyError(f"{where} ({row.name!r}): field 'class_mapping' is needed for kind coco_mapped")
         rows.append(row)
@@ -334,7 +339,7 @@ class StudyRunner:
         configs = config_util.get_configs_from_pipeline_file(template)
         steps = row.num_train_steps or self.study.num_train_steps
         configs = config_util.merge_external_params_with_configs(configs, kwargs_dict={
-            **self.study.overrides,
+            **self.study.overrides, **(row.overrides or {}),
             "train_input_path": str(dataset_dir / "train-*.tfrecord"),
             "eval_input_path": str(dataset_dir / "val-*.tfrecord"),
             "label_map_path": self.study.label_map, "train_steps": steps})
