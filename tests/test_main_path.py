@@ -107,6 +107,36 @@ rows:
         load_study(str(path))
 
 
+def test_a_row_overrides_its_own_pipeline_config_only(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(f"""
+title: overrides
+pipeline_config: {REPO_ROOT}/configs/ssdlite_fridge_quick.config
+catalog: {REPO_ROOT}/configs/fridge_us_catalog.yaml
+label_map: {REPO_ROOT}/configs/fridge_us_label_map.pbtxt
+overrides: {{batch_size: 4}}
+rows:
+  - name: as configured
+  - name: "n: batch norm trains"
+    fine_tune: false
+    overrides: {{model.ssd.freeze_batchnorm: false, batch_size: 2}}
+""")
+    from tfsynth.utils import config_util
+    study = load_study(str(path))
+    runner = StudyRunner(study, tmp_path / "out")
+    configs = [config_util.get_configs_from_pipeline_file(
+        runner.pipeline_config_for(row, tmp_path / "renders", tmp_path / "rows" / str(index)))
+        for index, row in enumerate(study.rows)]
+    assert [c["model"].ssd.freeze_batchnorm for c in configs] == [True, False]
+    assert [c["train_config"].batch_size for c in configs] == [4, 2]
+    assert not configs[1]["train_config"].fine_tune_checkpoint
+    path.write_text(path.read_text().replace("overrides: {model.ssd.freeze_batchnorm: false, batch_size: 2}",
+                                             "overrides: [freeze_batchnorm]"))
+    with pytest.raises(StudyError, match=r"rows\[1\] \('n: batch norm trains'\): field 'overrides': expected a "
+                                         r"mapping"):
+        load_study(str(path))
+
+
 def test_a_done_step_is_skipped_and_keeps_its_recorded_time(tmp_path):
     from tfsynth.experiments import run_step
     counter = tmp_path / "runs.txt"
