@@ -88,13 +88,19 @@ rows:
         StudyRunner(load_study(str(study_path)), out).run(selectors=["b9"])
 
 
-def test_study_errors_name_the_file_row_and_field(tmp_path):
-    path = tmp_path / "bad.yaml"
+def _write_small_study(path: pathlib.Path, title: str, rest: str) -> pathlib.Path:
+    """A study file on the quick recipe's config, catalog and label map; `rest` holds its other fields and rows."""
     path.write_text(f"""
-title: bad
+title: {title}
 pipeline_config: {REPO_ROOT}/configs/ssdlite_fridge_quick.config
 catalog: {REPO_ROOT}/configs/fridge_us_catalog.yaml
 label_map: {REPO_ROOT}/configs/fridge_us_label_map.pbtxt
+""" + rest)
+    return path
+
+
+def test_study_errors_name_the_file_row_and_field(tmp_path):
+    path = _write_small_study(tmp_path / "bad.yaml", "bad", """
 rows:
   - name: ok
   - name: typo
@@ -108,18 +114,13 @@ rows:
 
 
 def test_a_row_overrides_its_own_pipeline_config_only(tmp_path):
-    path = tmp_path / "study.yaml"
-    path.write_text(f"""
-title: overrides
-pipeline_config: {REPO_ROOT}/configs/ssdlite_fridge_quick.config
-catalog: {REPO_ROOT}/configs/fridge_us_catalog.yaml
-label_map: {REPO_ROOT}/configs/fridge_us_label_map.pbtxt
-overrides: {{batch_size: 4}}
+    path = _write_small_study(tmp_path / "study.yaml", "overrides", """
+overrides: {batch_size: 4}
 rows:
   - name: as configured
   - name: "n: batch norm trains"
     fine_tune: false
-    overrides: {{model.ssd.freeze_batchnorm: false, batch_size: 2}}
+    overrides: {model.ssd.freeze_batchnorm: false, batch_size: 2}
 """)
     from tfsynth.utils import config_util
     study = load_study(str(path))
