@@ -11,6 +11,7 @@ complete, so a stopped job resumes where it stopped.
 from __future__ import annotations
 
 import pathlib
+import shlex
 import time
 
 from absl import app, flags
@@ -50,7 +51,8 @@ def main(argv: list[str]) -> None:
         study.num_train_steps = FLAGS.num_train_steps
     if FLAGS.num_workers:
         study.num_workers = FLAGS.num_workers
-    study.notes.append(f"Made by `python -m tfsynth.main_job --recipe {FLAGS.recipe}` (study {study.source}).")
+    rows = f" --rows {shlex.quote(','.join(FLAGS.rows))}" if FLAGS.rows else ""
+    study.notes.append(f"Made by `python -m tfsynth.main_job --recipe {FLAGS.recipe}{rows}` (study {study.source}).")
     if FLAGS.num_images or FLAGS.num_train_steps or FLAGS.real_data_dir:
         study.source = None  # the study file alone no longer reproduces these rows
         study.notes.append(f"Overridden: num_images {study.num_images}, num_train_steps {study.num_train_steps}, "
