@@ -4,9 +4,10 @@ A study is one YAML file: the shared settings (catalog, label map, pipeline.conf
 rows, each changing what it names: cues held fixed, number of images, products per image, distractors, the
 catalog (3D model dictionary size), the pipeline.config (architecture), layers fine-tuned (freeze_variables /
 update_trainable_variables), no COCO transfer, early stopping on rendered validation images, or the COCO model
-before fine-tuning with its classes mapped to ours. Every row is evaluated on the same real photos; the study
-writes a comparison table, results.json and plots. Renders are shared by rows that ask for the same ones, and
-every step resumes where it stopped.
+before fine-tuning with its classes mapped to ours, or any other key of its pipeline.config (overrides). Every row
+is evaluated on the same real photos; the study writes a comparison table, results.json and plots. Renders are
+shared by rows that ask for the same ones, every step resumes where it stopped (its wall time summed over the
+attempts), and --rows runs chosen rows alone.
 
 Example (configs/studies/cues.yaml holds the paper's cue study):
 
