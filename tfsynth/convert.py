@@ -28,6 +28,7 @@ from tfsynth.utils import label_map_util
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation, box_problem
 from tfsynth.data.images import BadImageError, probe_image
 from tfsynth.data.readers import FORMATS, InputError, get_reader
+from tfsynth.utils.files import write_atomically
 
 ON_ERROR_CHOICES = ("stop", "skip")
 
@@ -246,8 +247,8 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     summary.label_map_path = os.path.join(output_dir, "label_map.pbtxt")
     if label_map_path:
         # The user's label map, as given (re-serialized), so training and evaluation use the same ids.
-        _write_text(summary.label_map_path,
-                    label_map_util.label_map_to_text(label_map_util.load_labelmap(label_map_path)))
+        write_atomically(summary.label_map_path,
+                         label_map_util.label_map_to_text(label_map_util.load_labelmap(label_map_path)))
     else:
         label_map_util.write_label_map(summary.label_map_path, name_to_id)
     summary.coco_json_path = os.path.join(output_dir, f"{name}_coco.json")
@@ -272,17 +273,6 @@ def _remove_stale_shards(output_dir: str, name: str, current: list[str]) -> list
         os.remove(path)
         logging.warning("removed %s: a shard of an earlier run with another --num_shards", path)
     return stale
-
-
-def _write_text(path: str, text: str) -> None:
-    temp_path = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temp_path, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp_path, path)
-    finally:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
 
 
 def format_summary(summary: ConversionSummary) -> str:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from typing import Any, Optional
 
 if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): import from the repository root, and
@@ -23,6 +22,8 @@ if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): impor
 import numpy as np
 from absl import app, flags
 from PIL import Image
+
+from tfsynth.utils.files import write_atomically
 
 flags.DEFINE_string("saved_model", None, "Exported SavedModel folder (or the export folder holding saved_model/).")
 flags.DEFINE_string("images", None, "Glob of image files (quote it), or a comma-separated list of globs.")
@@ -116,11 +117,8 @@ def run_detection(saved_model: str, image_globs: str, output_dir: str, label_map
         os.replace(temporary, target)
         logging.info("%s: %d detections", path, len(record["detections"]))
     result = os.path.join(output_dir, "detections.json")
-    handle, temporary = tempfile.mkstemp(dir=output_dir, prefix=".tmp-detections-")
-    with os.fdopen(handle, "w") as stream:
-        json.dump({"saved_model": os.path.abspath(saved_model), "min_score": min_score, "images": records},
-                  stream, indent=2)
-    os.replace(temporary, result)
+    write_atomically(result, json.dumps({"saved_model": os.path.abspath(saved_model), "min_score": min_score,
+                                         "images": records}, indent=2))
     return result
 
 

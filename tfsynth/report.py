@@ -16,6 +16,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from tfsynth.eval.checkpoint_eval import CheckpointEvaluation, ImageResult, finite_or_none
+from tfsynth.utils.files import write_atomically
 
 
 @dataclasses.dataclass
@@ -34,12 +35,6 @@ class Row:
                 "coco_mAP@0.5": finite_or_none(self.evaluation.metrics.get("DetectionBoxes_Precision/mAP@.50IOU")),
                 "per_class_AP@0.5": {k: finite_or_none(v) for k, v in self.evaluation.per_class_ap.items()},
                 "command": self.command, "model_dir": self.model_dir, **self.details}
-
-
-def _write_atomically(path: pathlib.Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def read_scalar_series(model_dir: str, tag: str) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +154,7 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
     report_dir = pathlib.Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     results = {"title": title, "settings": settings or {}, "rows": [row.as_json() for row in rows]}
-    _write_atomically(report_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    write_atomically(report_dir / "results.json", json.dumps(results, indent=2) + "\n")
     lines = [f"# {title}", ""]
     lines += [f"- {note}" for note in notes]
     lines += ["", "| row | mAP@0.5 (PASCAL) | COCO mAP | COCO mAP@0.5 | wall time (min) |", "|---|---|---|---|---|"]
@@ -189,5 +184,5 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
     lines += ["", "Commands:", ""] + [f"- {row['name']}: `{row['command']}`" for row in results["rows"] if
                                        row["command"]]
     report_path = report_dir / "report.md"
-    _write_atomically(report_path, "\n".join(lines) + "\n")
+    write_atomically(report_path, "\n".join(lines) + "\n")
     return report_path

@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+from tfsynth.utils.files import write_atomically
 
 
 def _mask_to_rle(mask: np.ndarray) -> dict:
@@ -71,18 +72,7 @@ def coco_dict(images: list[ImageAnnotation], categories: list[dict]) -> dict:
 def write_coco_json(path: str, images: list[ImageAnnotation], categories: list[dict]) -> None:
     """Writes the COCO ground truth of `images` to `path` (temporary file, then rename)."""
     data = coco_dict(images, categories)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # A plain open() (not mkstemp) so the file gets the usual permissions, not 0600.
-    temp_path = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(temp_path, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    write_atomically(path, json.dumps(data))
 
 
 def load_coco_dict(path: str) -> dict:

@@ -25,6 +25,7 @@ import numpy as np
 from tfsynth.generate.catalog import Catalog, catalog_from_flag
 from tfsynth.generate.labeller import LabelPolicy, label_objects
 from tfsynth.generate.sampler import SamplerConfig, sample_scene
+from tfsynth.utils.files import write_atomically
 
 SPLITS = (("train", 0), ("val", 1))
 CHUNK_SIZE = 25
@@ -115,10 +116,7 @@ def render_chunk(task: tuple[str, int, int, int, str]) -> int:
         raise RuntimeError(f"render worker failed to start: {_WORKER['error']}") from _WORKER["error"]
     split_name, split_id, start, end, path = task
     images = [render_image(split_id, index) for index in range(start, end)]
-    temp_path = f"{path}.tmp-{os.getpid()}"
-    with open(temp_path, "wb") as handle:
-        pickle.dump(images, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(temp_path, path)
+    write_atomically(path, pickle.dumps(images, protocol=pickle.HIGHEST_PROTOCOL))
     return end - start
 
 
@@ -182,10 +180,7 @@ def _versions() -> dict:
 
 
 def _write_json(path: str, data: dict) -> None:
-    temp_path = f"{path}.tmp-{os.getpid()}"
-    with open(temp_path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    os.replace(temp_path, path)
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[str, int]) -> dict:
@@ -213,9 +208,7 @@ def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[
                     num_objects += len(image.objects)
                     if config.write_images:
                         path = os.path.join(image_dir, image.filename)
-                        with open(path + ".tmp", "wb") as handle:
-                            handle.write(image.encoded)
-                        os.replace(path + ".tmp", path)
+                        write_atomically(path, image.encoded)
                     if not config.include_masks:
                         image.encoded = None  # COCO JSON needs sizes and boxes only
                         image.path = image.filename

@@ -29,6 +29,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation, box_problem
+from tfsynth.utils.files import write_atomically
 
 TYPE_PREFIX = "type.unity.com/unity.solo."
 SENSOR_ID = "camera"
@@ -77,15 +78,8 @@ def instance_color(instance_id: int) -> tuple[int, int, int, int]:
     return channels[0], channels[1], channels[2], 255
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    temp_path = f"{path}.tmp-{os.getpid()}"
-    with open(temp_path, "wb") as handle:
-        handle.write(data)
-    os.replace(temp_path, path)
-
-
 def _write_json(path: str, data: dict) -> None:
-    _write_bytes(path, json.dumps(data, indent=2).encode("utf-8"))
+    write_atomically(path, json.dumps(data, indent=2))
 
 
 def _unity_time(moment: datetime.datetime) -> str:
@@ -280,11 +274,11 @@ def write_solo(output_dir: str, images: Iterable[ImageAnnotation], name_to_id: d
             os.makedirs(sequence_dir)
             if _wants_masks(image, include_masks, where):
                 segmentation, pixel_counts = _segmentation_png(image, where)
-                _write_bytes(os.path.join(sequence_dir, SEGMENTATION_FILE), segmentation)
+                write_atomically(os.path.join(sequence_dir, SEGMENTATION_FILE), segmentation)
                 any_masks = True
             camera_file = CAMERA_FILE.format(extension=extension)
             frame = _frame_data(image, index, name_to_id, camera_file, image_format, pixel_counts, where)
-            _write_bytes(os.path.join(sequence_dir, camera_file), data)
+            write_atomically(os.path.join(sequence_dir, camera_file), data)
             _write_json(os.path.join(sequence_dir, FRAME_DATA_FILE), frame)
             frames += 1
             objects += len(image.objects)

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Optional, Union
 
 from tfsynth.generate.catalog import Catalog, catalog_from_flag
 from tfsynth.generate.sampler import CUES, parse_cues
+from tfsynth.utils.files import write_atomically
 
 UNITY_PROJECT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                  "unity_project")
@@ -209,21 +210,8 @@ def write_scenario_config(path: str, catalog: Union[Catalog, str, None], cues: U
     """Writes the scenario configuration JSON of scenario_config(...) to `path` (temp name, then rename);
     returns the dict written."""
     config = scenario_config(catalog, cues, num_images, seed, products_per_image, distractors, width, height)
-    _write_text(path, json.dumps(config, indent=2) + "\n")
+    write_atomically(path, json.dumps(config, indent=2) + "\n")
     return config
-
-
-def _write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temp_path = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temp_path, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.replace(temp_path, path)
-    finally:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
 
 
 def unity_catalog(catalog: Union[Catalog, str, None], label_map: Optional[dict[str, int]] = None) -> dict:
@@ -257,7 +245,7 @@ def write_unity_catalog(path: str, catalog: Union[Catalog, str, None],
                         label_map: Optional[dict[str, int]] = None) -> dict:
     """Writes unity_catalog(...) as JSON to `path` (temp name, then rename); returns it."""
     data = unity_catalog(catalog, label_map)
-    _write_text(path, json.dumps(data, indent=2) + "\n")
+    write_atomically(path, json.dumps(data, indent=2) + "\n")
     return data
 
 
@@ -301,7 +289,7 @@ def id_label_config_asset(name_to_id: dict[str, int], asset_name: str = "FridgeI
 def write_id_label_config(path: str, name_to_id: dict[str, int]) -> None:
     """Writes id_label_config_asset(name_to_id) to `path` (a .asset file; keeps an existing .meta)."""
     asset_name = os.path.splitext(os.path.basename(path))[0]
-    _write_text(path, id_label_config_asset(name_to_id, asset_name))
+    write_atomically(path, id_label_config_asset(name_to_id, asset_name))
 
 
 def player_command(player_path: str, scenario_config: str, output_dir: str, width: Optional[int] = None,

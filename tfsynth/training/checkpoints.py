@@ -9,10 +9,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from typing import Any, Optional
 
 import tensorflow as tf
+
+from tfsynth.utils.files import write_atomically
 
 BEST_DIR = "best"
 
@@ -112,15 +113,7 @@ class RunCheckpoints:
 def write_checkpoint_state(folder: str, prefix_name: str) -> None:
     """Writes folder/checkpoint pointing at prefix_name (a file name inside folder)."""
     text = f'model_checkpoint_path: "{prefix_name}"\nall_model_checkpoint_paths: "{prefix_name}"\n'
-    _atomic_write(os.path.join(folder, "checkpoint"), text)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
+    write_atomically(os.path.join(folder, "checkpoint"), text)
 
 
 def copy_checkpoint(prefix: str, destination: str) -> str:
@@ -170,8 +163,8 @@ class BestCheckpointKeeper:
             self.best_value = value
             self.evaluations_without_improvement = 0
             copy_checkpoint(checkpoint_prefix, self.folder)
-            _atomic_write(os.path.join(self.folder, "best_metrics.json"),
-                          json.dumps(dict(metrics, step=int(step)), indent=2, sort_keys=True))
+            write_atomically(os.path.join(self.folder, "best_metrics.json"),
+                             json.dumps(dict(metrics, step=int(step)), indent=2, sort_keys=True))
             logging.info("New best %s = %.5f at step %d -> %s", self.metric, value, step, self.folder)
         else:
             self.evaluations_without_improvement += 1

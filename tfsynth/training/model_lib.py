@@ -22,6 +22,7 @@ import tensorflow as tf
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.eval import eval_loop
 from tfsynth.training import checkpoints, model_step, strategy as strategy_lib, summaries, variables
+from tfsynth.utils.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -374,10 +375,7 @@ def write_metrics_json(model_dir: str, metrics: dict, step: int) -> str:
                                                       for k, v in metrics.items()}}, indent=2, sort_keys=True)
     paths = [os.path.join(model_dir, f"eval_metrics_{int(step)}.json"), os.path.join(model_dir, "metrics.json")]
     for path in paths:
-        handle, temporary = tempfile.mkstemp(dir=model_dir, prefix=".tmp-metrics-")
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
+        write_atomically(path, text)
     return paths[0]
 
 
