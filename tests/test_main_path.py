@@ -111,6 +111,16 @@ rows:
     path.write_text(path.read_text().replace("cue: -color", "early_stopping: {metric: x, patience: 2, every: 5}"))
     with pytest.raises(StudyError, match=r"rows\[1\] \('typo'\): field 'early_stopping': expected a mapping"):
         load_study(str(path))
+    # Fields a row's kind never reads are refused, not ignored.
+    path.write_text(path.read_text().replace("early_stopping: {metric: x, patience: 2, every: 5}",
+                                             "kind: coco_mapped\n    class_mapping: x.yaml\n    cues: -color"))
+    with pytest.raises(StudyError, match=r"rows\[1\] \('typo'\): field\(s\) \['cues'\] have no effect on a row of "
+                                         r"kind coco_mapped; it reads only \['class_mapping', 'kind', 'name'\]"):
+        load_study(str(path))
+    path.write_text(path.read_text().replace("kind: coco_mapped\n    ", ""))
+    with pytest.raises(StudyError, match=r"rows\[1\] \('typo'\): field\(s\) \['class_mapping'\] have no effect on a row "
+                                         r"of kind train"):
+        load_study(str(path))
 
 
 def test_a_row_overrides_its_own_pipeline_config_only(tmp_path):

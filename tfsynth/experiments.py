@@ -41,11 +41,14 @@ from typing import Any, Optional
 import yaml
 from absl import app, flags, logging
 
+from tfsynth.utils.files import write_atomically
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "real" / "cntk_fridge_us"
 PRETRAINED_NAME = "ssdlite_mobilenet_v2_coco"
 
 
+_COCO_MAPPED_FIELDS = {"name", "kind", "class_mapping"}  # a coco_mapped row renders and trains nothing
 _EARLY_STOPPING_KEYS = {"metric", "patience", "every_n_steps"}
 
 
@@ -150,6 +153,12 @@ def load_study(path: str) -> Study:
                              f"values, got {row.overrides!r}")
         if row.kind == "coco_mapped" and not row.class_mapping:
             raise StudyError(f"{where} ({row.name!r}): field 'class_mapping' is needed for kind coco_mapped")
+        # A field the row's kind never reads would be ignored without a word: refuse it instead.
+        read_by_kind = _COCO_MAPPED_FIELDS if row.kind == "coco_mapped" else row_fields - {"class_mapping"}
+        unused = sorted(set(entry) - read_by_kind)
+        if unused:
+            raise StudyError(f"{where} ({row.name!r}): field(s) {unused} have no effect on a row of kind "
+                             f"{row.kind}; it reads only {sorted(read_by_kind)}")
         rows.append(row)
     names = [row.name for row in rows]
     if len(set(names)) != len(names):
@@ -202,10 +211,7 @@ class _AttemptClock:
         return self.earlier + time.time() - self.start
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps({"seconds": self.total()}) + "\n")
-        temporary.replace(self.path)
+        write_atomically(self.path, json.dumps({"seconds": self.total()}) + "\n")
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
@@ -257,10 +263,7 @@ def run_step(name: str, done_marker: pathlib.Path, command: list[str], clock_int
     if completed.returncode != 0:
         raise SystemExit(f"step '{name}' failed (exit {completed.returncode}): {' '.join(command)}")
     elapsed = clock.total()
-    done_marker.parent.mkdir(parents=True, exist_ok=True)
-    temporary = done_marker.with_name(done_marker.name + ".tmp")
-    temporary.write_text(json.dumps({"command": command, "seconds": elapsed}) + "\n")
-    temporary.replace(done_marker)
+    write_atomically(done_marker, json.dumps({"command": command, "seconds": elapsed}) + "\n")
     clock.path.unlink(missing_ok=True)
     return elapsed
 

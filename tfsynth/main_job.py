@@ -33,7 +33,7 @@ flags.DEFINE_string("real_data_dir", None, "Real fridge photos (CNTK tsv layout)
                     "../shared/data/real/cntk_fridge_us beside the repository.")
 flags.DEFINE_integer("num_images", None, "Override the recipe's number of rendered training images.")
 flags.DEFINE_integer("num_train_steps", None, "Override the recipe's number of training steps.")
-flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1, b2, c0..c4); their report goes to "
+flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1, b1n, b2, c0..c4); their report goes to "
                   "OUTPUT_DIR/report_<labels>.")
 flags.DEFINE_integer("num_workers", None, "Render workers (default: one per core).")
 
