@@ -15,7 +15,6 @@ import glob
 import logging
 import os
 import re
-import tempfile
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from google.protobuf import descriptor as _descriptor
@@ -29,6 +28,7 @@ from tfsynth.protos import input_reader_pb2
 from tfsynth.protos import model_pb2
 from tfsynth.protos import pipeline_pb2
 from tfsynth.protos import train_pb2
+from tfsynth.utils.files import write_atomically
 
 PIPELINE_CONFIG_NAME = "pipeline.config"
 
@@ -230,16 +230,7 @@ def save_pipeline_config(pipeline_config: pipeline_pb2.TrainEvalPipelineConfig, 
             handle.write(text)
         tf.io.gfile.rename(temp_path, path, overwrite=True)
         return path
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(prefix=".pipeline.config.", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    write_atomically(path, text)
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Optional, Union
 from google.protobuf import text_format
 
 from tfsynth.protos import string_int_label_map_pb2
+from tfsynth.utils.files import write_atomically
 
 LabelMap = string_int_label_map_pb2.StringIntLabelMap
 _BACKGROUND = "background"
@@ -191,15 +192,4 @@ def label_map_to_text(label_map: LabelMap) -> str:
 def write_label_map(path: str, name_to_id: dict[str, int], display_names: Optional[dict[str, str]] = None) -> None:
     """Writes a label_map.pbtxt (temporary file, then rename). Raises ValueError on ids < 1 or duplicates."""
     text = label_map_to_text(build_label_map(name_to_id, display_names))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # A plain open() (not mkstemp) so the file gets the usual permissions, not 0600.
-    temp_path = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(temp_path, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    write_atomically(path, text)
