@@ -20,10 +20,10 @@ from typing import Optional
 import numpy as np
 
 from tfsynth.generate.catalog import PRODUCE, Catalog, Product
+from tfsynth.generate.materials import instance_material
 from tfsynth.generate.scene import (Camera, Light, Material, PostEffects, Scene, SceneObject, kelvin_to_rgb,
                                     rotate_x, rotate_y, scale, translate)
 from tfsynth.generate.shapes import ELONGATED_SQUASH_RATIO
-from tfsynth.generate.textures import is_clear_contents
 
 CUES = ("color", "texture", "viewpoint", "lighting")
 _LYING_OK = {"can", "bottle", "squeeze_bottle", "box", "carton", "pouch", "ellipsoid", "squash"}
@@ -383,20 +383,7 @@ def sample_scene(catalog: Catalog, config: SamplerConfig, seed: int, split: int,
     next_id = 1
     for item in placed:
         product = item.product
-        tint = np.ones(3)
-        if "color" in cues:
-            tint = np.clip(rng.normal(1.0, 0.07, 3) * rng.uniform(0.85, 1.1), 0.6, 1.3)
-        kind = product.material
-        if kind == "glass" and not is_clear_contents(product.colors[0]):
-            # Ketchup or mustard behind glass: the contents' colour, not the shader's pale see-through haze.
-            kind = "glossy_glass"
-        specular, shininess = {"matte": (0.05, 12.0), "glossy": (0.5, 60.0), "glass": (0.6, 120.0),
-                               "glossy_glass": (0.7, 120.0)}[kind]
-        material = Material(color=tuple(float(t) for t in tint), texture_key=product.key, specular=specular,
-                            shininess=shininess, kind="glossy" if kind == "glossy_glass" else kind)
-        if "texture" in cues:
-            material.uv_offset = (float(rng.uniform(0, 1)), 0.0)
-            material.wear = float(rng.uniform(0.0, 0.3))
+        material = instance_material(product, rng, cues)
         if product.is_distractor:
             objects.append(SceneObject(product.key, item.model, material))
         else:

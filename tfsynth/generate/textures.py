@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from tfsynth.generate.catalog import PRODUCE, Product
-from tfsynth.generate.shapes import ELONGATED_SQUASH_RATIO
+from tfsynth.generate.skins import produce_skin
 
 TEXTURE_SIZE = 256
 _GLYPHS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789%&"
@@ -29,27 +29,6 @@ def _shade(color: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
     return tuple(int(max(0, min(255, c * factor))) for c in color)  # type: ignore
 
 
-def _produce_skin(product: Product, rng: np.random.Generator, size: int) -> np.ndarray:
-    base = np.array(product.colors[0], np.float32)
-    noise = rng.normal(0, 1, (size // 8, size // 8)).astype(np.float32)
-    coarse = np.asarray(Image.fromarray(noise).resize((size, size), Image.BICUBIC))
-    fine = rng.normal(0, 1, (size, size)).astype(np.float32)
-    shade = 1.0 + 0.12 * coarse + 0.05 * fine
-    if product.archetype == "squash":
-        u = np.linspace(0, 1, size, dtype=np.float32)[None, :]
-        w, h, _ = product.fixed_size_m()
-        if h >= ELONGATED_SQUASH_RATIO * w:  # zucchini / summer squash / butternut: faint lengthwise streaks
-            shade = shade * (1.0 - 0.12 * np.abs(np.cos(u * np.pi * 7)) ** 2)
-        else:  # acorn-like: darker grooves between the ribs
-            shade = shade * (1.0 - 0.25 * np.abs(np.cos(u * np.pi * 10)) ** 8)
-    image = np.clip(base[None, None, :] * shade[..., None], 0, 255)
-    # Image row 0 is v = 1, the top of the mesh: the stem / calyx sits there; the blossom end (v = 0) is a
-    # slightly darker scar, not a dark cap (long squash lying on their side show that end).
-    image[:max(size // 16, 1)] = np.array(product.colors[-1], np.float32) * 0.6
-    image[-max(size // 32, 1):] *= 0.85
-    return image.astype(np.uint8)
-
-
 def label_texture(product: Product, size: int = TEXTURE_SIZE) -> np.ndarray:
     """RGB uint8 [size, size, 3] texture of a product: its label image when the catalog names one, else a
     procedural design drawn from product.design_seed (identical in every process and run)."""
@@ -58,7 +37,7 @@ def label_texture(product: Product, size: int = TEXTURE_SIZE) -> np.ndarray:
             return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
     rng = np.random.default_rng(product.design_seed)
     if product.archetype in PRODUCE:
-        return _produce_skin(product, rng, size)
+        return produce_skin(product, rng, size)
     colors = list(product.colors) + [(250, 250, 250), (20, 20, 20)]
     main, second, third = colors[0], colors[1], colors[2]
     image = Image.new("RGB", (size, size), main)
