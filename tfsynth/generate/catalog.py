@@ -8,9 +8,12 @@ A YAML catalog looks like:
         archetype: squeeze_bottle   # or `mesh: path/to/model.obj|glb|ply`
         size_mm: {width: [60, 66], height: [190, 200], depth: [42, 46]}   # number or [min, max]
         colors: [[200, 20, 20], [250, 250, 240]]   # RGB 0-255, first is the main colour
-        material: glossy            # matte | glossy | glass
-        profile: water              # bottles only: water, wine, milk, soda, sauce
-        texture: labels/ketchup.png # optional label image (relative to the YAML file)
+        material: glossy            # matte | glossy | glass | clear_plastic | translucent | foil | metal | paper
+        profile: water              # bottles only: water, wine, milk, soda, sauce (see BOTTLE_PROFILES)
+        texture: labels/ketchup.png # optional label image (relative to the YAML file), wrapped round the product,
+                                    # or per face: {front: f.png, back: b.png, top: t.png} (faces: LABEL_FACES)
+        contents: [180, 20, 20]     # see-through materials: the colour of what is inside (default: colors[0])
+        fill: [0.6, 0.95]           # see-through materials: how full, as a fraction of the height
     distractors:
       - {name: lemon_d, archetype: sphere, size_mm: {width: 60}, colors: [[240, 220, 40]]}
 
@@ -28,7 +31,16 @@ import numpy as np
 
 from tfsynth.generate.shapes import ARCHETYPES, BOTTLE_PROFILES
 
-MATERIALS = ("matte", "glossy", "glass")
+# Surface kinds (see materials.py for how each is drawn):
+#   matte: paper labels, cartons, matte produce skins      glossy: printed plastic (cups, tubs, squeeze bottles)
+#   glass: glass bottles and jars                           clear_plastic: PET bottles, clear clamshells and film
+#   translucent: milky or frosted plastic (milk jugs)       foil: crinkled metal foil (butter, capsules, wraps)
+#   metal: cans and tins                                    paper: paper or kraft wrap (matte, fibrous)
+# glass and clear_plastic are see-through: the contents' colour fills the lower part (`fill`), the background shows
+# through the rest; the label band stays opaque.
+MATERIALS = ("matte", "glossy", "glass", "clear_plastic", "translucent", "foil", "metal", "paper")
+SEE_THROUGH = ("glass", "clear_plastic", "translucent")
+LABEL_FACES = ("wrap", "front", "back", "left", "right", "top", "bottom")
 PRODUCE = ("sphere", "ellipsoid", "squash")
 _SIZE_KEYS = ("width", "height", "depth")
 
@@ -51,6 +63,17 @@ class Product:
     # The class this product is labelled as; several products (looks of one kind of product: yellow and green
     # squash, still and sparkling water) may share it. None: the product's own name.
     class_name: Optional[str] = None
+    # See-through containers: the colour of what is inside ("contents"; None: colors[0] as before) and how full
+    # they are, as a (min, max) fraction of the height drawn per instance.
+    contents: Optional[tuple[int, int, int]] = None
+    fill: tuple[float, float] = (0.75, 0.95)
+    # The user's own label images per face ((face, path) pairs; LABEL_FACES), pasted over the procedural label.
+    texture_faces: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def contents_color(self) -> tuple[int, int, int]:
+        """The colour seen through a see-through container: `contents`, else the main colour."""
+        return self.contents or self.colors[0]
 
     @property
     def label(self) -> str:
@@ -91,7 +114,7 @@ class CatalogError(ValueError):
     """A catalog entry is malformed; the message names the file, the product and the field."""
 
 
-def _range(value: Any, where: str) -> tuple[float, float]:
+def _range(value: Any, where: str, upper: float = 5000) -> tuple[float, float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         values = (float(value), float(value))
     elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
@@ -99,8 +122,9 @@ def _range(value: Any, where: str) -> tuple[float, float]:
         values = (float(value[0]), float(value[1]))
     else:
         raise CatalogError(f"{where}: expected a number of millimetres or [min, max], got {value!r}")
-    if not 0 < values[0] <= values[1] <= 5000:
-        raise CatalogError(f"{where}: expected 0 < min <= max <= 5000 mm, got {value!r}")
+    if not 0 < values[0] <= values[1] <= upper:
+        unit = " mm" if upper == 5000 else ""
+        raise CatalogError(f"{where}: expected 0 < min <= max <= {upper:g}{unit}, got {value!r}")
     return values
 
 
@@ -120,7 +144,8 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) ->
     """A Product from one YAML mapping; CatalogError names `where` (file and product) and the field."""
     if not isinstance(entry, dict):
         raise CatalogError(f"{where}: expected a mapping with name, archetype, size_mm, colors; got {entry!r}")
-    known = {"name", "class", "archetype", "size_mm", "colors", "material", "profile", "texture", "mesh"}
+    known = {"name", "class", "archetype", "size_mm", "colors", "material", "profile", "texture", "mesh", "contents",
+             "fill"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise CatalogError(f"{where}: unknown field(s) {unknown}; expected some of {sorted(known)}")
@@ -153,8 +178,8 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) ->
     if profile not in BOTTLE_PROFILES:
         raise CatalogError(f"{where}: field 'profile': expected one of {list(BOTTLE_PROFILES)}, got {profile!r}")
 
-    def _path(field: str) -> Optional[str]:
-        value = entry.get(field)
+    def _path(field: str, value: Any = None) -> Optional[str]:
+        value = entry.get(field) if value is None else value
         if value is None:
             return None
         if not isinstance(value, str):
@@ -164,13 +189,30 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) ->
             raise CatalogError(f"{where}: field {field!r}: file {full!r} does not exist")
         return full
 
+    # texture: one image wrapped round the product, or {face: image} with faces from LABEL_FACES.
+    texture_value = entry.get("texture")
+    texture_path, texture_faces = None, ()
+    if isinstance(texture_value, dict):
+        bad_faces = sorted(set(texture_value) - set(LABEL_FACES))
+        if bad_faces or not texture_value:
+            raise CatalogError(f"{where}: field 'texture': unknown face(s) {bad_faces}; expected an image path or a "
+                               f"mapping of some of {list(LABEL_FACES)} to image paths")
+        texture_faces = tuple((face, _path(f"texture.{face}", path)) for face, path in texture_value.items())
+    else:
+        texture_path = _path("texture")
+    contents = entry.get("contents")
+    if contents is not None:
+        contents = _color(contents, f"{where}: field 'contents'")
+    fill = _range(entry.get("fill", [0.75, 0.95]), f"{where}: field 'fill'", upper=1.0)
+
     class_name = entry.get("class")
     if class_name is not None and (not isinstance(class_name, str) or not class_name.strip()):
         raise CatalogError(f"{where}: field 'class': expected a non-empty class name, got {class_name!r}")
     if class_name is not None and is_distractor:
         raise CatalogError(f"{where}: field 'class': distractors are never labelled, so they take no class")
     return Product(name=name, archetype=archetype, size_mm=(width, height, depth), colors=parsed_colors,
-                   material=material, profile=profile, texture_path=_path("texture"), mesh_path=_path("mesh"),
+                   material=material, profile=profile, texture_path=texture_path, mesh_path=_path("mesh"),
+                   contents=contents, fill=fill, texture_faces=texture_faces,
                    is_distractor=is_distractor, design_seed=stable_seed(name) % (2 ** 31), class_name=class_name)
 
 
