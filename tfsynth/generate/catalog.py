@@ -140,53 +140,82 @@ def _color(value: Any, where: str) -> tuple[int, int, int]:
     raise CatalogError(f"{where}: expected [R, G, B] with integers 0-255 or '#rrggbb', got {value!r}")
 
 
-def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) -> Product:
-    """A Product from one YAML mapping; CatalogError names `where` (file and product) and the field."""
+def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool,
+                  errors: Optional[list[CatalogError]] = None) -> Optional[Product]:
+    """A Product from one YAML mapping; CatalogError names `where` (file and product) and the field.
+
+    Without `errors` the first problem raises. With a list, every problem of the entry is appended to it (so a
+    catalog check can report them all at once) and None is returned when there was any.
+    """
+    first_error = len(errors) if errors is not None else 0
+
+    def fail(message: str) -> None:
+        if errors is None:
+            raise CatalogError(message)
+        errors.append(CatalogError(message))
+
+    def attempt(parse, value: Any, field_where: str, fallback: Any, **options) -> Any:
+        # _range and _color raise; route their message through fail() so collection goes on past it.
+        try:
+            return parse(value, field_where, **options)
+        except CatalogError as error:
+            fail(str(error))
+            return fallback
+
     if not isinstance(entry, dict):
-        raise CatalogError(f"{where}: expected a mapping with name, archetype, size_mm, colors; got {entry!r}")
+        fail(f"{where}: expected a mapping with name, archetype, size_mm, colors; got {entry!r}")
+        return None
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        fail(f"{where}: field 'name': expected a non-empty string, got {name!r}")
+    else:
+        where = f"{where} ({name!r})"
+    # After the name, so that the message names the product.
     known = {"name", "class", "archetype", "size_mm", "colors", "material", "profile", "texture", "mesh", "contents",
              "fill"}
     unknown = sorted(set(entry) - known)
     if unknown:
-        raise CatalogError(f"{where}: unknown field(s) {unknown}; expected some of {sorted(known)}")
-    name = entry.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise CatalogError(f"{where}: field 'name': expected a non-empty string, got {name!r}")
-    where = f"{where} ({name!r})"
+        fail(f"{where}: unknown field(s) {unknown}; expected some of {sorted(known)}")
     mesh_path = entry.get("mesh")
     archetype = entry.get("archetype", "box" if mesh_path else None)
     if archetype not in ARCHETYPES:
-        raise CatalogError(f"{where}: field 'archetype': expected one of {list(ARCHETYPES)}, got {archetype!r}")
+        fail(f"{where}: field 'archetype': expected one of {list(ARCHETYPES)}, got {archetype!r}")
     size = entry.get("size_mm")
+    width = height = depth = (1.0, 1.0)
     if not isinstance(size, dict) or "width" not in size:
-        raise CatalogError(f"{where}: field 'size_mm': expected a mapping with width (and height, depth), "
-                           f"got {size!r}")
-    bad_keys = sorted(set(size) - set(_SIZE_KEYS))
-    if bad_keys:
-        raise CatalogError(f"{where}: field 'size_mm': unknown key(s) {bad_keys}; expected {list(_SIZE_KEYS)}")
-    width = _range(size["width"], f"{where}: field 'size_mm.width'")
-    height = _range(size.get("height", size["width"]), f"{where}: field 'size_mm.height'")
-    depth = _range(size.get("depth", size["width"]), f"{where}: field 'size_mm.depth'")
+        fail(f"{where}: field 'size_mm': expected a mapping with width (and height, depth), got {size!r}")
+    else:
+        bad_keys = sorted(set(size) - set(_SIZE_KEYS))
+        if bad_keys:
+            fail(f"{where}: field 'size_mm': unknown key(s) {bad_keys}; expected {list(_SIZE_KEYS)}")
+        width = attempt(_range, size["width"], f"{where}: field 'size_mm.width'", width)
+        height = attempt(_range, size.get("height", size["width"]), f"{where}: field 'size_mm.height'", height)
+        depth = attempt(_range, size.get("depth", size["width"]), f"{where}: field 'size_mm.depth'", depth)
     colors = entry.get("colors", [[200, 200, 200]])
+    parsed_colors: tuple = ()
     if not isinstance(colors, list) or not colors:
-        raise CatalogError(f"{where}: field 'colors': expected a non-empty list of [R, G, B], got {colors!r}")
-    parsed_colors = tuple(_color(c, f"{where}: field 'colors[{i}]'") for i, c in enumerate(colors))
+        fail(f"{where}: field 'colors': expected a non-empty list of [R, G, B], got {colors!r}")
+    else:
+        parsed_colors = tuple(attempt(_color, c, f"{where}: field 'colors[{i}]'", (0, 0, 0))
+                              for i, c in enumerate(colors))
     material = entry.get("material", "matte")
     if material not in MATERIALS:
-        raise CatalogError(f"{where}: field 'material': expected one of {list(MATERIALS)}, got {material!r}")
+        fail(f"{where}: field 'material': expected one of {list(MATERIALS)}, got {material!r}")
     profile = entry.get("profile", "water")
     if profile not in BOTTLE_PROFILES:
-        raise CatalogError(f"{where}: field 'profile': expected one of {list(BOTTLE_PROFILES)}, got {profile!r}")
+        fail(f"{where}: field 'profile': expected one of {list(BOTTLE_PROFILES)}, got {profile!r}")
 
     def _path(field: str, value: Any = None) -> Optional[str]:
         value = entry.get(field) if value is None else value
         if value is None:
             return None
         if not isinstance(value, str):
-            raise CatalogError(f"{where}: field {field!r}: expected a file path, got {value!r}")
+            fail(f"{where}: field {field!r}: expected a file path, got {value!r}")
+            return None
         full = value if os.path.isabs(value) else os.path.join(base_dir, value)
         if not os.path.isfile(full):
-            raise CatalogError(f"{where}: field {field!r}: file {full!r} does not exist")
+            fail(f"{where}: field {field!r}: file {full!r} does not exist")
+            return None
         return full
 
     # texture: one image wrapped round the product, or {face: image} with faces from LABEL_FACES.
@@ -195,55 +224,94 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool) ->
     if isinstance(texture_value, dict):
         bad_faces = sorted(set(texture_value) - set(LABEL_FACES))
         if bad_faces or not texture_value:
-            raise CatalogError(f"{where}: field 'texture': unknown face(s) {bad_faces}; expected an image path or a "
-                               f"mapping of some of {list(LABEL_FACES)} to image paths")
-        texture_faces = tuple((face, _path(f"texture.{face}", path)) for face, path in texture_value.items())
+            fail(f"{where}: field 'texture': unknown face(s) {bad_faces}; expected an image path or a "
+                 f"mapping of some of {list(LABEL_FACES)} to image paths")
+        texture_faces = tuple((face, _path(f"texture.{face}", path)) for face, path in texture_value.items()
+                              if face in LABEL_FACES)
     else:
         texture_path = _path("texture")
+    mesh_path = _path("mesh")
     contents = entry.get("contents")
     if contents is not None:
-        contents = _color(contents, f"{where}: field 'contents'")
-    fill = _range(entry.get("fill", [0.75, 0.95]), f"{where}: field 'fill'", upper=1.0)
+        contents = attempt(_color, contents, f"{where}: field 'contents'", None)
+    fill = attempt(_range, entry.get("fill", [0.75, 0.95]), f"{where}: field 'fill'", (0.75, 0.95), upper=1.0)
 
     class_name = entry.get("class")
     if class_name is not None and (not isinstance(class_name, str) or not class_name.strip()):
-        raise CatalogError(f"{where}: field 'class': expected a non-empty class name, got {class_name!r}")
-    if class_name is not None and is_distractor:
-        raise CatalogError(f"{where}: field 'class': distractors are never labelled, so they take no class")
+        fail(f"{where}: field 'class': expected a non-empty class name, got {class_name!r}")
+    elif class_name is not None and is_distractor:
+        fail(f"{where}: field 'class': distractors are never labelled, so they take no class")
+    if errors is not None and len(errors) > first_error:
+        return None
     return Product(name=name, archetype=archetype, size_mm=(width, height, depth), colors=parsed_colors,
-                   material=material, profile=profile, texture_path=texture_path, mesh_path=_path("mesh"),
+                   material=material, profile=profile, texture_path=texture_path, mesh_path=mesh_path,
                    contents=contents, fill=fill, texture_faces=texture_faces,
                    is_distractor=is_distractor, design_seed=stable_seed(name) % (2 ** 31), class_name=class_name)
 
+@dataclasses.dataclass
+class CatalogReading:
+    """A YAML catalog read with every problem collected (read_catalog) rather than raised at the first."""
 
-def load_catalog(path: str) -> Catalog:
-    """Reads and checks a YAML catalog; CatalogError names the file, the product and the field."""
+    catalog: Catalog  # the entries that parsed; all of them when `errors` is empty
+    errors: list[CatalogError]  # in file order, each naming the file, the product and the field
+    where: dict[str, str]  # Product.key -> "FILE: products[3] ('name')", to name parsed entries in later checks
+
+
+def read_catalog(path: str) -> CatalogReading:
+    """Reads a YAML catalog and collects every malformed entry and field instead of stopping at the first."""
     import yaml
+    errors: list[CatalogError] = []
+    reading = CatalogReading(Catalog(products=[], distractors=[], source=os.path.abspath(path)), errors, {})
     try:
         with open(path, "r", encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
     except OSError as error:
-        raise CatalogError(f"{path}: cannot read catalog: {error}") from None
+        errors.append(CatalogError(f"{path}: cannot read catalog: {error}"))
+        return reading
     except yaml.YAMLError as error:
-        raise CatalogError(f"{path}: not valid YAML: {error}") from None
+        errors.append(CatalogError(f"{path}: not valid YAML: {error}"))
+        return reading
     if not isinstance(data, dict) or not isinstance(data.get("products"), list) or not data["products"]:
-        raise CatalogError(f"{path}: expected a mapping with a non-empty list 'products' (and optional "
-                           f"'distractors')")
+        errors.append(CatalogError(f"{path}: expected a mapping with a non-empty list 'products' (and optional "
+                                   f"'distractors')"))
+        if not isinstance(data, dict):
+            return reading
     base_dir = os.path.dirname(os.path.abspath(path))
-    products, distractors = [], []
-    for section, target, is_distractor in (("products", products, False), ("distractors", distractors, True)):
+    catalog = reading.catalog
+    for section, target, is_distractor in (("products", catalog.products, False),
+                                           ("distractors", catalog.distractors, True)):
         entries = data.get(section) or []
         if not isinstance(entries, list):
-            raise CatalogError(f"{path}: '{section}' must be a list")
+            if section != "products":  # a non-list 'products' was reported above
+                errors.append(CatalogError(f"{path}: '{section}' must be a list"))
+            continue
+        # Names must be unique within a section: a product's key (mesh and texture caches) is made from it.
+        seen: dict[str, int] = {}
         for index, entry in enumerate(entries):
-            target.append(parse_product(entry, f"{path}: {section}[{index}]", base_dir, is_distractor))
-    seen: dict[str, int] = {}
-    for index, product in enumerate(products):
-        if product.name in seen:
-            raise CatalogError(f"{path}: products[{index}] ({product.name!r}): field 'name': duplicate of "
-                               f"products[{seen[product.name]}]")
-        seen[product.name] = index
-    return Catalog(products=products, distractors=distractors, source=os.path.abspath(path))
+            where = f"{path}: {section}[{index}]"
+            product = parse_product(entry, where, base_dir, is_distractor, errors)
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name in seen:
+                errors.append(CatalogError(f"{where} ({name!r}): field 'name': duplicate of "
+                                           f"{section}[{seen[name]}]"))
+                continue
+            if isinstance(name, str):
+                seen[name] = index
+            if product is not None:
+                target.append(product)
+                reading.where[product.key] = f"{where} ({name!r})"
+    return reading
+
+
+def load_catalog(path: str) -> Catalog:
+    """Reads and checks a YAML catalog; CatalogError names the file, the product and the field.
+
+    Raises at the first problem (in file order); read_catalog collects them all.
+    """
+    reading = read_catalog(path)
+    if reading.errors:
+        raise reading.errors[0]
+    return reading.catalog
 
 
 # Procedural catalog: archetype -> (width, height, depth) ranges in mm, typical materials, weights.
