@@ -65,7 +65,9 @@ def _check_renderer_ids_agree_with_gpu_stats(catalog, renderer):
     for index in range(3):
         scene = _scene(catalog, index)
         result = renderer.render(scene, want_ids=True)
-        assert result.image.shape == (H, W, 3) and result.image.dtype == np.uint8
+        width, height = scene.camera.width, scene.camera.height  # portrait shots swap W and H
+        assert (width, height) in ((W, H), (H, W))
+        assert result.image.shape == (height, width, 3) and result.image.dtype == np.uint8
         assert result.image.std() > 5  # not a blank frame
         labelled_ids = {o.instance_id for o in scene.labelled}
         cpu = boxes_from_ids(result.ids)
@@ -74,7 +76,7 @@ def _check_renderer_ids_agree_with_gpu_stats(catalog, renderer):
             row = result.stats[instance_id]
             assert row[0] == count
             # GPU rows count from the bottom of the image.
-            assert (row[1], H - 1 - row[4], row[3] + 1, H - row[2]) == (x0, y0, x1, y1)
+            assert (row[1], height - 1 - row[4], row[3] + 1, height - row[2]) == (x0, y0, x1, y1)
             assert row[5] >= count * 0.9  # unoccluded coverage is at least (about) the visible part
             checked += 1
         for instance_id in labelled_ids - set(cpu):
@@ -89,8 +91,9 @@ def test_boxes_match_masks_and_visibility():
 def _check_boxes_match_masks_and_visibility(catalog, renderer):
     scene = _scene(catalog, 4)
     result = renderer.render(scene, want_ids=True)
+    width, height = scene.camera.width, scene.camera.height
     policy = LabelPolicy(min_visibility=0.0, include_masks=True)
-    objects = label_objects(scene, result.stats, result.ids, W, H, policy)
+    objects = label_objects(scene, result.stats, result.ids, width, height, policy)
     assert objects
     for obj in objects:
         ys, xs = np.nonzero(obj.mask)
@@ -99,9 +102,9 @@ def _check_boxes_match_masks_and_visibility(catalog, renderer):
         assert 0.0 < obj.visibility <= 1.0
     # A stricter threshold drops (or marks) the less visible objects.
     threshold = sorted(o.visibility for o in objects)[len(objects) // 2]
-    kept = label_objects(scene, result.stats, result.ids, W, H, LabelPolicy(min_visibility=threshold))
+    kept = label_objects(scene, result.stats, result.ids, width, height, LabelPolicy(min_visibility=threshold))
     assert all(o.visibility >= threshold for o in kept) and len(kept) < len(objects) + 1
-    marked = label_objects(scene, result.stats, result.ids, W, H,
+    marked = label_objects(scene, result.stats, result.ids, width, height,
                            LabelPolicy(min_visibility=threshold, low_visibility="difficult"))
     assert len(marked) == len(objects)
     assert [o.difficult for o in marked] == [o.visibility < threshold for o in marked]

@@ -16,20 +16,40 @@ def fridge_catalog():
     return load_catalog(CATALOG)
 
 
-@pytest.mark.parametrize("width, height", [(480, 640), (640, 480)])
-def test_camera_frames_the_interior_from_phone_distance(fridge_catalog, width, height):
-    for index in range(20):
-        scene = sample_scene(fridge_catalog, SamplerConfig(width, height, products_per_image=(2, 2)), 3, 0, index)
+def _projected_height_fraction(scene, obj, size_m) -> float:
+    """The product's height in the frame as a fraction of the frame height (its 8 box corners projected)."""
+    w, h, d = size_m
+    corners = np.array([[x, y, z, 1.0] for x in (-w / 2, w / 2) for y in (0.0, h) for z in (-d / 2, d / 2)])
+    clip = (scene.camera.projection_matrix() @ scene.camera.view_matrix() @ obj.model @ corners.T).T
+    if (clip[:, 3] <= 0).any():
+        return 0.0
+    ndc_y = np.clip(clip[:, 1] / clip[:, 3], -1, 1)
+    return float(ndc_y.max() - ndc_y.min()) / 2
+
+
+def test_shots_span_whole_fridge_to_close_ups_in_both_orientations(fridge_catalog):
+    """Products must appear from a few percent of the frame height to over half of it (issue 18)."""
+    sizes = {p.key: p.fixed_size_m() for p in fridge_catalog.products}
+    fractions, orientations, distances = [], set(), []
+    for index in range(80):
+        scene = sample_scene(fridge_catalog, SamplerConfig(640, 480), 11, 0, index)
         camera = scene.camera
+        orientations.add("portrait" if camera.height > camera.width else "landscape")
         eye, target = np.array(camera.position), np.array(camera.target)
+        distances.append(float(np.linalg.norm(target - eye)))
         half_w, fridge_h, depth = scene.interior
-        assert 0.6 - 1e-6 <= eye[2] <= 1.5 + 1e-6  # metres in front of the opening
-        assert abs(target[0]) < half_w and 0 < target[1] < fridge_h and -depth < target[2] < 0
-        look = (target - eye) / np.linalg.norm(target - eye)
-        assert -math.sin(math.radians(16)) <= look[1] <= math.sin(math.radians(5))  # level or from above
-        long_fov = camera.fov_y_deg if height >= width else math.degrees(
-            2 * math.atan(math.tan(math.radians(camera.fov_y_deg / 2)) * width / height))
-        assert 62.9 <= long_fov <= 72.1
+        assert abs(target[0]) <= half_w + 0.1 and -0.05 <= target[1] <= fridge_h + 0.05 and target[2] <= 0.05
+        assert eye[2] >= -0.05  # never inside the fridge beyond a webcam under its ceiling at the front
+        assert 30 <= camera.fov_y_deg <= 106
+        for obj in scene.labelled:
+            fraction = _projected_height_fraction(scene, obj, sizes[obj.mesh_key])
+            if 0 < fraction:
+                fractions.append(fraction)
+    fractions = np.array(fractions)
+    assert orientations == {"portrait", "landscape"}
+    assert min(distances) < 0.4 and max(distances) > 1.0
+    assert (fractions < 0.08).mean() > 0.1  # whole-fridge shots: small products
+    assert (fractions > 0.5).sum() >= 10  # close-ups: a product over half the frame height
 
 
 def test_viewpoint_off_is_one_level_camera(fridge_catalog):

@@ -22,10 +22,10 @@ flags.DEFINE_enum("preset", "default", ["fast", "default", "photoreal"],
                   "fast: no shadows, no AA; default: soft shadows + 4x MSAA; photoreal: needs Blender.")
 flags.DEFINE_string("cues", "all", "Cues that vary: e.g. 'color,texture,viewpoint,lighting', '-texture' "
                     "(all but texture), 'none'. Off holds a cue at a fixed value.")
-flags.DEFINE_string("products_per_image", "6,24", "Labelled products per image: N or MIN,MAX.")
+flags.DEFINE_string("products_per_image", "4,36", "Labelled products per image: N or MIN,MAX.")
 flags.DEFINE_string("distractors", "0,4", "Unlabelled distractors per image: N or MIN,MAX.")
-flags.DEFINE_integer("width", 640, "Image width.")
-flags.DEFINE_integer("height", 480, "Image height.")
+flags.DEFINE_integer("width", 640, "Image width of landscape shots (portrait shots swap width and height).")
+flags.DEFINE_integer("height", 480, "Image height of landscape shots.")
 flags.DEFINE_integer("num_shards", 10, "TFRecord shards of the train split.")
 flags.DEFINE_string("label_map", None, "Existing label_map.pbtxt whose ids to use (default: catalog order).")
 flags.DEFINE_float("min_visibility", 0.15, "Objects less visible than this fraction are dropped "

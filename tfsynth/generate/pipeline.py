@@ -41,7 +41,7 @@ class GenerateConfig:
     catalog: str = "default"
     preset: str = "default"
     cues: tuple[str, ...] = ("color", "texture", "viewpoint", "lighting")
-    products_per_image: tuple[int, int] = (6, 24)
+    products_per_image: tuple[int, int] = (4, 36)
     distractors: tuple[int, int] = (0, 4)
     width: int = 640
     height: int = 480
@@ -81,14 +81,14 @@ def _worker_init(config: GenerateConfig) -> None:
 def _setup_worker(config: GenerateConfig) -> None:
     os.environ["LP_NUM_THREADS"] = "1"  # one llvmpipe thread: one process per core
     from tfsynth.generate.assets import AssetLibrary
-    from tfsynth.generate.render_gl import GLRenderer
     catalog = catalog_from_flag(config.catalog)
     _WORKER["config"] = config
     _WORKER["catalog"] = catalog
     _WORKER["sampler"] = SamplerConfig(width=config.width, height=config.height, cues=frozenset(config.cues),
                                        products_per_image=config.products_per_image, distractors=config.distractors)
-    _WORKER["renderer"] = GLRenderer(config.width, config.height, config.preset, AssetLibrary(catalog))
+    _WORKER["assets"] = AssetLibrary(catalog)
     _WORKER["policy"] = LabelPolicy(config.min_visibility, config.low_visibility, config.include_masks)
+    _renderer()  # the GL context now, so a missing EGL fails before the first chunk
 
 
 def render_image(split_id: int, index: int) -> dict:
@@ -96,8 +96,9 @@ def render_image(split_id: int, index: int) -> dict:
     from PIL import Image
     config: GenerateConfig = _WORKER["config"]
     scene = sample_scene(_WORKER["catalog"], _WORKER["sampler"], config.seed, split_id, index)
-    result = _WORKER["renderer"].render(scene, want_ids=config.include_masks)
-    objects = label_objects(scene, result.stats, result.ids, config.width, config.height, _WORKER["policy"])
+    width, height = scene.camera.width, scene.camera.height
+    result = _renderer().render(scene, want_ids=config.include_masks)
+    objects = label_objects(scene, result.stats, result.ids, width, height, _WORKER["policy"])
     buffer = io.BytesIO()
     Image.fromarray(result.image).save(buffer, format="JPEG", quality=scene.post.jpeg_quality)
     records = []
@@ -107,7 +108,16 @@ def render_image(split_id: int, index: int) -> dict:
             x0, y0, x1, y1 = int(obj.xmin), int(obj.ymin), int(obj.xmax), int(obj.ymax)
             record["mask"] = (x0, y0, np.packbits(obj.mask[y0:y1, x0:x1], axis=None), (y1 - y0, x1 - x0))
         records.append(record)
-    return {"index": index, "encoded": buffer.getvalue(), "objects": records}
+    return {"index": index, "encoded": buffer.getvalue(), "objects": records, "width": width, "height": height}
+
+
+def _renderer():
+    """The worker's one renderer (one GL context per process; it prepares each frame size on first use)."""
+    if "renderer" not in _WORKER:
+        from tfsynth.generate.render_gl import GLRenderer
+        config = _WORKER["config"]
+        _WORKER["renderer"] = GLRenderer(config.width, config.height, config.preset, _WORKER["assets"])
+    return _WORKER["renderer"]
 
 
 def render_chunk(task: tuple[str, int, int, int, str]) -> int:
@@ -144,13 +154,13 @@ def _load_chunk(path: str, split_name: str, config: GenerateConfig):
             obj = ObjectAnnotation(**record)
             if mask_info is not None:
                 x0, y0, bits, shape = mask_info
-                mask = np.zeros((config.height, config.width), np.uint8)
+                mask = np.zeros((item["height"], item["width"]), np.uint8)
                 crop = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape)
                 mask[y0:y0 + shape[0], x0:x0 + shape[1]] = crop
                 obj.mask = mask
             objects.append(obj)
         name = f"{split_name}_{item['index']:06d}.jpg"
-        yield ImageAnnotation(filename=name, width=config.width, height=config.height, objects=objects,
+        yield ImageAnnotation(filename=name, width=item["width"], height=item["height"], objects=objects,
                               encoded=item["encoded"], image_format="jpeg", source_id=f"{split_name}/{item['index']}")
 
 

@@ -23,6 +23,8 @@ from tfsynth.generate.scene import Scene, look_at, perspective
 MAX_LIGHTS = 4
 MAX_INSTANCES = 255  # ids 1..255; 8 coverage layers of 32 bits
 STATS_WIDTH = 10
+_KIND_IDS = {"matte": 0, "glossy": 1, "glass": 2, "emissive": 3, "metal": 4}
+_PLAIN_MESHES = ("cube", "cylinder")  # fridge parts: no closure rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +73,25 @@ def _mat4(m: np.ndarray) -> bytes:
     return np.asarray(m, np.float32).T.tobytes()  # GL is column-major
 
 
+@dataclasses.dataclass
+class _FrameTargets:
+    """The framebuffers and images of one frame size."""
+
+    width: int
+    height: int
+    hdr: object  # HDR colour, multisampled in the default preset
+    ids: object  # integer instance ids, same samples
+    scene_fbo: object
+    resolved: object  # tone-mapped, anti-aliased colour
+    resolve_fbo: object
+    final_fbo: object  # after the sensor pass: what is read back
+    ids_out: object  # single-sample ids (masks)
+    cover: object  # per-object unoccluded coverage bits, 32 objects a layer
+
+
 class GLRenderer:
-    """Renders Scenes of one size with one preset; reuse it for every image of a worker."""
+    """Renders Scenes with one preset; reuse it for every image of a worker. Frames of any size: `width` x
+    `height` is the first size prepared, others are prepared when a scene's camera asks for them."""
 
     def __init__(self, width: int, height: int, preset: str, assets: AssetLibrary):
         import moderngl
@@ -83,7 +102,6 @@ class GLRenderer:
         ctx = self.ctx
         self.renderer_name = ctx.info.get("GL_RENDERER", "?")
         msaa = self.preset.msaa
-        size = (width, height)
         header = f"#version 430\n#define MAX_LIGHTS {MAX_LIGHTS}\n#define SHADOW_TAPS {self.preset.shadow_taps}\n"
         self.scene_prog = ctx.program(vertex_shader=shaders.SCENE_VERTEX,
                                       fragment_shader=header + shaders.SCENE_FRAGMENT)
@@ -97,22 +115,6 @@ class GLRenderer:
                                         + shaders.RESOLVE_FRAGMENT)
         self.sensor_prog = ctx.program(vertex_shader=shaders.FULLSCREEN_VERTEX,
                                        fragment_shader=shaders.SENSOR_FRAGMENT)
-        # Scene framebuffer: HDR colour + integer ids (+ depth), multisampled in the default preset.
-        self.hdr = ctx.texture(size, 4, dtype="f2", samples=msaa)
-        self.ids = ctx.texture(size, 1, dtype="u4", samples=msaa)
-        self.depth = ctx.depth_renderbuffer(size, samples=msaa)
-        self.scene_fbo = ctx.framebuffer([self.hdr, self.ids], self.depth)
-        self.resolved = ctx.texture(size, 4, dtype="f2")
-        self.resolved.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.resolved.repeat_x = self.resolved.repeat_y = False
-        self.resolve_fbo = ctx.framebuffer([self.resolved])
-        self.final = ctx.renderbuffer(size, 4)
-        self.final_fbo = ctx.framebuffer([self.final])
-        self.ids_out = ctx.texture(size, 1, dtype="u4")
-        layers = (MAX_INSTANCES + 1 + 31) // 32
-        self.cover_layers = layers
-        self.cover = ctx.texture_array((width, height, layers), 1, dtype="u4")
-        self.cover.write(np.zeros((layers, height, width), np.uint32).tobytes())
         self.stats = ctx.buffer(reserve=(MAX_INSTANCES + 1) * STATS_WIDTH * 4)
         empty = np.zeros((MAX_INSTANCES + 1, STATS_WIDTH), np.uint32)
         empty[:, [1, 2, 6, 7]] = 0xFFFFFFFF
@@ -132,14 +134,17 @@ class GLRenderer:
         self.fullscreen_sensor = ctx.vertex_array(self.sensor_prog, [])
         self._meshes: dict[str, tuple] = {}
         self._textures: dict[str, object] = {}
+        self._closures: dict[str, tuple[float, float]] = {}
         self.scene_prog["tex"].value = 0
         if "shadow_map" in self.scene_prog:  # compiled out without shadows
             self.scene_prog["shadow_map"].value = 1
         self.resolve_prog["hdr"].value = 0
         self.sensor_prog["image"].value = 0
-        self.sensor_prog["texel"].value = (1.0 / width, 1.0 / height)
         self.label_prog["ids_in"].value = 0
-        self.label_prog["size"].value = (width, height)
+        # Frame buffers per frame size (landscape and portrait shots), all in this one context: moderngl does not
+        # switch between GL contexts, so a second renderer in the same process would draw into the wrong one.
+        self._targets: dict[tuple[int, int], _FrameTargets] = {}
+        self._frame_targets(width, height)
 
     # --- caches -----------------------------------------------------------------------------------------
     def _mesh(self, key: str):
@@ -161,20 +166,77 @@ class GLRenderer:
         if key not in self._textures:
             import moderngl
             pixels = np.ascontiguousarray(self.assets.texture(key)[::-1])  # GL row 0 is the bottom
-            tex = self.ctx.texture((pixels.shape[1], pixels.shape[0]), 3, pixels.tobytes(), alignment=1)
+            tex = self.ctx.texture((pixels.shape[1], pixels.shape[0]), pixels.shape[2], pixels.tobytes(),
+                                   alignment=1)
             tex.build_mipmaps()
             tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)  # trilinear, no anisotropy
             tex.anisotropy = 1.0
             self._textures[key] = tex
         return self._textures[key]
 
+    def _frame_targets(self, width: int, height: int) -> "_FrameTargets":
+        """The framebuffers of one frame size, made on first use."""
+        if (width, height) not in self._targets:
+            import moderngl
+            ctx, msaa, size = self.ctx, self.preset.msaa, (width, height)
+            # Scene framebuffer: HDR colour + integer ids (+ depth), multisampled in the default preset.
+            hdr = ctx.texture(size, 4, dtype="f2", samples=msaa)
+            ids = ctx.texture(size, 1, dtype="u4", samples=msaa)
+            resolved = ctx.texture(size, 4, dtype="f2")
+            resolved.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            resolved.repeat_x = resolved.repeat_y = False
+            final = ctx.renderbuffer(size, 4)
+            layers = (MAX_INSTANCES + 1 + 31) // 32
+            cover = ctx.texture_array((width, height, layers), 1, dtype="u4")
+            cover.write(np.zeros((layers, height, width), np.uint32).tobytes())
+            self._targets[size] = _FrameTargets(
+                width=width, height=height, hdr=hdr, ids=ids,
+                scene_fbo=ctx.framebuffer([hdr, ids], ctx.depth_renderbuffer(size, samples=msaa)),
+                resolved=resolved, resolve_fbo=ctx.framebuffer([resolved]), final_fbo=ctx.framebuffer([final]),
+                ids_out=ctx.texture(size, 1, dtype="u4"), cover=cover)
+        return self._targets[(width, height)]
+
+    def _closure_rows(self, key: str) -> tuple[float, float]:
+        """The mesh's (cap_v, base_v), with values outside [0, 1] where it has no closure."""
+        if key not in self._closures:
+            mesh = self.assets.mesh(key)
+            cap_v, base_v = getattr(mesh, "cap_v", None), getattr(mesh, "base_v", None)
+            self._closures[key] = (2.0 if cap_v is None else float(cap_v), -1.0 if base_v is None else float(base_v))
+        return self._closures[key]
+
+    def _draw(self, obj) -> None:
+        """Draws one object into the bound scene framebuffer with its material's uniforms."""
+        prog, m = self.scene_prog, obj.material
+        prog["model"].write(_mat4(obj.model))
+        normal = np.linalg.inv(obj.model[:3, :3]).T
+        prog["normal_mat"].write(np.asarray(normal, np.float32).T.tobytes())
+        prog["base_color"].value = m.color
+        prog["uv_offset"].value = m.uv_offset
+        prog["uv_scale"].value = m.uv_scale
+        prog["wear"].value = m.wear
+        prog["specular"].value = m.specular
+        prog["shininess"].value = m.shininess
+        prog["kind"].value = _KIND_IDS[m.kind]
+        prog["emission"].value = m.emission
+        prog["opacity"].value = m.opacity
+        prog["crinkle"].value = m.crinkle
+        prog["cap_kind"].value = _KIND_IDS[m.cap_kind or m.kind]
+        cap_v, base_v = self._closure_rows(obj.mesh_key) if obj.mesh_key not in _PLAIN_MESHES else (2.0, -1.0)
+        prog["cap_v"].value = cap_v
+        prog["base_v"].value = base_v
+        prog["instance_id"].value = obj.instance_id
+        self._texture(m.texture_key).use(0)
+        self._mesh(obj.mesh_key)[0].render()
+
     # --- frame ------------------------------------------------------------------------------------------
     def render(self, scene: Scene, want_ids: bool = False) -> RenderResult:
         import moderngl
         ctx = self.ctx
         cam = scene.camera
-        if (cam.width, cam.height) != (self.width, self.height):
-            raise ValueError(f"scene camera is {cam.width}x{cam.height}; renderer is {self.width}x{self.height}")
+        frame = self._frame_targets(cam.width, cam.height)
+        width, height = cam.width, cam.height
+        self.sensor_prog["texel"].value = (1.0 / width, 1.0 / height)
+        self.label_prog["size"].value = (width, height)
         labelled = [o for o in scene.objects if o.instance_id > 0]
         if labelled and max(o.instance_id for o in labelled) > MAX_INSTANCES:
             raise ValueError(f"more than {MAX_INSTANCES} labelled objects in one scene")
@@ -199,8 +261,8 @@ class GLRenderer:
                     self._mesh(obj.mesh_key)[1].render()
             ctx.enable(moderngl.CULL_FACE)
         # 2. Scene: colour + ids.
-        self.scene_fbo.use()
-        self.scene_fbo.clear(*scene.background, 1.0, depth=1.0)
+        frame.scene_fbo.use()
+        frame.scene_fbo.clear(*scene.background, 1.0, depth=1.0)
         prog = self.scene_prog
         prog["view_proj"].write(_mat4(view_proj))
         if "light_vp" in prog:  # compiled out without shadows
@@ -228,66 +290,73 @@ class GLRenderer:
         if "shadow_texel" in prog:
             prog["shadow_texel"].value = 1.0 / max(self.preset.shadow_size, 1)
         self.shadow_tex.use(1)
-        kind_ids = {"matte": 0, "glossy": 1, "glass": 2, "emissive": 3}
-        for obj in scene.objects:
-            m = obj.material
-            prog["model"].write(_mat4(obj.model))
-            normal = np.linalg.inv(obj.model[:3, :3]).T
-            prog["normal_mat"].write(np.asarray(normal, np.float32).T.tobytes())
-            prog["base_color"].value = m.color
-            prog["uv_offset"].value = m.uv_offset
-            prog["wear"].value = m.wear
-            prog["specular"].value = m.specular
-            prog["shininess"].value = m.shininess
-            prog["kind"].value = kind_ids[m.kind]
-            prog["emission"].value = m.emission
-            prog["instance_id"].value = obj.instance_id
-            self._texture(m.texture_key).use(0)
-            self._mesh(obj.mesh_key)[0].render()
+        opaque = [o for o in scene.objects if not (o.material.see_through or o.material.opacity < 1.0)]
+        clear = [o for o in scene.objects if o.material.see_through or o.material.opacity < 1.0]
+        for obj in opaque:
+            self._draw(obj)
+        # See-through objects after every opaque one, farthest first, blended over what they cover. They test
+        # depth but do not write it, so a pack behind a glass shelf still shows; a background pane (shelf, drawer
+        # front) leaves the ids of the products seen through it alone.
+        if clear:
+            eye = np.asarray(cam.position, np.float64)
+            clear.sort(key=lambda o: -float(np.linalg.norm(o.model[:3, 3] - eye)))
+            ctx.enable(moderngl.BLEND)
+            ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA  # premultiplied (shaders.py)
+            frame.scene_fbo.depth_mask = False
+            for obj in clear:
+                frame.scene_fbo.color_mask = ((True,) * 4, (obj.instance_id > 0,) * 4)
+                if obj.material.see_through:  # the far wall first, then the near one over it
+                    ctx.cull_face = "front"
+                    self._draw(obj)
+                    ctx.cull_face = "back"
+                self._draw(obj)
+            frame.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
+            frame.scene_fbo.depth_mask = True
+            ctx.disable(moderngl.BLEND)
         # 3. Coverage of each labelled object, occluders ignored (same framebuffer, so the same samples).
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        self.scene_fbo.depth_mask = False
-        self.scene_fbo.color_mask = ((False,) * 4, (False,) * 4)
-        self.cover.bind_to_image(0, read=True, write=True)
+        frame.scene_fbo.depth_mask = False
+        frame.scene_fbo.color_mask = ((False,) * 4, (False,) * 4)
+        frame.cover.bind_to_image(0, read=True, write=True)
         self.cover_prog["view_proj"].write(_mat4(view_proj))
         for obj in labelled:
             self.cover_prog["model"].write(_mat4(obj.model))
             self.cover_prog["instance_id"].value = obj.instance_id
             self._mesh(obj.mesh_key)[2].render()
-        self.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
-        self.scene_fbo.depth_mask = True
+        frame.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
+        frame.scene_fbo.depth_mask = True
         ctx.memory_barrier()
         # 4. Label statistics.
         self.stats.write(self._empty_stats)
         self.stats.bind_to_storage_buffer(2)
-        self.ids.use(0)
-        self.cover.bind_to_image(0, read=True, write=True)
-        self.ids_out.bind_to_image(1, read=False, write=True)
+        frame.ids.use(0)
+        frame.cover.bind_to_image(0, read=True, write=True)
+        frame.ids_out.bind_to_image(1, read=False, write=True)
         max_id = max((o.instance_id for o in labelled), default=0)
         self.label_prog["layers"].value = max_id // 32 + 1 if labelled else 0  # only layers that hold bits
         self.label_prog["write_ids"].value = int(want_ids)
-        self.label_prog.run((self.height + 7) // 8)
+        self.label_prog.run((height + 7) // 8)
         ctx.memory_barrier()
         # 5. Resolve (tone map, AA) and sensor.
-        self.resolve_fbo.use()
-        self.hdr.use(0)
+        frame.resolve_fbo.use()
+        frame.hdr.use(0)
         self.resolve_prog["exposure"].value = scene.post.exposure
         self.resolve_prog["white_balance"].value = tuple(scene.post.white_balance)
         self.fullscreen.render(moderngl.TRIANGLES, vertices=3)
-        self.final_fbo.use()
-        self.resolved.use(0)
+        frame.final_fbo.use()
+        frame.resolved.use(0)
         sp = self.sensor_prog
         sp["blur_px"].value = scene.post.blur_px
         sp["vignette"].value = scene.post.vignette
         sp["noise_sigma"].value = scene.post.noise_sigma
         sp["noise_seed"].value = float(scene.post.noise_seed % 1000) + 0.5
         self.fullscreen_sensor.render(moderngl.TRIANGLES, vertices=3)
-        raw = self.final_fbo.read(components=3, alignment=1)
-        image = np.frombuffer(raw, np.uint8).reshape(self.height, self.width, 3)[::-1]
+        raw = frame.final_fbo.read(components=3, alignment=1)
+        image = np.frombuffer(raw, np.uint8).reshape(height, width, 3)[::-1]
         stats = np.frombuffer(self.stats.read(), np.uint32).reshape(MAX_INSTANCES + 1, STATS_WIDTH).copy()
         ids = None
         if want_ids:
-            ids = np.frombuffer(self.ids_out.read(alignment=1), np.uint32).reshape(self.height, self.width)[::-1]
+            ids = np.frombuffer(frame.ids_out.read(alignment=1), np.uint32).reshape(height, width)[::-1]
             ids = np.ascontiguousarray(ids)
         return RenderResult(np.ascontiguousarray(image), stats, ids)
 

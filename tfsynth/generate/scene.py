@@ -51,10 +51,17 @@ class Material:
     texture_key: Optional[str] = None
     specular: float = 0.04
     shininess: float = 16.0
-    kind: str = "matte"  # matte | glossy | glass | emissive
+    kind: str = "matte"  # matte | glossy | glass | emissive | metal
     emission: float = 0.0
     uv_offset: tuple[float, float] = (0.0, 0.0)  # label placement (texture cue)
+    uv_scale: tuple[float, float] = (1.0, 1.0)  # repeats of a tiling texture across the surface (tiles, grain)
     wear: float = 0.0  # 0..1 scuffs/dirt on the label (texture cue)
+    # See-through surfaces are drawn after the opaque ones, blended with what lies behind by the texture's alpha
+    # times opacity (and both their sides show, the far wall through the near one).
+    see_through: bool = False
+    opacity: float = 1.0
+    cap_kind: Optional[str] = None  # shading of the mesh's closure rows (cap, lid, capsule); None: as `kind`
+    crinkle: float = 0.0  # crumpled foil: 0 smooth, about 0.3-0.6 crumpled
 
 
 @dataclasses.dataclass

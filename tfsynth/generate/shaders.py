@@ -33,11 +33,17 @@ uniform sampler2D tex;
 uniform sampler2DShadow shadow_map;
 uniform vec3 base_color;
 uniform vec2 uv_offset;
+uniform vec2 uv_scale;
 uniform float wear;
 uniform float specular;
 uniform float shininess;
-uniform int kind;          // 0 matte, 1 glossy, 2 glass, 3 emissive
+uniform int kind;          // 0 matte, 1 glossy, 2 glass, 3 emissive, 4 metal (foil, cans)
 uniform float emission;
+uniform float opacity;     // multiplies the texture's alpha (see-through packs, glass shelves)
+uniform float cap_v;       // v above which the surface is the closure (above 1: none)
+uniform float base_v;      // v below which the surface is the closure the pack stands on (below 0: none)
+uniform int cap_kind;      // shading kind of the closure
+uniform float crinkle;     // foil: how far each facet's normal tilts
 uniform uint instance_id;
 uniform vec3 eye;
 uniform int num_lights;
@@ -75,24 +81,44 @@ float shadow_factor() {
 #endif
 }
 
+// What a shiny surface mirrors: the lit interior above, the darker floor below, a bright band where the lamp and
+// the opening are, and broad streaks (shelf edges, the room) so that foil and glass glint as they turn.
+vec3 environment(vec3 r) {
+    float up = r.y * 0.5 + 0.5;
+    vec3 env = mix(amb_ground * 0.5, amb_sky * 1.3, smoothstep(0.2, 0.8, up));
+    env += amb_sky * 2.5 * smoothstep(0.86, 0.97, up);
+    return env * (0.7 + 0.3 * sin(r.x * 9.0 + r.z * 5.0));
+}
+
 void main() {
     out_id = instance_id;
-    vec3 albedo = pow(texture(tex, v_uv + uv_offset).rgb, vec3(2.2)) * base_color;
+    vec4 texel = texture(tex, v_uv * uv_scale + uv_offset);
+    // The closure (cap, lid, foil capsule) is its own material and always opaque.
+    bool closure = v_uv.y > cap_v || v_uv.y < base_v;
+    int shading = closure ? cap_kind : kind;
+    float alpha = closure ? 1.0 : texel.a * opacity;
+    vec3 albedo = pow(texel.rgb, vec3(2.2)) * base_color;
     if (wear > 0.0) {
         albedo *= 1.0 - wear * 0.35 * hash(floor((v_uv + uv_offset) * 48.0));
     }
-    if (kind == 3) {
+    if (shading == 3) {
         out_color = vec4(albedo * emission, 1.0);
         return;
     }
     vec3 n = normalize(v_normal);
+    if (crinkle > 0.0 && !closure) {  // crumpled foil: each small facet tilts its own way, so it sparkles
+        vec2 cell = floor((v_uv + uv_offset) * vec2(40.0, 28.0));
+        n = normalize(n + crinkle * (vec3(hash(cell), hash(cell + 7.13), hash(cell + 3.71)) - 0.5));
+    }
     vec3 v = normalize(eye - v_world);
-    if (dot(n, v) < 0.0) n = -n;  // thin slabs and glass seen from behind
+    if (dot(n, v) < 0.0) n = -n;  // thin slabs, glass and the far wall of see-through packs seen from behind
     // Ambient: white interior bounce light, weaker towards the back of the fridge and outside it.
     float inside = step(abs(v_world.x), interior.x + 0.05) * step(v_world.z, 0.08);
     float depth_fall = mix(0.45, 1.0, clamp((v_world.z + interior.z) / interior.z, 0.0, 1.0));
     vec3 ambient = mix(amb_ground, amb_sky, n.y * 0.5 + 0.5) * mix(0.35, depth_fall, inside);
-    vec3 color = albedo * ambient;
+    bool metal = shading == 4;
+    vec3 diffuse = albedo * ambient * (metal ? 0.25 : 1.0);
+    vec3 shine = vec3(0.0);  // light reflected at the surface: added on top, whatever lies behind
     float fresnel = pow(1.0 - max(dot(n, v), 0.0), 5.0);
     for (int i = 0; i < num_lights; ++i) {
         vec3 to_light = light_pos[i].xyz - v_world;
@@ -110,14 +136,21 @@ void main() {
         vec3 h = normalize(l + v);
         float shin = light_pos[i].w == 2.0 ? shininess * 0.35 : shininess;
         float spec = pow(max(dot(n, h), 0.0), shin) * (shin + 8.0) / 25.0;
-        float ks = specular + (1.0 - specular) * fresnel * (kind == 0 ? 0.1 : 1.0);
+        float ks = specular + (1.0 - specular) * fresnel * (shading == 0 ? 0.1 : 1.0);
         vec3 radiance = light_color[i].rgb * atten * shadow;
-        color += radiance * (albedo * ndl * (1.0 - ks * 0.5) + ks * spec * step(0.0, dot(n, l)));
+        diffuse += radiance * albedo * ndl * (1.0 - ks * 0.5) * (metal ? 0.3 : 1.0);
+        // Metal tints its highlights with its own colour; dielectrics reflect the light's colour.
+        shine += radiance * ks * spec * step(0.0, dot(n, l)) * (metal ? albedo * 2.0 : vec3(1.0));
     }
-    if (kind == 2) {  // glass: environment reflection on the rim, a little see-through brightening
-        color += amb_sky * (0.25 + 1.5 * fresnel);
+    vec3 mirrored = environment(reflect(-v, n));
+    if (metal) {
+        shine += albedo * mirrored * 0.9;
+    } else if (shading == 2) {  // glass: the rim mirrors the room and is less see-through
+        shine += mirrored * (0.08 + 1.2 * fresnel);
+        alpha = mix(alpha, 1.0, fresnel * 0.7);
     }
-    out_color = vec4(color, 1.0);
+    // Premultiplied alpha: see-through surfaces blend with ONE, ONE_MINUS_SRC_ALPHA; opaque ones have alpha 1.
+    out_color = vec4(diffuse * alpha + shine, alpha);
 }
 """
 
