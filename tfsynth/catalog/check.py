@@ -36,6 +36,10 @@ PLAUSIBLE_SIZE_MM: dict[str, tuple[tuple[float, float], tuple[float, float], tup
     "sphere": ((10, 350), (10, 350), (10, 350)),
     "ellipsoid": ((10, 350), (10, 350), (10, 350)),
     "squash": ((30, 300), (40, 550), (30, 300)),
+    # Archetypes being added to the format now; a name the format lacks is simply never looked up.
+    "brick_carton": ((40, 150), (80, 350), (30, 120)),
+    "tube": ((20, 90), (60, 300), (15, 80)),
+    "wrapped_block": ((20, 250), (10, 120), (20, 200)),
 }
 # Main colours closer than this (Euclidean RGB distance, about 9 % of black-to-white) read as the same colour
 # under the renders' tint and lighting variation.
