@@ -9,7 +9,7 @@ A YAML catalog looks like:
         size_mm: {width: [60, 66], height: [190, 200], depth: [42, 46]}   # number or [min, max]
         colors: [[200, 20, 20], [250, 250, 240]]   # RGB 0-255, first is the main colour
         material: glossy            # matte | glossy | glass | clear_plastic | translucent | foil | metal | paper
-        profile: water              # bottles only: water, wine, milk, soda, sauce (see BOTTLE_PROFILES)
+        profile: water              # bottles only: water, wine, sparkling, milk, soda, sauce, narrow_neck
         texture: labels/ketchup.png # optional label image (relative to the YAML file), wrapped round the product,
                                     # or per face: {front: f.png, back: b.png, top: t.png} (faces: LABEL_FACES)
         contents: [180, 20, 20]     # see-through materials: the colour of what is inside (default: colors[0])
@@ -17,8 +17,40 @@ A YAML catalog looks like:
     distractors:
       - {name: lemon_d, archetype: sphere, size_mm: {width: 60}, colors: [[240, 220, 40]]}
 
+Archetypes (pick the one whose line names your product; size_mm is width x height x depth as it stands):
+
+    box               card boxes: cereal, tea, cheese slices, chocolates, frozen meals
+    carton            small cartons and juice boxes (a box with cream/juice proportions)
+    gable_top_carton  gable-top milk, juice and cream cartons (pitched roof with a fin)
+    brick_carton      Tetra Brik cartons with a screw cap: 1 L milk, juice, plant drinks (about 95 x 195 x 65)
+    can               drink and food cans: soda, beer, soup, tomatoes
+    bottle            bottles of revolution, shaped by `profile`: water (PET water, juice), wine (long-neck wine),
+                      sparkling (champagne, cava: heavy body, foil over a bulbous top), milk (round milk or
+                      drinking-yoghurt bottle), soda (waisted PET soda), sauce (soy, vinegar, dressing),
+                      narrow_neck (hot sauce, small syrups: slim body, long narrow neck)
+    squeeze_bottle    ketchup, mustard, mayonnaise, honey bottles standing on their flip-top cap
+    tube              squeeze tubes standing on their cap: mayonnaise, tomato paste, mustard, anchovy paste
+    jar               jars with a screw lid: jam, pickles, pasta sauce, peanut butter, baby food
+    cup               yoghurt and dessert cups: tapered, with a sealed lid
+    tub               wide tubs: margarine, cream cheese, ice cream, hummus, deli salads
+    egg_box           egg cartons
+    tray              punnets and trays with a film lid: berries, meat, mushrooms
+    pouch             flexible pouches: shredded cheese, ready meals, sauce refills
+    wrapped_block     foil- or paper-wrapped blocks: butter, cheese, yeast, tofu
+    sphere            round fruit: orange, apple, grapefruit, peach, plum, melon
+    ellipsoid         smooth egg-like produce standing up: potato, kiwi, eggs
+    squash            squash, its kind from its proportions: acorn/kabocha (squat), butternut, zucchini (long)
+    bell_pepper       bell peppers (3-4 lobes, short stem)
+    pear              pear-shaped produce: pear, avocado
+    oval              egg-shaped produce lying on its side: mango, papaya, lemon, lime (width = its length)
+    tomato            tomatoes, persimmons: slightly flattened, with a green calyx
+    onion             onions, red onions, garlic bulbs, shallots: pointed top, flat root end
+    cluster           vine tomatoes, grape bunches, cherries on a stem: 4-7 fruit of about width / 3
+    net_bag           net bags of oranges, onions, lemons, potatoes, with a clip and a tag
+
 Sizes are fixed per product (drawn once from their range with the product's own seed) except for produce
-(sphere, ellipsoid, squash), whose instances vary in size as real produce does.
+(the archetypes whose shapes.ARCHETYPE_TRAITS row says produce: fruit, vegetables, clusters, net bags), whose
+instances vary in size as real produce does.
 """
 from __future__ import annotations
 
@@ -29,7 +61,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tfsynth.generate.shapes import ARCHETYPES, BOTTLE_PROFILES
+from tfsynth.generate.shapes import ARCHETYPE_TRAITS, ARCHETYPES, BOTTLE_PROFILES, MeshError, load_mesh_file
 
 # Surface kinds (see materials.py for how each is drawn):
 #   matte: paper labels, cartons, matte produce skins      glossy: printed plastic (cups, tubs, squeeze bottles)
@@ -41,7 +73,8 @@ from tfsynth.generate.shapes import ARCHETYPES, BOTTLE_PROFILES
 MATERIALS = ("matte", "glossy", "glass", "clear_plastic", "translucent", "foil", "metal", "paper")
 SEE_THROUGH = ("glass", "clear_plastic", "translucent")
 LABEL_FACES = ("wrap", "front", "back", "left", "right", "top", "bottom")
-PRODUCE = ("sphere", "ellipsoid", "squash")
+# Produce archetypes (their instances vary in size and wear skins), from shapes' one table of traits.
+PRODUCE = tuple(name for name, traits in ARCHETYPE_TRAITS.items() if traits.produce)
 _SIZE_KEYS = ("width", "height", "depth")
 
 
@@ -311,36 +344,93 @@ def load_catalog(path: str) -> Catalog:
     reading = read_catalog(path)
     if reading.errors:
         raise reading.errors[0]
+    for product in reading.catalog.products + reading.catalog.distractors:
+        for problem in check_mesh(product):
+            raise CatalogError(f"{reading.where.get(product.key, path)}: field 'mesh': {problem}")
     return reading.catalog
 
 
-# Procedural catalog: archetype -> (width, height, depth) ranges in mm, typical materials, weights.
-_TEMPLATES = {
-    "box": ((60, 200), (40, 220), (30, 90), ("matte",)),
-    "carton": ((60, 100), (90, 200), (40, 70), ("matte", "glossy")),
-    "gable_top_carton": ((70, 95), (190, 260), (70, 95), ("matte",)),
-    "can": ((55, 85), (70, 160), None, ("glossy",)),
-    "bottle": ((55, 95), (180, 320), None, ("glass", "glossy")),
-    "squeeze_bottle": ((55, 75), (150, 210), (38, 50), ("glossy",)),
-    "jar": ((55, 95), (70, 150), None, ("glass", "glossy")),
-    "cup": ((60, 95), (55, 110), None, ("matte", "glossy")),
-    "tub": ((90, 140), (50, 100), None, ("glossy",)),
-    "egg_box": ((100, 160), (55, 75), (95, 110), ("matte",)),
-    "tray": ((110, 200), (30, 70), (90, 150), ("glossy",)),
-    "pouch": ((90, 150), (120, 200), (25, 45), ("glossy",)),
-    "sphere": ((55, 95), None, None, ("matte", "glossy")),
-    "ellipsoid": ((45, 90), (60, 130), None, ("matte",)),
-    "squash": ((110, 160), (90, 140), None, ("matte",)),
+def check_mesh(product: Product) -> list[str]:
+    """What is wrong with a product's mesh file (each problem names the file); empty when it loads or there is
+    none. load_catalog raises the first; the catalog check command reports them with the product and field."""
+    if not product.mesh_path:
+        return []
+    try:
+        load_mesh_file(product.mesh_path, product.fixed_size_m())
+    except MeshError as error:
+        return [str(error)]
+    return []
+
+
+@dataclasses.dataclass(frozen=True)
+class _Template:
+    """One kind of procedural product: size ranges in mm, materials (filtered by MATERIALS), bottle profile."""
+
+    archetype: str
+    width: tuple[float, float]
+    height: Optional[tuple[float, float]] = None  # None: the width times height_ratio
+    depth: Optional[tuple[float, float]] = None  # None: the width times depth_ratio (round things: 1)
+    materials: tuple[str, ...] = ("matte",)
+    profile: str = "water"
+    height_ratio: tuple[float, float] = (0.92, 1.05)
+    depth_ratio: tuple[float, float] = (1.0, 1.0)
+
+
+# Procedural catalog: template name -> what it makes, and how common it is. Bottles have one template per
+# profile (a hot-sauce bottle is not sized like a champagne bottle). Materials a template names that are not in
+# MATERIALS are left out when a product is made (matte when none remains).
+_TEMPLATES: dict[str, _Template] = {
+    "box": _Template("box", (60, 200), (40, 220), (30, 90), ("matte",)),
+    "carton": _Template("carton", (60, 100), (90, 200), (40, 70), ("matte", "glossy")),
+    "gable_top_carton": _Template("gable_top_carton", (70, 95), (190, 260), (70, 95), ("matte",)),
+    "brick_carton": _Template("brick_carton", (60, 100), (120, 240), (40, 70), ("matte", "glossy")),
+    "can": _Template("can", (55, 85), (70, 160), None, ("metal", "glossy")),
+    "bottle:water": _Template("bottle", (55, 95), (180, 320), None, ("clear_plastic", "glossy"), "water"),
+    "bottle:wine": _Template("bottle", (72, 82), (290, 320), None, ("glass",), "wine"),
+    "bottle:sparkling": _Template("bottle", (84, 92), (290, 310), None, ("glass",), "sparkling"),
+    "bottle:milk": _Template("bottle", (70, 100), (180, 260), None, ("translucent", "glossy"), "milk"),
+    "bottle:soda": _Template("bottle", (60, 95), (200, 330), None, ("clear_plastic", "glossy"), "soda"),
+    "bottle:sauce": _Template("bottle", (50, 75), (150, 220), None, ("glass", "glossy"), "sauce"),
+    "bottle:narrow_neck": _Template("bottle", (28, 45), (100, 160), None, ("glass", "clear_plastic"),
+                                    "narrow_neck"),
+    "squeeze_bottle": _Template("squeeze_bottle", (55, 75), (150, 210), (38, 50), ("glossy",)),
+    "tube": _Template("tube", (40, 60), (110, 200), (25, 40), ("glossy", "metal")),
+    "jar": _Template("jar", (55, 95), (70, 150), None, ("glass", "glossy")),
+    "cup": _Template("cup", (60, 95), (55, 110), None, ("matte", "glossy")),
+    "tub": _Template("tub", (90, 140), (50, 100), None, ("glossy",)),
+    "egg_box": _Template("egg_box", (100, 160), (55, 75), (95, 110), ("matte",)),
+    "tray": _Template("tray", (110, 200), (30, 70), (90, 150), ("glossy", "clear_plastic")),
+    "pouch": _Template("pouch", (90, 150), (120, 200), (25, 45), ("glossy",)),
+    "wrapped_block": _Template("wrapped_block", (90, 150), (30, 60), (55, 80), ("foil", "paper")),
+    "sphere": _Template("sphere", (55, 95), None, None, ("matte", "glossy")),
+    "ellipsoid": _Template("ellipsoid", (45, 90), (60, 130), None, ("matte",)),
+    "squash": _Template("squash", (110, 160), (90, 140), None, ("matte",)),
+    "bell_pepper": _Template("bell_pepper", (70, 95), None, None, ("glossy",), height_ratio=(1.0, 1.25)),
+    "pear": _Template("pear", (60, 85), None, None, ("matte", "glossy"), height_ratio=(1.25, 1.7)),
+    "oval": _Template("oval", (80, 150), None, None, ("matte", "glossy"), height_ratio=(0.55, 0.75),
+                      depth_ratio=(0.62, 0.8)),
+    "tomato": _Template("tomato", (55, 90), None, None, ("glossy",), height_ratio=(0.78, 0.92)),
+    "onion": _Template("onion", (55, 95), None, None, ("matte", "paper"), height_ratio=(0.95, 1.15)),
+    "cluster": _Template("cluster", (150, 260), (55, 85), (80, 130), ("glossy",)),
+    "net_bag": _Template("net_bag", (180, 320), (80, 130), (120, 200), ("matte",)),
 }
-_WEIGHTS = {"box": 2, "carton": 2, "gable_top_carton": 1, "can": 2, "bottle": 3, "squeeze_bottle": 2, "jar": 2,
-            "cup": 2, "tub": 1, "egg_box": 1, "tray": 1, "pouch": 1, "sphere": 1, "ellipsoid": 1, "squash": 0.5}
+_WEIGHTS: dict[str, float] = {
+    "box": 2, "carton": 2, "gable_top_carton": 1, "brick_carton": 1.5, "can": 2, "bottle:water": 1,
+    "bottle:wine": 0.6, "bottle:sparkling": 0.4, "bottle:milk": 0.5, "bottle:soda": 0.8, "bottle:sauce": 0.6,
+    "bottle:narrow_neck": 0.5, "squeeze_bottle": 2, "tube": 0.8, "jar": 2, "cup": 2, "tub": 1, "egg_box": 1,
+    "tray": 1, "pouch": 1, "wrapped_block": 1, "sphere": 1, "ellipsoid": 1, "squash": 0.5, "bell_pepper": 0.8,
+    "pear": 0.8, "oval": 0.8, "tomato": 0.8, "onion": 0.8, "cluster": 0.6, "net_bag": 0.6,
+}
 
 
-def _procedural_product(rng: np.random.Generator, name: str, archetype: str, is_distractor: bool) -> Product:
-    wr, hr, dr, materials = _TEMPLATES[archetype]
-    width = float(rng.uniform(*wr))
-    height = float(rng.uniform(*hr)) if hr else width * float(rng.uniform(0.92, 1.05))
-    depth = float(rng.uniform(*dr)) if dr else width
+def _procedural_product(rng: np.random.Generator, name: str, template_name: str, is_distractor: bool) -> Product:
+    template = _TEMPLATES[template_name]
+    archetype = template.archetype
+    width = float(rng.uniform(*template.width))
+    height = float(rng.uniform(*template.height)) if template.height else width * float(
+        rng.uniform(*template.height_ratio))
+    depth = float(rng.uniform(*template.depth)) if template.depth else width * float(
+        rng.uniform(*template.depth_ratio))
     if archetype in PRODUCE:  # real produce varies: keep a +-8 % range around the product's size
         size = tuple((v * 0.92, v * 1.08) for v in (width, height, depth))
     else:
@@ -352,8 +442,10 @@ def _procedural_product(rng: np.random.Generator, name: str, archetype: str, is_
         s = rng.uniform(0.35, 1.0) if k != 1 else rng.uniform(0.0, 0.25)
         v = rng.uniform(0.45, 1.0) if k != 1 else rng.uniform(0.85, 1.0)
         colors.append(tuple(int(round(c * 255)) for c in _hsv_to_rgb(h, s, v)))
+    # Materials another version of MATERIALS lacks are skipped, so templates may name the newer ones.
+    materials = [m for m in template.materials if m in MATERIALS] or ["matte"]
     return Product(name=name, archetype=archetype, size_mm=size, colors=tuple(colors),  # type: ignore
-                   material=str(rng.choice(materials)), profile=str(rng.choice(BOTTLE_PROFILES)),
+                   material=str(rng.choice(materials)), profile=template.profile,
                    is_distractor=is_distractor, design_seed=int(rng.integers(2 ** 31)))
 
 
@@ -365,19 +457,23 @@ def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
 
 
 def default_catalog(num_products: int = 150, num_distractors: int = 25, seed: int = 2017) -> Catalog:
-    """The procedural catalog: 150 products and 25 distractors (Rajpura et al. 2017), the same every call."""
+    """The procedural catalog: 150 products and 25 distractors (Rajpura et al. 2017), the same every call.
+
+    Every template (each archetype, each bottle profile) makes at least one product, in a random order among
+    the first ones; the rest are drawn by _WEIGHTS.
+    """
     rng = np.random.default_rng(seed)
     names = list(_WEIGHTS)
     weights = np.array([_WEIGHTS[n] for n in names], np.float64)
     weights /= weights.sum()
-    products = []
-    for index in range(num_products):
-        archetype = str(rng.choice(names, p=weights))
-        products.append(_procedural_product(rng, f"product_{index:03d}_{archetype}", archetype, False))
+    kinds = [str(n) for n in rng.permutation(names)][:num_products]
+    kinds += [str(n) for n in rng.choice(names, size=num_products - len(kinds), p=weights)]
+    products = [_procedural_product(rng, f"product_{index:03d}_{kind.replace(':', '_')}", kind, False)
+                for index, kind in enumerate(kinds)]
     distractors = []
     for index in range(num_distractors):
-        archetype = str(rng.choice(names, p=weights))
-        distractors.append(_procedural_product(rng, f"distractor_{index:02d}_{archetype}", archetype, True))
+        kind = str(rng.choice(names, p=weights))
+        distractors.append(_procedural_product(rng, f"distractor_{index:02d}_{kind.replace(':', '_')}", kind, True))
     return Catalog(products=products, distractors=distractors, source=f"<procedural seed={seed}>")
 
 
