@@ -50,7 +50,7 @@ def test_pipeline_outputs_deterministic_across_workers(tmp_path):
 
 
 def test_pipeline_resume_skips_done_chunks(tmp_path):
-    config = _config(tmp_path / "r", validation_images=0)
+    config = _config(tmp_path / "r", validation_images=0, keep_chunks=True)
     first = run(config, progress=False)
     assert first["rendered_this_run"] == 5
     before = _shards(tmp_path / "r")
@@ -73,3 +73,23 @@ def test_pipeline_uses_given_label_map(tmp_path):
     from tfsynth.data.tfrecord import example_to_annotation, read_examples
     objects = [o for e in read_examples(str(tmp_path / "o" / "train-*")) for o in example_to_annotation(e).objects]
     assert objects and all(ids[o.class_name] == o.class_id for o in objects)
+
+
+def test_chunks_are_data_removed_after_success_and_damage_is_named(tmp_path):
+    import numpy as np
+    import pytest
+    from tfsynth.generate.pipeline import decode_chunk
+    kept = _config(tmp_path / "k", num_images=2, validation_images=0, keep_chunks=True)
+    run(kept, progress=False)
+    chunk = chunk_tasks(kept)[0][4]
+    with np.load(chunk, allow_pickle=False) as data:  # plain arrays: loads without pickle
+        assert "meta" in data.files and "jpeg_0" in data.files
+    assert decode_chunk(chunk)[0]["index"] == 0
+    with open(chunk, "wb") as handle:
+        handle.write(b"not an npz")
+    with pytest.raises(ValueError, match="unreadable chunk"):
+        decode_chunk(chunk)
+    removed = _config(tmp_path / "d", num_images=2, validation_images=0)
+    run(removed, progress=False)
+    assert not os.path.exists(os.path.join(removed.output_dir, ".chunks"))
+    assert glob.glob(os.path.join(removed.output_dir, "train-*.tfrecord"))

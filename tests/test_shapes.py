@@ -243,6 +243,8 @@ def test_default_catalog_uses_every_archetype_and_bottle_profile():
     assert {p.archetype for p in catalog.products} == set(shapes.ARCHETYPES)
     assert {p.profile for p in catalog.products if p.archetype == "bottle"} == set(shapes.BOTTLE_PROFILES)
     assert all(p.material in catalog_lib.MATERIALS for p in catalog.products + catalog.distractors)
+    assert {p.material for p in catalog.products} == set(catalog_lib.MATERIALS)  # every material in use
+    assert {p.archetype for p in catalog.distractors} == set(shapes.ARCHETYPES)  # distractors of every kind
     by_archetype = {}
     for product in catalog.products:
         by_archetype.setdefault(product.archetype, product)

@@ -34,6 +34,7 @@ flags.DEFINE_enum("low_visibility", "drop", ["drop", "difficult"], "What happens
 flags.DEFINE_boolean("include_masks", False, "Write instance masks.")
 flags.DEFINE_boolean("write_images", False, "Also write the JPEG files under images/<split>/.")
 flags.DEFINE_boolean("write_solo", False, "Also write a SOLO dataset per split (solo_<split>/).")
+flags.DEFINE_boolean("keep_chunks", False, "Keep the rendered chunks (OUTPUT_DIR/.chunks) after a successful run.")
 flags.mark_flag_as_required("output_dir")
 
 
@@ -56,7 +57,8 @@ def main(argv: list[str]) -> None:
         cues=tuple(sorted(cues)), products_per_image=products, distractors=distractors, width=FLAGS.width,
         height=FLAGS.height, num_shards=FLAGS.num_shards, label_map=FLAGS.label_map,
         min_visibility=FLAGS.min_visibility, low_visibility=FLAGS.low_visibility,
-        include_masks=FLAGS.include_masks, write_images=FLAGS.write_images, write_solo=FLAGS.write_solo)
+        include_masks=FLAGS.include_masks, write_images=FLAGS.write_images, write_solo=FLAGS.write_solo,
+        keep_chunks=FLAGS.keep_chunks)
     manifest = run(config)
     for split, info in manifest["outputs"].items():
         print(f"{split}: {info['images']} images, {info['objects']} objects -> {config.output_dir}")

@@ -470,9 +470,15 @@ def default_catalog(num_products: int = 150, num_distractors: int = 25, seed: in
     kinds += [str(n) for n in rng.choice(names, size=num_products - len(kinds), p=weights)]
     products = [_procedural_product(rng, f"product_{index:03d}_{kind.replace(':', '_')}", kind, False)
                 for index, kind in enumerate(kinds)]
+    # Distractors cycle through every archetype (25 of them for the paper's 25), so each kind of pack also
+    # appears unlabelled in the default renders and no shape alone can mean "a product".
+    bottles = [n for n in names if n.startswith("bottle:")]
+    distractor_kinds = []
+    while len(distractor_kinds) < num_distractors:
+        distractor_kinds += [str(a) for a in rng.permutation(sorted({n.split(":")[0] for n in names}))]
     distractors = []
-    for index in range(num_distractors):
-        kind = str(rng.choice(names, p=weights))
+    for index, kind in enumerate(distractor_kinds[:num_distractors]):
+        kind = str(rng.choice(bottles)) if kind == "bottle" else kind
         distractors.append(_procedural_product(rng, f"distractor_{index:02d}_{kind.replace(':', '_')}", kind, True))
     return Catalog(products=products, distractors=distractors, source=f"<procedural seed={seed}>")
 

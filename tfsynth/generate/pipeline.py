@@ -4,7 +4,8 @@ chunk (rename), then assembled in index order into shards, COCO JSON, label map,
 Determinism: image `i` of split `s` is a pure function of (seed, s, i) and the configuration, and assembly
 reads chunks in index order, so the records are byte-identical for any --num_workers. Resume: chunk files live
 in OUTPUT_DIR/.chunks/<split>-<config hash>/ and are skipped when present; a different configuration writes a
-different folder.
+different folder. Chunks are .npz files of plain arrays (never pickle: nothing read from an output folder runs as
+code) and are removed once the records are written, unless --keep_chunks.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import io
 import json
 import multiprocessing
 import os
-import pickle
 import platform
+import shutil
 import sys
 import time
 from typing import Optional
@@ -53,12 +54,13 @@ class GenerateConfig:
     write_images: bool = False
     write_solo: bool = False
     chunk_size: int = CHUNK_SIZE
+    keep_chunks: bool = False  # keep OUTPUT_DIR/.chunks after a successful run (default: removed, it doubles disk use)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the rendered images or labels (not the outputs' layout)."""
         fields = dataclasses.asdict(self)
         for key in ("output_dir", "num_images", "validation_images", "num_workers", "num_shards", "write_images",
-                    "write_solo", "label_map"):
+                    "write_solo", "label_map", "keep_chunks"):
             fields.pop(key)
         if fields["catalog"] not in ("", "default") and os.path.isfile(fields["catalog"]):
             with open(fields["catalog"], "rb") as handle:
@@ -92,7 +94,7 @@ def _setup_worker(config: GenerateConfig) -> None:
 
 
 def render_image(split_id: int, index: int) -> dict:
-    """One image as a picklable record: JPEG bytes and objects (masks cropped to their boxes)."""
+    """One image as plain data: JPEG bytes, size and objects (masks cropped to their boxes, bit-packed)."""
     from PIL import Image
     config: GenerateConfig = _WORKER["config"]
     scene = sample_scene(_WORKER["catalog"], _WORKER["sampler"], config.seed, split_id, index)
@@ -101,14 +103,52 @@ def render_image(split_id: int, index: int) -> dict:
     objects = label_objects(scene, result.stats, result.ids, width, height, _WORKER["policy"])
     buffer = io.BytesIO()
     Image.fromarray(result.image).save(buffer, format="JPEG", quality=scene.post.jpeg_quality)
-    records = []
+    records, masks = [], []
     for obj in objects:
         record = dataclasses.asdict(obj)
+        record["mask"] = None
         if obj.mask is not None:  # keep the box crop only: a full-frame mask per object is mostly zeros
             x0, y0, x1, y1 = int(obj.xmin), int(obj.ymin), int(obj.xmax), int(obj.ymax)
-            record["mask"] = (x0, y0, np.packbits(obj.mask[y0:y1, x0:x1], axis=None), (y1 - y0, x1 - x0))
+            record["mask"] = {"x0": x0, "y0": y0, "rows": y1 - y0, "cols": x1 - x0, "array": len(masks)}
+            masks.append(np.packbits(obj.mask[y0:y1, x0:x1], axis=None))
         records.append(record)
-    return {"index": index, "encoded": buffer.getvalue(), "objects": records, "width": width, "height": height}
+    return {"index": index, "encoded": buffer.getvalue(), "objects": records, "width": width, "height": height,
+            "masks": masks}
+
+
+def encode_chunk(images: list[dict]) -> bytes:
+    """A chunk of rendered images as an .npz of plain arrays (JSON text, JPEG bytes, packed mask bits).
+
+    No pickle: a chunk cache handed over with a dataset folder is read as data, never run as code.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    meta = []
+    for position, image in enumerate(images):
+        arrays[f"jpeg_{position}"] = np.frombuffer(image["encoded"], np.uint8)
+        for mask_index, bits in enumerate(image["masks"]):
+            arrays[f"mask_{position}_{mask_index}"] = bits
+        meta.append({key: image[key] for key in ("index", "width", "height", "objects")})
+    arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def decode_chunk(path: str) -> list[dict]:
+    """The images of a chunk file written by encode_chunk; a damaged file is an error naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            images = []
+            for position, item in enumerate(meta):
+                item["encoded"] = bytes(data[f"jpeg_{position}"])
+                for mask_index, record in enumerate(o for o in item["objects"] if o["mask"] is not None):
+                    record["mask"]["bits"] = data[f"mask_{position}_{mask_index}"]
+                images.append(item)
+            return images
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"{path}: unreadable chunk of rendered images ({error}); delete it and run again to "
+                         f"render it anew") from None
 
 
 def _renderer():
@@ -126,7 +166,7 @@ def render_chunk(task: tuple[str, int, int, int, str]) -> int:
         raise RuntimeError(f"render worker failed to start: {_WORKER['error']}") from _WORKER["error"]
     split_name, split_id, start, end, path = task
     images = [render_image(split_id, index) for index in range(start, end)]
-    write_atomically(path, pickle.dumps(images, protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomically(path, encode_chunk(images))
     return end - start
 
 
@@ -139,24 +179,22 @@ def chunk_tasks(config: GenerateConfig) -> list[tuple[str, int, int, int, str]]:
         folder = os.path.join(config.output_dir, ".chunks", f"{split_name}-{fingerprint}")
         for start in range(0, counts[split_name], config.chunk_size):
             end = min(start + config.chunk_size, counts[split_name])
-            tasks.append((split_name, split_id, start, end, os.path.join(folder, f"{start:07d}-{end:07d}.pkl")))
+            tasks.append((split_name, split_id, start, end, os.path.join(folder, f"{start:07d}-{end:07d}.npz")))
     return tasks
 
 
 def _load_chunk(path: str, split_name: str, config: GenerateConfig):
     from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
-    with open(path, "rb") as handle:
-        images = pickle.load(handle)
-    for item in images:
+    for item in decode_chunk(path):
         objects = []
         for record in item["objects"]:
             mask_info = record.pop("mask")
             obj = ObjectAnnotation(**record)
             if mask_info is not None:
-                x0, y0, bits, shape = mask_info
+                rows, cols = mask_info["rows"], mask_info["cols"]
                 mask = np.zeros((item["height"], item["width"]), np.uint8)
-                crop = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape)
-                mask[y0:y0 + shape[0], x0:x0 + shape[1]] = crop
+                crop = np.unpackbits(mask_info["bits"], count=rows * cols).reshape(rows, cols)
+                mask[mask_info["y0"]:mask_info["y0"] + rows, mask_info["x0"]:mask_info["x0"] + cols] = crop
                 obj.mask = mask
             objects.append(obj)
         name = f"{split_name}_{item['index']:06d}.jpg"
@@ -282,4 +320,6 @@ def run(config: GenerateConfig, progress: bool = True) -> dict:
         "total_seconds": time.time() - started,
     }
     _write_json(os.path.join(config.output_dir, "manifest.json"), manifest)
+    if not config.keep_chunks:  # the records hold everything now; a rerun renders anew
+        shutil.rmtree(os.path.join(config.output_dir, ".chunks"), ignore_errors=True)
     return manifest
