@@ -73,7 +73,8 @@ rows:
     assert f"`python -m tfsynth.experiments {study_path} --output_dir {tmp_path / 'out'}`" in text
     # Every step left its done marker, so a second run resumes without redoing work.
     out = tmp_path / "out"
-    assert (out / "pretrained" / ".done").exists() and (out / "real" / ".done").exists()
+    assert (out / "pretrained" / ".done").exists() and list((out / "real").glob("cntk_*/.done"))
+    assert f"Evaluated on every real photo of {real} (as cntk;" in text  # real_data_dir: the CNTK layout
     assert list((out / "rows").glob("*/model/.done"))
 
     # One row alone, by its label: its own report folder, the whole study's report left as it was.

@@ -230,6 +230,11 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
         class_names = sorted({obj.class_name for image in images for obj in image.objects})
         name_to_id = {class_name: index for index, class_name in enumerate(class_names, 1)}
         categories = [{"id": class_id, "name": class_name} for class_name, class_id in name_to_id.items()]
+        # Ids from sorted names agree with a model's or the renders' ids only by chance: say so, once.
+        logging.warning("no --label_map: class ids follow sorted class names (%s); pass the label map of the "
+                        "renders or model these records go with, or their ids may silently differ",
+                        ", ".join([f"{class_name}={class_id}" for class_name, class_id in name_to_id.items()][:8])
+                        + (", ..." if len(name_to_id) > 8 else ""))
 
     # Pass 2: write records, then the label map and the COCO JSON.
     os.makedirs(output_dir, exist_ok=True)

@@ -8,16 +8,23 @@ starts from the mean of all COCO class columns (a generic "object" detector). Ba
 background. The result is laid out as the Zoo tarballs (OUT/checkpoint/ckpt-0, OUT/pipeline.config) and is
 fine-tuned with fine_tune_checkpoint_type "full". The OD API's "detection" type restores only the feature
 extractor, which throws away the box regression heads and everything the class head knows.
+
+MAP.yaml names COCO classes by the display_name entries of tfsynth/pretrained/mscoco_label_map.pbtxt (the label map
+fetch.py puts beside every COCO model); an unknown name is refused with the closest ones. Several new classes may
+start from one COCO class (water, ketchup and mustard from bottle), but they then start identical and only
+fine-tuning separates them, so each such COCO class gets a warning naming the classes that share it.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
+import logging
 import os
 import pathlib
 import shutil
 import sys
 import tempfile
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 import yaml
@@ -27,21 +34,76 @@ from tfsynth.utils import label_map_util
 # Box predictor class heads: the last layer of each head maps features to anchors x (num_classes + 1) logits.
 _CLASS_HEAD_MARK = "ClassPredictor"  # Keras variable name of each class head's last layer
 
+# The COCO classes of every COCO model tfsynth fetches (fetch.py copies this file beside each one): class_init and
+# class_mapping files name COCO classes by its display_name entries ("bottle", "cup", "orange", "wine glass").
+COCO_LABEL_MAP = pathlib.Path(__file__).resolve().with_name("mscoco_label_map.pbtxt")
+
+logger = logging.getLogger(__name__)
+
+
+def coco_class_names(label_map_path: str = str(COCO_LABEL_MAP)) -> dict[str, int]:
+    """COCO display name -> COCO id of a COCO label map (by default the one tfsynth ships)."""
+    return {c["name"]: c["id"] for c in label_map_util.create_categories_from_labelmap(label_map_path)}
+
+
+def unknown_coco_class(name: object, label_map_path: str, known: Iterable[str]) -> str:
+    """The end of an error message for a COCO class name that `label_map_path` lacks: where the names are listed
+    and, for a typo, the closest ones."""
+    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.6)
+    hint = f"; close matches: {close}" if close else ""
+    return (f"{name!r} is not a COCO class of {label_map_path} (COCO names are the display_name entries of "
+            f"{COCO_LABEL_MAP}, e.g. 'bottle', 'cup', 'orange'){hint}")
+
+
+def yaml_key_lines(path: str) -> dict[str, int]:
+    """Line number (1-based) of each top-level key of a YAML mapping file, for error messages; {} if none."""
+    try:
+        node = yaml.compose(pathlib.Path(path).read_text())
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
+
+
+def classes_sharing_a_start(init: Mapping[str, Optional[str]]) -> dict[str, list[str]]:
+    """{COCO class: our classes} for every COCO class that starts more than one of our classes."""
+    by_source: dict[str, list[str]] = {}
+    for new_name, source_name in init.items():
+        if source_name is not None:
+            by_source.setdefault(str(source_name), []).append(str(new_name))
+    return {source: names for source, names in by_source.items() if len(names) > 1}
+
+
+def sharing_warning(source_name: str, classes: list[str], path: str) -> str:
+    """The one-line warning for classes that start from the same COCO class."""
+    return (f"{path}: classes {classes} all start from COCO class {source_name!r}: their class-head columns begin "
+            "identical, so only training on the renders can tell them apart (give them distinct looks in the "
+            "catalog, or start some from null, the mean of all COCO classes)")
+
 
 def read_init_mapping(path: str, source_label_map: str, target_label_map: str) -> dict[int, Optional[int]]:
-    """YAML {new class name: source display name or null} -> {new id: source id or None}; names are checked."""
+    """YAML {new class name: source display name or null} -> {new id: source id or None}; names are checked.
+
+    Warns (logging) for each COCO class that starts several new classes: they begin as one class.
+    """
     data = yaml.safe_load(pathlib.Path(path).read_text()) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of new class name -> COCO class name")
-    source = {c["name"]: c["id"] for c in label_map_util.create_categories_from_labelmap(source_label_map)}
+        raise ValueError(f"{path}: expected a mapping of new class name -> COCO class name (or null)")
+    lines = yaml_key_lines(path)
+    source = coco_class_names(source_label_map)
     target = label_map_util.get_label_map_dict(target_label_map)
     mapping: dict[int, Optional[int]] = {class_id: None for class_id in target.values()}
     for new_name, source_name in data.items():
+        where = f"{path}:{lines[str(new_name)]}" if str(new_name) in lines else path
         if new_name not in target:
-            raise ValueError(f"{path}: {new_name!r} is not a class of {target_label_map}")
+            raise ValueError(f"{where}: {new_name!r} is not a class of {target_label_map}; its classes are "
+                             f"{sorted(target)}")
         if source_name is not None and source_name not in source:
-            raise ValueError(f"{path}: {new_name!r} -> {source_name!r}: not a class of {source_label_map}")
+            raise ValueError(f"{where}: {new_name!r} -> " + unknown_coco_class(source_name, source_label_map, source))
         mapping[target[new_name]] = None if source_name is None else source[source_name]
+    for source_name, classes in classes_sharing_a_start(data).items():
+        logger.warning(sharing_warning(source_name, classes, path))
     return mapping
 
 
@@ -139,9 +201,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", required=True, help="pretrained model folder (pipeline.config, checkpoint/)")
     parser.add_argument("--label_map", required=True, help="label map of the new classes")
-    parser.add_argument("--init_from", required=True, help="YAML: new class name -> source class name or null")
+    parser.add_argument("--init_from", required=True, help="YAML: new class name -> COCO class name (a "
+                        f"display_name of {COCO_LABEL_MAP.name}) or null (the mean of all COCO classes)")
     parser.add_argument("--output_dir", required=True, help="folder of the new checkpoint")
     args = parser.parse_args(argv)
+    logging.basicConfig(format="%(levelname)s: %(message)s")  # the shared-start warnings reach the terminal
     try:
         print(build_remapped_checkpoint(args.source, args.label_map, args.init_from, args.output_dir))
     except (ValueError, FileNotFoundError) as error:
