@@ -7,15 +7,30 @@ A YAML catalog looks like:
         class: ketchup              # optional: several products (looks) may share one labelled class
         archetype: squeeze_bottle   # or `mesh: path/to/model.obj|glb|ply`
         size_mm: {width: [60, 66], height: [190, 200], depth: [42, 46]}   # number or [min, max]
-        colors: [[200, 20, 20], [250, 250, 240]]   # RGB 0-255, first is the main colour
+        colors: [[200, 20, 20], [250, 250, 240]]   # RGB 0-255 or '#rrggbb' (see Colours below)
         material: glossy            # matte | glossy | glass | clear_plastic | translucent | foil | metal | paper
         profile: water              # bottles only: water, wine, sparkling, milk, soda, sauce, narrow_neck
         texture: labels/ketchup.png # optional label image (relative to the YAML file), wrapped round the product,
                                     # or per face: {front: f.png, back: b.png, top: t.png} (faces: LABEL_FACES)
-        contents: [180, 20, 20]     # see-through materials: the colour of what is inside (default: colors[0])
-        fill: [0.6, 0.95]           # see-through materials: how full, as a fraction of the height
+        cap: [250, 250, 240]        # optional colour of the cap, lid or capsule (default: from the colours)
+        contents: [180, 20, 20]     # see-through packs and punnets: what is inside, a colour or 'clear' (water)
+        fill: [0.6, 0.95]           # see-through packs: how full, as a fraction of the height along the outline
     distractors:
       - {name: lemon_d, archetype: sphere, size_mm: {width: 60}, colors: [[240, 220, 40]]}
+
+Colours. Packs: colors[0] is the pack's background colour, colors[1] its second colour (a panel, band or half of
+the label, depending on the design), colors[2] the logo; text is black or white, whichever reads on colors[0].
+The design (layout, logo shape, brand word) follows from the product's name, and every render picks one of
+textures.LABEL_VARIANTS variants of it (other text, photo, barcode place) when the texture cue varies. Produce:
+colors[0] is the skin, the last colour the stem or calyx. Egg boxes: colors[0] is the moulded pulp or foam,
+another colour the lid's printed label.
+
+See-through packs (glass, clear_plastic, translucent): the body below the fill level shows `contents` (drawn
+nearly opaque; write `contents: clear` for water or clear soda, whose background shows through), the bare wall
+above it, and one opaque label band. Without `contents`, colors[0] is the contents, read as clear when it is light
+and nearly grey (a light grey like milk or mayonnaise must be given as `contents` to stay opaque). Punnets (tray)
+with `contents` show a heap of round pieces in that colour under their film on top (mushrooms, berries, cherry
+tomatoes), the punnet's colours on the sides.
 
 Archetypes (pick the one whose line names your product; size_mm is width x height x depth as it stands):
 
@@ -28,7 +43,8 @@ Archetypes (pick the one whose line names your product; size_mm is width x heigh
                       sparkling (champagne, cava: heavy body, foil over a bulbous top), milk (round milk or
                       drinking-yoghurt bottle), soda (waisted PET soda), sauce (soy, vinegar, dressing),
                       narrow_neck (hot sauce, small syrups: slim body, long narrow neck)
-    squeeze_bottle    ketchup, mustard, mayonnaise, honey bottles standing on their flip-top cap
+    squeeze_bottle    ketchup, mustard, mayonnaise, honey bottles standing on their flip-top cap (an upright
+                      sauce bottle is a `bottle` with `profile: sauce`)
     tube              squeeze tubes standing on their cap: mayonnaise, tomato paste, mustard, anchovy paste
     jar               jars with a screw lid: jam, pickles, pasta sauce, peanut butter, baby food
     cup               yoghurt and dessert cups: tapered, with a sealed lid
@@ -39,7 +55,8 @@ Archetypes (pick the one whose line names your product; size_mm is width x heigh
     wrapped_block     foil- or paper-wrapped blocks: butter, cheese, yeast, tofu
     sphere            round fruit: orange, apple, grapefruit, peach, plum, melon
     ellipsoid         smooth egg-like produce standing up: potato, kiwi, eggs
-    squash            squash, its kind from its proportions: acorn/kabocha (squat), butternut, zucchini (long)
+    squash            squash, its kind from its proportions: acorn/kabocha when height < 1.4 x width,
+                      butternut and summer squash (a neck) up to about 3.2 x width, zucchini (even) from 4 x
     bell_pepper       bell peppers (3-4 lobes, short stem)
     pear              pear-shaped produce: pear, avocado
     oval              egg-shaped produce lying on its side: mango, papaya, lemon, lime (width = its length)
@@ -48,7 +65,8 @@ Archetypes (pick the one whose line names your product; size_mm is width x heigh
     cluster           vine tomatoes, grape bunches, cherries on a stem: 4-7 fruit of about width / 3
     net_bag           net bags of oranges, onions, lemons, potatoes, with a clip and a tag
 
-Sizes are fixed per product (drawn once from their range with the product's own seed) except for produce
+Round archetypes (can, bottle, jar, cup, tub, squash) are round in plan: their depth is their width and a depth
+given is not used; depth defaults to the width for every archetype. Sizes are fixed per product (drawn once from their range with the product's own seed) except for produce
 (the archetypes whose shapes.ARCHETYPE_TRAITS row says produce: fruit, vegetables, clusters, net bags), whose
 instances vary in size as real produce does.
 """
@@ -96,17 +114,31 @@ class Product:
     # The class this product is labelled as; several products (looks of one kind of product: yellow and green
     # squash, still and sparkling water) may share it. None: the product's own name.
     class_name: Optional[str] = None
-    # See-through containers: the colour of what is inside ("contents"; None: colors[0] as before) and how full
-    # they are, as a (min, max) fraction of the height drawn per instance.
-    contents: Optional[tuple[int, int, int]] = None
+    # What is inside a see-through container or under a punnet's film: a colour, "clear" (water, clear soda) or
+    # None (colors[0], read as clear when it is light and nearly grey, as older catalogs wrote water).
+    contents: Any = None
+    # How full see-through containers are: (min, max) fraction of the label texture's height (bottom to top
+    # along the outline), drawn per label variant.
     fill: tuple[float, float] = (0.75, 0.95)
     # The user's own label images per face ((face, path) pairs; LABEL_FACES), pasted over the procedural label.
     texture_faces: tuple[tuple[str, str], ...] = ()
+    cap_color: Optional[tuple[int, int, int]] = None  # the closure's colour; None: drawn from the palette
 
     @property
     def contents_color(self) -> tuple[int, int, int]:
         """The colour seen through a see-through container: `contents`, else the main colour."""
+        if self.contents == "clear":
+            return (232, 238, 242)
         return self.contents or self.colors[0]
+
+    @property
+    def clear_contents(self) -> bool:
+        """Whether a see-through container holds something clear (water), so the background shows through."""
+        if self.contents is not None:
+            return self.contents == "clear"
+        color = self.colors[0]
+        luma = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+        return luma > 185 and max(color) - min(color) < 60
 
     @property
     def label(self) -> str:
@@ -205,7 +237,7 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool,
         where = f"{where} ({name!r})"
     # After the name, so that the message names the product.
     known = {"name", "class", "archetype", "size_mm", "colors", "material", "profile", "texture", "mesh", "contents",
-             "fill"}
+             "fill", "cap"}
     unknown = sorted(set(entry) - known)
     if unknown:
         fail(f"{where}: unknown field(s) {unknown}; expected some of {sorted(known)}")
@@ -265,8 +297,11 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool,
         texture_path = _path("texture")
     mesh_path = _path("mesh")
     contents = entry.get("contents")
-    if contents is not None:
-        contents = attempt(_color, contents, f"{where}: field 'contents'", None)
+    if contents is not None and contents != "clear":
+        contents = attempt(_color, contents, f"{where}: field 'contents' (a colour, or 'clear' for water)", None)
+    cap = entry.get("cap")
+    if cap is not None:
+        cap = attempt(_color, cap, f"{where}: field 'cap'", None)
     fill = attempt(_range, entry.get("fill", [0.75, 0.95]), f"{where}: field 'fill'", (0.75, 0.95), upper=1.0)
 
     class_name = entry.get("class")
@@ -278,7 +313,7 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool,
         return None
     return Product(name=name, archetype=archetype, size_mm=(width, height, depth), colors=parsed_colors,
                    material=material, profile=profile, texture_path=texture_path, mesh_path=mesh_path,
-                   contents=contents, fill=fill, texture_faces=texture_faces,
+                   contents=contents, fill=fill, texture_faces=texture_faces, cap_color=cap,
                    is_distractor=is_distractor, design_seed=stable_seed(name) % (2 ** 31), class_name=class_name)
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ import numpy as np
 
 from tfsynth.generate.catalog import SEE_THROUGH, Product
 from tfsynth.generate.scene import Material
-from tfsynth.generate.textures import LABEL_VARIANTS, is_clear_contents
+from tfsynth.generate.textures import LABEL_VARIANTS
 
 # (shading kind, specular, shininess) of each catalog material.
 _SHADING = {
@@ -68,4 +68,4 @@ def _closure_kind(product: Product, rng: np.random.Generator) -> str:
 
 def casts_shadow(product: Product) -> bool:
     """A clear pack lets the lamp through: only opaque packs and coloured contents cast a shadow."""
-    return not (product.material in SEE_THROUGH and is_clear_contents(product.contents_color))
+    return not (product.material in SEE_THROUGH and product.clear_contents)

@@ -54,11 +54,6 @@ def _ink_on(color) -> tuple[int, int, int]:
     return _BLACK if _luma(color) > 140 else _WHITE
 
 
-def is_clear_contents(color: tuple[int, int, int]) -> bool:
-    """A light, nearly grey main colour means clear contents (water, clear soda), not a coloured sauce."""
-    return _luma(color) > 185 and max(color) - min(color) < 60
-
-
 def _word(rng: np.random.Generator, low: int, high: int) -> str:
     return "".join(rng.choice(list(_UPPER), size=int(rng.integers(low, high + 1))))
 
@@ -230,14 +225,56 @@ def _pack_art(product: Product, variant: int, size: int) -> Image.Image:
     return image
 
 
+def _moulded_pulp(product: Product, variant: int, size: int) -> Image.Image:
+    """Egg cartons: moulded pulp or foam in the main colour with its grain, one printed label on the lid."""
+    detail = np.random.default_rng([product.design_seed, variant])
+    palette = _palette(product)
+    grain = detail.normal(0, 1, (size // 4, size // 4)).astype(np.float32)
+    grain = np.asarray(Image.fromarray(grain).resize((size, size), Image.BICUBIC))
+    base = np.array(palette[0], np.float32)[None, None, :] * (1.0 + 0.05 * grain[..., None])
+    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    # The lid's label (the egg domes and the lid take the upper rows of the texture).
+    top = int(size * detail.uniform(0.05, 0.2))
+    left = int(size * detail.uniform(0.05, 0.4))
+    box = (left, top, left + int(size * detail.uniform(0.3, 0.5)), top + int(size * detail.uniform(0.12, 0.22)))
+    label_color = palette[int(detail.integers(1, len(palette)))]
+    draw.rectangle(box, fill=label_color)
+    draw.text(((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), _word(np.random.default_rng(product.design_seed), 3, 7),
+              fill=_ink_on(label_color), font=_font(14), anchor="mm")
+    return image
+
+
+def _punnet_contents(image: Image.Image, product: Product, variant: int, size: int) -> None:
+    """A punnet's top rows: a heap of round pieces in the contents' colour (mushrooms, berries, cherry tomatoes)
+    seen through its film, with a small printed sticker; the sides keep the pack art (the punnet)."""
+    detail = np.random.default_rng([product.design_seed, variant, 2])
+    draw = ImageDraw.Draw(image)
+    color = np.array(product.contents_color, np.float32)
+    rows = int(size * 0.7)  # a tray's top takes the texture rows above its sides' band (shapes.tray)
+    draw.rectangle([0, 0, size, rows], fill=tuple(int(c * 0.55) for c in color))
+    for _ in range(int(detail.integers(25, 45))):
+        radius = int(size * detail.uniform(0.05, 0.1))
+        cx, cy = int(detail.uniform(0, size)), int(detail.uniform(0, rows))
+        for k in range(4, 0, -1):  # shaded: lit centre, darker rim
+            shade = 0.7 + 0.35 * (1 - k / 4) + detail.normal(0, 0.04)
+            rr = radius * k / 4
+            draw.ellipse([cx - rr, cy - rr, cx + rr, cy + rr], fill=tuple(int(min(255, c * shade)) for c in color))
+    if detail.uniform() < 0.8:
+        left, top = int(size * detail.uniform(0.1, 0.6)), int(rows * detail.uniform(0.2, 0.6))
+        sticker = _palette(product)[1]
+        draw.rectangle([left, top, left + size // 4, top + size // 8], fill=sticker)
+        draw.text((left + size // 8, top + size // 16), _word(detail, 3, 6), fill=_ink_on(sticker), font=_font(10),
+                  anchor="mm")
+
+
 def _closure_rows(image: np.ndarray, product: Product, detail: np.random.Generator, cap_v: Optional[float],
                   base_v: Optional[float]) -> None:
     """Colours the closure rows: above cap_v (cap, lid, capsule) and below base_v (a cap the pack stands on)."""
     size = image.shape[0]
     palette = _palette(product)
     cap_color = palette[int(detail.integers(1, len(palette)))] if detail.uniform() < 0.7 else _WHITE
-    if cap_v is None and base_v is None:
-        cap_v = 0.88  # an unknown mesh: a band at the top still reads as a lid
+    cap_color = product.cap_color or cap_color
     if cap_v is not None:
         image[:max(1, int(round((1.0 - cap_v) * size)))] = cap_color
     if base_v is not None:
@@ -250,7 +287,7 @@ def _see_through(art: np.ndarray, product: Product, detail: np.random.Generator)
     size = art.shape[0]
     rgba = np.empty((size, size, 4), np.float32)
     contents = np.array(product.contents_color, np.float32)
-    clear = is_clear_contents(product.contents_color)
+    clear = product.clear_contents
     u = np.linspace(0.0, 1.0, size, dtype=np.float32)[None, :]
     rows = np.arange(size, dtype=np.float32)[:, None]
     # Streaks where the curved wall bends the light, and the ribs of PET bottles.
@@ -335,13 +372,18 @@ def label_texture(product: Product, variant: int = 0, size: int = TEXTURE_SIZE, 
     if product.texture_path:
         with Image.open(product.texture_path) as picture:
             image = picture.convert("RGB").resize((size, size), Image.BILINEAR)
+    elif product.archetype == "egg_box":
+        image = _moulded_pulp(product, variant, size)
+        _paste_faces(image, product, cap_v, base_v)
     else:
         image = _pack_art(product, variant, size)
+        if product.archetype == "tray" and product.contents is not None:
+            _punnet_contents(image, product, variant, size)
         _paste_faces(image, product, cap_v, base_v)
     art = np.asarray(image.filter(ImageFilter.SMOOTH)).copy()
     if not product.texture_path:
         _closure_rows(art, product, detail, cap_v, base_v)
-    if product.material in SEE_THROUGH:
-        return _see_through(art, product, detail)
+    if product.material in SEE_THROUGH and not (product.archetype == "tray" and product.contents is not None):
+        return _see_through(art, product, detail)  # (a punnet's film shows its drawn contents instead)
     art = _surface_finish(art, product, detail)
     return np.dstack([art, np.full(art.shape[:2], 255, np.uint8)])
