@@ -521,13 +521,16 @@ def _check_study(study: Study, rows: list[RowSpec]) -> list[str]:
                 raise StudyError(f"{row_where(row)}field 'overrides': key {key!r}: num_classes follows the label map "
                                  f"({len(classes)} classes in {study.label_map}); remove it")
 
-    configs_checked: set[str] = set()
-    for row in trained:
-        config_path = row.pipeline_config or study.pipeline_config
-        if config_path in configs_checked:
-            continue
-        configs_checked.add(config_path)
-        where = f"{row_where(row) if row.pipeline_config else ''}field 'pipeline_config'"
+    def distinct_files(field: str):
+        """(row, path, where) for each distinct file a trained row reads from `field` (its own or the study's)."""
+        seen: set[str] = set()
+        for row in trained:
+            path = getattr(row, field) or getattr(study, field)
+            if path not in seen:
+                seen.add(path)
+                yield row, path, f"{row_where(row) if getattr(row, field) else ''}field {field!r}"
+
+    for row, config_path, where in distinct_files("pipeline_config"):
         try:
             model = config_util.get_configs_from_pipeline_file(config_path)["model"]
         except (OSError, ValueError) as error:
@@ -538,13 +541,7 @@ def _check_study(study: Study, rows: list[RowSpec]) -> list[str]:
                              "faster_rcnn (whose num_classes the study sets from its label map)")
 
     rendered: set[str] = set()
-    catalogs_checked: set[str] = set()
-    for row in trained:
-        catalog_path = row.catalog or study.catalog
-        if catalog_path in catalogs_checked:
-            continue
-        catalogs_checked.add(catalog_path)
-        where = f"{row_where(row) if row.catalog else ''}field 'catalog'"
+    for row, catalog_path, where in distinct_files("catalog"):
         try:
             catalog = load_catalog(catalog_path)
         except CatalogError as error:
