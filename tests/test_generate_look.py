@@ -95,3 +95,24 @@ def test_glass_textures_clear_versus_coloured_contents(fridge_catalog):
     red = ketchup[body].mean(axis=(0, 1))
     assert red[0] > 2 * red[1]  # the sauce's colour, not a pale tint
     assert by_name["water_500ml"].clear_contents and not by_name["ketchup_glass"].clear_contents
+
+
+def test_a_users_face_image_lands_on_its_face_and_variants_differ(tmp_path):
+    from PIL import Image
+    from tfsynth.generate.catalog import load_catalog as load
+    Image.new("RGB", (40, 30), (255, 0, 255)).save(tmp_path / "front.png")
+    (tmp_path / "c.yaml").write_text(
+        "products:\n"
+        "  - {name: oat_drink, archetype: box, size_mm: {width: 100, height: 200, depth: 100},\n"
+        "     colors: [[40, 90, 170], [250, 250, 240]], texture: {front: front.png}}\n")
+    product = load(str(tmp_path / "c.yaml")).products[0]
+    texture = textures.label_texture(product, 0, cap_v=0.88, base_v=0.12).astype(np.int32)
+    size = textures.TEXTURE_SIZE
+    magenta = (texture[..., 0] > 240) & (texture[..., 1] < 20) & (texture[..., 2] > 240)
+    rows, cols = np.nonzero(magenta)
+    # A square box wraps front, right, back, left over u: the front is the first quarter, between the caps' rows.
+    assert cols.min() == 0 and abs(cols.max() - size // 4) <= 2
+    assert abs(rows.min() - round(0.12 * size)) <= 2 and abs(rows.max() - round(0.88 * size)) <= 2
+    others = [textures.label_texture(product, v, cap_v=0.88, base_v=0.12) for v in range(1, textures.LABEL_VARIANTS)]
+    assert all(np.abs(o.astype(np.int32) - texture).mean() > 1 for o in others)  # the rest of the art varies
+    assert all((o[magenta] == texture[magenta]).all() for o in others)  # the user's face stays as given
