@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from tfsynth.experiments import REPO_ROOT, StudyError, StudyRunner, load_study
+from tfsynth.studies.runner import StudyRunner
+from tfsynth.studies.spec import REPO_ROOT, StudyError, load_study
 
 REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "real" / "cntk_fridge_us"
 
@@ -150,7 +151,7 @@ rows:
 
 
 def test_a_done_step_is_skipped_and_keeps_its_recorded_time(tmp_path):
-    from tfsynth.experiments import run_step
+    from tfsynth.studies.steps import run_step
     counter = tmp_path / "runs.txt"
     command = [sys.executable, "-c", f"open({str(counter)!r}, 'a').write('x')"]
     marker = tmp_path / "step" / ".done"
@@ -163,7 +164,7 @@ def test_a_done_step_is_skipped_and_keeps_its_recorded_time(tmp_path):
 
 
 def test_an_interrupted_step_reports_the_time_of_every_attempt(tmp_path):
-    from tfsynth.experiments import run_step
+    from tfsynth.studies.steps import run_step
     marker = tmp_path / "step" / ".done"
     seconds_file = tmp_path / "step" / ".done.seconds"
     failing = [sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(3)"]

@@ -15,7 +15,9 @@ import pytest
 from PIL import Image
 
 from tfsynth.utils import label_map_util  # noqa: F401 - compiles protos before TF loads (see convert.py)
-from tfsynth.experiments import REPO_ROOT, RealData, StudyError, StudyRunner, check_study, load_study
+from tfsynth.studies.checks import check_study
+from tfsynth.studies.runner import StudyRunner
+from tfsynth.studies.spec import REPO_ROOT, RealData, StudyError, load_study
 
 SOLO_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "unity_solo_sample"
 FRCNN_CONFIG = (REPO_ROOT.parent / "shared" / "data" / "odapi_reference" / "configs_tf2"

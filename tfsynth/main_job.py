@@ -26,8 +26,8 @@ from typing import Any, Mapping, Optional
 from absl import app, flags
 
 from tfsynth import system_check
-from tfsynth.experiments import (REAL_DATA_FORMATS, REPO_ROOT, Study, StudyError, StudyRunner,
-                                 load_study, parse_real_data)
+from tfsynth.studies.runner import StudyRunner
+from tfsynth.studies.spec import REAL_DATA_FORMATS, REPO_ROOT, Study, StudyError, load_study, parse_real_data
 
 STUDIES = {
     "quick": REPO_ROOT / "configs" / "studies" / "main_quick.yaml",

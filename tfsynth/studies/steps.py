@@ -1,0 +1,82 @@
+"""Resumable steps of a study: each one command, skipped when its done marker exists (run_step), with its wall time
+summed over every attempt (the attempt clock)."""
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+from absl import logging
+
+from tfsynth.studies.spec import REPO_ROOT
+from tfsynth.utils.files import write_atomically
+
+
+class _AttemptClock:
+    """The seconds a step has run over all its attempts, kept in a file beside its done marker while it runs.
+
+    A killed or interrupted step resumes in a later attempt; without this its recorded wall time would count the last
+    attempt only. A thread rewrites the file every `interval` seconds, so at most that much is lost to a hard kill.
+    """
+
+    def __init__(self, done_marker: pathlib.Path, interval: float = 30.0):
+        self.path = done_marker.with_name(done_marker.name + ".seconds")
+        self.interval = interval
+        self.earlier = self._read()
+        self.start = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _read(self) -> float:
+        try:
+            return float(json.loads(self.path.read_text())["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
+
+    def total(self) -> float:
+        return self.earlier + time.time() - self.start
+
+    def save(self) -> None:
+        write_atomically(self.path, json.dumps({"seconds": self.total()}) + "\n")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.save()
+
+    def __enter__(self) -> "_AttemptClock":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.save()
+
+
+def run_step(name: str, done_marker: pathlib.Path, command: list[str], clock_interval: float = 30.0) -> float:
+    """Runs one step's command unless its done marker exists; returns its wall time in seconds, summed over every
+    attempt when an earlier one was interrupted (for a step done earlier, the time its marker recorded, so a resumed
+    study still reports every step's time)."""
+    if done_marker.exists():
+        logging.info("[%s] complete, skipped (%s exists)", name, done_marker)
+        try:
+            return float(json.loads(done_marker.read_text()).get("seconds", 0.0))
+        except (ValueError, AttributeError):  # a marker from an older version: plain text
+            return 0.0
+    logging.info("[%s] %s", name, " ".join(command))
+    with _AttemptClock(done_marker, clock_interval) as clock:
+        completed = subprocess.run(command, cwd=REPO_ROOT)
+    if completed.returncode != 0:
+        raise SystemExit(f"step '{name}' failed (exit {completed.returncode}): {' '.join(command)}")
+    elapsed = clock.total()
+    write_atomically(done_marker, json.dumps({"command": command, "seconds": elapsed}) + "\n")
+    clock.path.unlink(missing_ok=True)
+    return elapsed
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The command that runs `python -m module args` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
