@@ -1,7 +1,7 @@
 """Produce skins: the textures of fruit and vegetables, which carry no label (see textures.py for labels).
 
 Same layout as a label texture: square RGB uint8, row 0 is v = 1 (the top of the mesh, where the stem or calyx
-sits), the last row v = 0 (the blossom end). Each archetype's mesh (shapes.py) puts its parts in fixed v bands
+sits), the last row v = 0 (the blossom end). Each archetype's mesh (the shapes package) puts its parts in fixed v bands
 and its skin paints those bands: the pepper's and pear's stems, the tomato's calyx and stem, the cluster's fruit,
 calyxes and vine, the net bag's fruit under the net, gathered net, tag and clip.
 
