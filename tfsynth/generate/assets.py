@@ -1,7 +1,8 @@
 """Meshes and textures by key, built on first use and cached for the life of a worker.
 
 Keys: a product's key (catalog.Product.key) gives its mesh and label texture ('KEY#N': label variant N); 'cube' is
-the unit cube centred on the origin (walls, shelves, rods are scaled cubes); 'surface:NAME' a furniture texture (surfaces.py); anything else is plain white.
+the unit cube centred on the origin (walls, shelves, rods are scaled cubes); 'surface:NAME' a furniture texture
+(surfaces.py); anything else is plain white.
 """
 from __future__ import annotations
 

@@ -66,9 +66,9 @@ Archetypes (pick the one whose line names your product; size_mm is width x heigh
     net_bag           net bags of oranges, onions, lemons, potatoes, with a clip and a tag
 
 Round archetypes (can, bottle, jar, cup, tub, squash) are round in plan: their depth is their width and a depth
-given is not used; depth defaults to the width for every archetype. Sizes are fixed per product (drawn once from their range with the product's own seed) except for produce
-(the archetypes whose shapes.ARCHETYPE_TRAITS row says produce: fruit, vegetables, clusters, net bags), whose
-instances vary in size as real produce does.
+given is not used; depth defaults to the width for every archetype. Sizes are fixed per product (drawn once from
+their range with the product's own seed) except for produce (the archetypes whose shapes.ARCHETYPE_TRAITS row
+says produce: fruit, vegetables, clusters, net bags), whose instances vary in size as real produce does.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ the renders will show. Catalog materials (catalog.MATERIALS) map to the renderer
 |---|---|---|---|
 | matte, paper | matte, little specular | no | glossy plastic |
 | glossy | glossy plastic | no | glossy plastic |
-| glass | glass: the rim mirrors the room | yes: contents up to the fill level, the background above | glossy, or metal (jar lids, wine capsules) |
+| glass | glass: the rim mirrors the room | yes: contents to the fill level, background above | glossy or metal |
 | clear_plastic | glass, thinner and clearer | yes | glossy plastic |
 | translucent | glossy, milky | yes, mostly opaque | glossy plastic |
 | foil | metal, crumpled facets | no | - |

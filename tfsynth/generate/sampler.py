@@ -166,7 +166,8 @@ def _lights(rng: np.random.Generator, fridge: Fridge, camera: Camera, cues: froz
     lights.append(Light("area", (float(rng.uniform(-1, 1)), h + rng.uniform(0.2, 1.0), float(rng.uniform(0.8, 2.0))),
                         tuple(room), size=float(rng.uniform(0.2, 0.8))))
     for _ in range(int(rng.integers(0, 3))):  # LED strips / extra lamps inside
-        pos = (float(rng.choice([-1, 1]) * (hw - 0.03)), float(rng.uniform(0.2, h - 0.1)), float(-d * rng.uniform(.2, .8)))
+        pos = (float(rng.choice([-1, 1]) * (hw - 0.03)), float(rng.uniform(0.2, h - 0.1)),
+               float(-d * rng.uniform(.2, .8)))
         color = np.array(kelvin_to_rgb(float(rng.uniform(3500, 7000)))) * rng.uniform(0.1, 0.5)
         lights.append(Light("point", pos, tuple(color), size=0.05))
     return lights
