@@ -2,9 +2,9 @@
 
 A texture is square RGBA uint8. Row 0 is v = 1, the top of the product (the shapes package says how each archetype
 maps u and v): rows above the mesh's cap_v colour its closure (cap, lid, foil capsule), rows below its base_v the
-closure it stands on, the rest is the pack. Alpha is the surface's opacity: 255 everywhere on opaque packs; on see-through
-materials (glass, clear plastic, translucent) the label band stays opaque, the contents fill the lower part and
-the background shows through the rest.
+closure it stands on, the rest is the pack. Alpha is the surface's opacity: 255 everywhere on opaque packs; on
+see-through materials (glass, clear plastic, translucent) the label band stays opaque, the contents fill the lower
+part and the background shows through the rest.
 
 Identity and variants: a product's design_seed fixes what makes it recognisable (background colour scheme, layout,
 logo kind, brand word); `variant` redraws the details (text, photo, barcode, stripes, label height, fill level), so
