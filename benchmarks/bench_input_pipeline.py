@@ -24,7 +24,9 @@ from PIL import Image
 # Run from the repository root without installing: make the checkout importable.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-SAMPLE_CONFIG = "/work/shared/data/odapi_reference/configs_tf2/ssd_mobilenet_v2_320x320_coco17_tpu-8.config"
+from tfsynth.utils.shared_data import SHARED_DATA  # noqa: E402
+
+SAMPLE_CONFIG = str(SHARED_DATA / "odapi_reference/configs_tf2/ssd_mobilenet_v2_320x320_coco17_tpu-8.config")
 CLASSES = {"cola": 1, "milk": 2, "juice": 3}
 
 

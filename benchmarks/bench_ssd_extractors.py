@@ -20,8 +20,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import tfsynth.protos  # noqa: E402,F401
 from tfsynth.builders import model_builder  # noqa: E402
 from tfsynth.protos import pipeline_pb2  # noqa: E402
+from tfsynth.utils.shared_data import SHARED_DATA
 
-REF = pathlib.Path("/work/shared/data/odapi_reference")
+REF = SHARED_DATA / "odapi_reference"
 
 CONFIGS = ["ssd_mobilenet_v1_fpn_640x640_coco17_tpu-8.config", "ssd_resnet50_v1_fpn_640x640_coco17_tpu-8.config",
            "ssd_resnet101_v1_fpn_640x640_coco17_tpu-8.config", "ssd_resnet152_v1_fpn_1024x1024_coco17_tpu-8.config"]

@@ -18,8 +18,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import tfsynth.protos  # noqa: E402,F401
 from tfsynth.builders import model_builder  # noqa: E402
 from tfsynth.protos import pipeline_pb2  # noqa: E402
+from tfsynth.utils.shared_data import SHARED_DATA
 
-REF = pathlib.Path("/work/shared/data/odapi_reference")
+REF = SHARED_DATA / "odapi_reference"
 CONFIGS = {
     "ssd_mobilenet_v2": REF / "configs_tf2/ssd_mobilenet_v2_320x320_coco17_tpu-8.config",
     "ssdlite_mobilenet_v2": REF / "configs_tf1/ssdlite_mobilenet_v2_coco.config",

@@ -25,10 +25,10 @@ from google.protobuf import text_format
 import tfsynth.protos  # noqa: F401  (compiles the protos)
 from tfsynth.builders import model_builder
 from tfsynth.protos import pipeline_pb2
+from tfsynth.utils.shared_data import SHARED_DATA
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-CONFIG = pathlib.Path("/work/shared/data/odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/"
-                      "pipeline.config")
+CONFIG = SHARED_DATA / "odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/pipeline.config"
 OD_API_SECONDS_PER_STEP = 7.35  # the OD API on the same kind of CPU, batch 2, 640x640
 
 

@@ -22,7 +22,9 @@ from PIL import Image
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-SAMPLE_CONFIG = "/work/shared/data/odapi_reference/configs_tf2/ssd_mobilenet_v2_320x320_coco17_tpu-8.config"
+from tfsynth.utils.shared_data import SHARED_DATA  # noqa: E402
+
+SAMPLE_CONFIG = str(SHARED_DATA / "odapi_reference/configs_tf2/ssd_mobilenet_v2_320x320_coco17_tpu-8.config")
 ODAPI_SECONDS_PER_STEP_BATCH_2 = 0.14
 CLASSES = {"cola": 1, "milk": 2, "juice": 3}
 

@@ -14,8 +14,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfsynth.utils import label_map_util  # noqa: F401,E402 - compiles protos before TF loads
 from tfsynth import convert as convert_module  # noqa: E402
+from tfsynth.utils.shared_data import SHARED_DATA
 
-CNTK_FRIDGE = "/work/shared/data/real/cntk_fridge_us"
+CNTK_FRIDGE = str(SHARED_DATA / "real/cntk_fridge_us")
 
 
 def main() -> None:

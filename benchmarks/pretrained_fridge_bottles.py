@@ -3,7 +3,7 @@
 for reference, the TF.js frozen graph it was converted from. Prints per-photo results, the figure last.
 
   python benchmarks/pretrained_fridge_bottles.py --model_dir pretrained/ssdlite_mobilenet_v2_coco \
-      [--model_json path/to/model.json] [--photos /work/shared/data/real/cntk_fridge_us]
+      [--model_json path/to/model.json] [--photos ../shared/data/real/cntk_fridge_us]
 """
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import tensorflow as tf
 
 from tfsynth.pretrained import bottle_check, ssdlite_convert
 from tfsynth.pretrained.tfjs_graph import TfjsGraph
+from tfsynth.utils.shared_data import SHARED_DATA
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", required=True, help="folder with pipeline.config and checkpoint/")
     parser.add_argument("--model_json", help="TF.js model.json: also run the reference graph")
-    parser.add_argument("--photos", default="/work/shared/data/real/cntk_fridge_us")
+    parser.add_argument("--photos", default=str(SHARED_DATA / "real/cntk_fridge_us"))
     args = parser.parse_args()
     model_dir = pathlib.Path(args.model_dir)
     model = ssdlite_convert.build_model(model_dir / "pipeline.config")

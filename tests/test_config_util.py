@@ -8,8 +8,9 @@ from google.protobuf import text_format
 from tfsynth.protos import input_reader_pb2, pipeline_pb2
 from tfsynth.utils import config_util
 from tfsynth.utils.config_util import ConfigError
+from tfsynth.utils.shared_data import SHARED_DATA
 
-REFERENCE = pathlib.Path("/work/shared/data/odapi_reference")
+REFERENCE = SHARED_DATA / "odapi_reference"
 SSD_CONFIG = REFERENCE / "golden/ssd_mobilenet_v2_320x320_coco17_tpu-8/pipeline.config"
 FRCNN_CONFIG = REFERENCE / "golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/pipeline.config"
 SAMPLE_CONFIGS = sorted(REFERENCE.glob("configs_tf2/*.config")) + sorted(REFERENCE.glob("configs_tf1/*.config")) \

@@ -11,8 +11,9 @@ from PIL import Image
 from tfsynth.utils import label_map_util
 from tfsynth import convert as convert_module
 from tfsynth.data import tfrecord
+from tfsynth.utils.shared_data import SHARED_DATA
 
-CNTK_FRIDGE = "/work/shared/data/real/cntk_fridge_us"
+CNTK_FRIDGE = str(SHARED_DATA / "real/cntk_fridge_us")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -16,12 +16,11 @@ from tfsynth.core.crop_and_resize import multilevel_matmul_crop_and_resize, mult
 from tfsynth.core.grid_anchor_generator import GridAnchorGenerator
 from tfsynth.meta_architectures import faster_rcnn
 from tfsynth.protos import pipeline_pb2
+from tfsynth.utils.shared_data import SHARED_DATA
 from tests.train_fixtures import shrink_faster_rcnn
 
-CONFIGS = pathlib.Path("/work/shared/data/odapi_reference/configs_tf2")
-GOLDEN_CONFIG = pathlib.Path("/work/shared/data/odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/"
-                             "pipeline.config")
-needs_reference = pytest.mark.skipif(not CONFIGS.is_dir(), reason="OD API reference configs not present")
+CONFIGS = SHARED_DATA / "odapi_reference/configs_tf2"
+GOLDEN_CONFIG = SHARED_DATA / "odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/pipeline.config"
 
 
 def _model_config(path: pathlib.Path):
@@ -37,7 +36,6 @@ def _tiny_config(size: int = 128):
     return model
 
 
-@needs_reference
 @pytest.mark.parametrize("name, num_backbone_layers", [
     # One per backbone depth, resizer and FPN (building all ten takes minutes on a small CPU; they differ only in
     # image_resizer and learning schedule from these).
@@ -55,7 +53,6 @@ def test_faster_rcnn_sample_configs_build(name, num_backbone_layers):
     assert len([v for v in backbone.trainable_variables if v.name.endswith("_conv/kernel:0")]) == num_backbone_layers
 
 
-@needs_reference
 def test_every_faster_rcnn_sample_config_is_accepted_by_the_builder_checks():
     from tfsynth.builders import faster_rcnn_builder
     for path in sorted(CONFIGS.glob("faster_rcnn_resnet*_v1_*.config")):
@@ -63,7 +60,6 @@ def test_every_faster_rcnn_sample_config_is_accepted_by_the_builder_checks():
         faster_rcnn_builder.check_config(config)
 
 
-@needs_reference
 def test_mask_rcnn_and_inception_resnet_raise_naming_them():
     config = _model_config(CONFIGS / "mask_rcnn_inception_resnet_v2_1024x1024_coco17_gpu-8.config")
     with pytest.raises(NotImplementedError, match="Mask R-CNN"):
@@ -76,7 +72,6 @@ def test_mask_rcnn_and_inception_resnet_raise_naming_them():
         model_builder.build(config, is_training=False)
 
 
-@needs_reference
 @pytest.mark.parametrize("field, value, expected", [
     ("output_final_box_features", True, "output_final_box_features"),
     ("use_combined_nms_in_first_stage", True, "use_combined_nms_in_first_stage"),
@@ -89,7 +84,6 @@ def test_fields_not_built_raise_naming_them(field, value, expected):
         model_builder.build(config, is_training=False)
 
 
-@needs_reference
 def test_rfcn_box_predictor_raises():
     config = _model_config(GOLDEN_CONFIG)
     config.faster_rcnn.second_stage_box_predictor.rfcn_box_predictor.depth = 8
@@ -102,7 +96,6 @@ def _groundtruth(model):
                               groundtruth_classes_list=[tf.constant([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])])
 
 
-@needs_reference
 def test_two_training_steps_give_finite_losses_and_move_variables():
     keras.backend.clear_session()
     tf.random.set_seed(1)
@@ -135,7 +128,6 @@ def test_two_training_steps_give_finite_losses_and_move_variables():
         assert not np.array_equal(before, current[name]), f"{name} did not move"
 
 
-@needs_reference
 def test_inference_outputs_and_fine_tune_restore_objects(tmp_path):
     keras.backend.clear_session()
     source = model_builder.build(_tiny_config(), is_training=False)
@@ -166,7 +158,6 @@ def test_inference_outputs_and_fine_tune_restore_objects(tmp_path):
         target.restore_from_objects("mystery")
 
 
-@needs_reference
 def test_rpn_only_model_postprocesses_proposals():
     keras.backend.clear_session()
     config = _tiny_config()
@@ -180,7 +171,6 @@ def test_rpn_only_model_postprocesses_proposals():
     assert 0 < detections["num_detections"][0] <= 16
 
 
-@needs_reference
 def test_fpn_model_predicts_from_every_level_and_trains():
     keras.backend.clear_session()
     config = _model_config(CONFIGS / "faster_rcnn_resnet50_v1_fpn_640x640_coco17_tpu-8.config")

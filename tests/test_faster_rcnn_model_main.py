@@ -7,16 +7,15 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
 from tests import train_fixtures as fixtures
 from tfsynth.protos import pipeline_pb2
+from tfsynth.utils.shared_data import SHARED_DATA
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-GOLDEN = pathlib.Path("/work/shared/data/odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8")
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="OD API reference data not present")
+GOLDEN = SHARED_DATA / "odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8"
 
 
 def _pipeline(folder: pathlib.Path) -> str:

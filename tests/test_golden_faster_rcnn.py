@@ -9,16 +9,15 @@ second stage and postprocess end to end from the reference's own RPN outputs (ev
 end, the best 100 proposals and the best detection.
 """
 import json
-import pathlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfsynth.utils.shared_data import SHARED_DATA
 
 from tests.golden_utils import build_restored_model, load_reference_image
 
-GOLDEN = pathlib.Path("/work/shared/data/odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8")
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="OD API reference data not present")
+GOLDEN = SHARED_DATA / "odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8"
 
 FIRST_STAGE = ["preprocessed_inputs", "true_image_shapes", "rpn_box_predictor_features_0", "rpn_features_to_crop_0",
                "image_shape", "rpn_box_encodings", "rpn_objectness_predictions_with_background", "anchors",

@@ -2,16 +2,15 @@
 TF2 checkpoint (object-based keys, every variable) and reproduces the OD API's preprocess / predict / postprocess
 outputs for the reference image."""
 import json
-import pathlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfsynth.utils.shared_data import SHARED_DATA
 
 from tests.golden_utils import build_restored_model, load_reference_image
 
-GOLDEN = pathlib.Path("/work/shared/data/odapi_reference/golden/ssd_mobilenet_v2_320x320_coco17_tpu-8")
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="OD API reference data not present")
+GOLDEN = SHARED_DATA / "odapi_reference/golden/ssd_mobilenet_v2_320x320_coco17_tpu-8"
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from PIL import Image
 from tfsynth.utils import label_map_util  # noqa: F401 - compiles protos before TF loads (see convert.py)
 from tfsynth import convert as convert_module
 from tfsynth import inspect as inspect_module
+from tfsynth.utils.shared_data import SHARED_DATA
 
-SOLO_SAMPLE = "/work/shared/data/unity_solo_sample"
+SOLO_SAMPLE = str(SHARED_DATA / "unity_solo_sample")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -4,8 +4,9 @@ import os
 import pytest
 
 from tfsynth.utils import label_map_util
+from tfsynth.utils.shared_data import SHARED_DATA
 
-COCO_LABEL_MAP = "/work/shared/data/odapi_reference/mscoco_label_map.pbtxt"
+COCO_LABEL_MAP = str(SHARED_DATA / "odapi_reference/mscoco_label_map.pbtxt")
 
 
 def _write(tmp_path, text, name="label_map.pbtxt"):

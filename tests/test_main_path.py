@@ -12,10 +12,10 @@ import pytest
 
 from tfsynth.studies.runner import StudyRunner
 from tfsynth.studies.spec import REPO_ROOT, StudyError, load_study
+from tfsynth.utils.shared_data import SHARED_DATA
 
-REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "real" / "cntk_fridge_us"
+REAL_DIR = SHARED_DATA / "real" / "cntk_fridge_us"
 
-pytestmark = pytest.mark.skipif(not REAL_DIR.is_dir(), reason="shared/data/real is not beside the repository")
 
 
 def _tiny_real_photos(target: pathlib.Path) -> pathlib.Path:

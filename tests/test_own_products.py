@@ -18,9 +18,10 @@ from tfsynth.utils import label_map_util  # noqa: F401 - compiles protos before 
 from tfsynth.studies.checks import check_study
 from tfsynth.studies.runner import StudyRunner
 from tfsynth.studies.spec import REPO_ROOT, RealData, StudyError, load_study
+from tfsynth.utils.shared_data import SHARED_DATA
 
-SOLO_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "unity_solo_sample"
-FRCNN_CONFIG = (REPO_ROOT.parent / "shared" / "data" / "odapi_reference" / "configs_tf2"
+SOLO_SAMPLE = SHARED_DATA / "unity_solo_sample"
+FRCNN_CONFIG = (SHARED_DATA / "odapi_reference" / "configs_tf2"
                 / "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config")
 EXAMPLE_STUDY = REPO_ROOT / "configs" / "studies" / "own_products_example.yaml"
 

@@ -11,6 +11,7 @@ from google.protobuf import text_format
 from tfsynth.builders import preprocessor_builder
 from tfsynth.core import preprocessor
 from tfsynth.protos import pipeline_pb2, preprocessor_pb2
+from tfsynth.utils.shared_data import SHARED_DATA
 
 HEIGHT, WIDTH = 48, 64
 BOXES = np.array([[0.125, 0.125, 0.5, 0.375],     # red, class 1
@@ -198,7 +199,7 @@ def _step(text):
 
 def test_builder_builds_every_sample_config_option():
     names = set()
-    for path in sorted(glob.glob("/work/shared/data/odapi_reference/configs_tf*/*.config")):
+    for path in sorted(glob.glob(str(SHARED_DATA / "odapi_reference" / "configs_tf*" / "*.config"))):
         config = text_format.Parse(open(path).read(), pipeline_pb2.TrainEvalPipelineConfig())
         for step in config.train_config.data_augmentation_options:
             op, kwargs = preprocessor_builder.build(step)

@@ -20,8 +20,9 @@ from tfsynth.pretrained import __main__ as cli
 from tfsynth.pretrained import downloads, fetch, registry, ssdlite_mapping
 from tfsynth.pretrained.tfjs_graph import TfjsGraph
 from tfsynth.pretrained.tfjs_weights import TfjsFormatError, read_tfjs_weights
+from tfsynth.utils.shared_data import SHARED_DATA
 
-SHARED = pathlib.Path("/work/shared/data")
+SHARED = SHARED_DATA
 GOLDEN_MANIFEST = SHARED / "odapi_reference/golden/ssd_mobilenet_v2_320x320_coco17_tpu-8/manifest.json"
 FRIDGE = SHARED / "real/cntk_fridge_us"
 

@@ -9,8 +9,9 @@ from tfsynth.protos import (anchor_generator_pb2, box_predictor_pb2, center_net_
                             losses_pb2, model_pb2, optimizer_pb2, pipeline_pb2, post_processing_pb2,
                             preprocessor_pb2, ssd_anchor_generator_pb2, ssd_pb2,
                             string_int_label_map_pb2, train_pb2)
+from tfsynth.utils.shared_data import SHARED_DATA
 
-REFERENCE = pathlib.Path("/work/shared/data/odapi_reference")
+REFERENCE = SHARED_DATA / "odapi_reference"
 SAMPLE_CONFIGS = sorted(REFERENCE.glob("configs_tf2/*.config")) + sorted(REFERENCE.glob("configs_tf1/*.config")) \
     + sorted(REFERENCE.glob("golden/*/pipeline.config"))
 PROTO_DIR = pathlib.Path(__file__).resolve().parent.parent / "protos"

@@ -11,9 +11,10 @@ from tfsynth import convert as convert_module
 from tfsynth.data import coco_json, tfrecord
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
 from tfsynth.data.readers import InputError, get_reader
+from tfsynth.utils.shared_data import SHARED_DATA
 
-SOLO_SAMPLE = "/work/shared/data/unity_solo_sample"
-CNTK_FRIDGE = "/work/shared/data/real/cntk_fridge_us"
+SOLO_SAMPLE = str(SHARED_DATA / "unity_solo_sample")
+CNTK_FRIDGE = str(SHARED_DATA / "real/cntk_fridge_us")
 
 VOC_XML = """<annotation>
   <folder>VOC2007</folder><filename>{name}.jpg</filename>

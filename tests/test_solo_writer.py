@@ -17,9 +17,10 @@ from PIL import Image
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
 from tfsynth.data.readers import solo as solo_reader
 from tfsynth.generate.solo_writer import instance_color, write_solo
+from tfsynth.utils.shared_data import SHARED_DATA
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOLO_SAMPLE = "/work/shared/data/unity_solo_sample"
+SOLO_SAMPLE = str(SHARED_DATA / "unity_solo_sample")
 NAME_TO_ID = {"milk": 1, "juice": 2, "cheese": 3}
 
 

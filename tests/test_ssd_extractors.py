@@ -12,7 +12,6 @@ from tfsynth.core.checkpoint_restore import (CheckpointMismatchError, expected_c
                                              restore_fine_tune_checkpoint)
 from tfsynth.models import mobilenet_v1
 
-pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="OD API reference configs not present")
 CONFIGS = REF / "configs_tf2"
 V1_FPN = "ssd_mobilenet_v1_fpn_640x640_coco17_tpu-8.config"
 # No TF2 sample config uses plain ssd_mobilenet_v1_keras: the MobileNetV2 one with the type swapped stands in.

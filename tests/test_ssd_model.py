@@ -12,9 +12,9 @@ from tfsynth.builders import model_builder
 from tfsynth.builders.config_check import UnsupportedConfigError
 from tfsynth.core.checkpoint_restore import CheckpointMismatchError, restore_fine_tune_checkpoint
 from tfsynth.protos import pipeline_pb2
+from tfsynth.utils.shared_data import SHARED_DATA
 
-REF = pathlib.Path("/work/shared/data/odapi_reference")
-pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="OD API reference configs not present")
+REF = SHARED_DATA / "odapi_reference"
 GOLDEN_CONFIG = REF / "golden/ssd_mobilenet_v2_320x320_coco17_tpu-8/pipeline.config"
 SSDLITE_CONFIG = REF / "configs_tf1/ssdlite_mobilenet_v2_coco.config"
 

@@ -15,11 +15,12 @@ import pytest
 from tfsynth.generate import unity_backend
 from tfsynth.generate.catalog import load_catalog
 from tfsynth.generate.unity_backend import RANDOMIZERS, SCRIPTS_DIR, UNITY_PROJECT_DIR, UnityPlayerError
+from tfsynth.utils.shared_data import SHARED_DATA
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOG = os.path.join(REPO, "configs", "fridge_us_catalog.yaml")
 LABEL_MAP = os.path.join(REPO, "configs", "fridge_us_label_map.pbtxt")
-SOLO_SAMPLE = "/work/shared/data/unity_solo_sample"
+SOLO_SAMPLE = str(SHARED_DATA / "unity_solo_sample")
 
 # Field types Perception's ScenarioSerializer writes and reads: scalars and numeric parameters.
 SCALAR_TYPES = {"int": "num", "float": "num", "double": "num", "bool": "bool", "string": "str"}
@@ -287,7 +288,6 @@ def _stand_in_player(tmp_path, exit_status: int = 0) -> tuple[str, str]:
     return str(player), str(args_file)
 
 
-@pytest.mark.skipif(not os.path.isdir(SOLO_SAMPLE), reason="shared SOLO sample not present")
 def test_run_player_passes_the_flags_and_finds_the_dataset(tmp_path):
     player, args_file = _stand_in_player(tmp_path)
     config = tmp_path / "scenario.json"
@@ -341,7 +341,6 @@ def _read_records(paths: list[str]) -> list[dict]:
     return records
 
 
-@pytest.mark.skipif(not os.path.isdir(SOLO_SAMPLE), reason="shared SOLO sample not present")
 def test_solo_sample_converts_to_records(tmp_path):
     from tfsynth.convert import convert
     summary = convert(input_format="solo", input_path=SOLO_SAMPLE, output_dir=str(tmp_path), name="unity")
@@ -357,7 +356,6 @@ def test_solo_sample_converts_to_records(tmp_path):
     assert os.path.isfile(summary.label_map_path) and os.path.isfile(summary.coco_json_path)
 
 
-@pytest.mark.skipif(not os.path.isdir(SOLO_SAMPLE), reason="shared SOLO sample not present")
 def test_generate_with_unity_end_to_end_with_a_stand_in_player(tmp_path):
     player, _ = _stand_in_player(tmp_path)
     # A catalog whose classes are the sample's labels, in a non-alphabetical order: ids must follow it.

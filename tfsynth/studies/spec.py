@@ -18,8 +18,9 @@ from typing import Any, Optional
 
 import yaml
 
+from tfsynth.utils.shared_data import SHARED_DATA
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-DEFAULT_REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "real" / "cntk_fridge_us"
+DEFAULT_REAL_DIR = SHARED_DATA / "real" / "cntk_fridge_us"
 
 
 _COCO_MAPPED_FIELDS = {"name", "kind", "class_mapping"}  # a coco_mapped row renders and trains nothing
