@@ -2,11 +2,13 @@
 API's TF2 checkpoint (object-based keys, every variable) and reproduces the OD API's preprocess / predict /
 postprocess outputs for the reference image, within 1e-4 + 1e-5 * |expected|.
 
-The first-stage RPN conv (3x3, 1024 -> 512 channels) sums in another order on this CPU than on the machine that
-made the reference (both ~3.5e-5 from a float64 result), and several proposals have objectness scores 1e-7 apart,
-so the order of those near-ties can differ. The checks are therefore: every first-stage array end to end; the
-second stage and postprocess end to end from the reference's own RPN outputs (every remaining array); and, end to
-end, the best 100 proposals and the best detection.
+Two things legitimately differ from one CPU to another: the first-stage RPN conv (3x3, 1024 -> 512 channels) sums
+in another order (both ~3.5e-5 from a float64 result), and the softmax of the same logits can differ in the last
+bit, so proposals whose objectness scores are tied (or 1e-7 apart) may leave the first-stage NMS in another order
+(here four proposals score 0.9698581, at ranks 211-214). The checks are therefore: every first-stage
+array end to end; the first-stage NMS from the reference's RPN outputs up to its first near-tie; the second stage
+and postprocess from the reference's own proposals (every remaining array); and, end to end, the best 100
+proposals and the best detection.
 """
 import json
 
@@ -47,12 +49,21 @@ def golden_run():
     detections = model.postprocess(predictions, shapes)
     end_to_end = _flatten_lists({"preprocessed_inputs": images, "true_image_shapes": shapes, **predictions,
                                  **detections})
-    # Second stage from the reference's own RPN outputs (same features to crop and anchors as ours).
-    second = model._predict_second_stage(  # pylint: disable=protected-access
+    # First-stage NMS from the reference's own RPN outputs: proposals and their scores.
+    from_reference_rpn = _flatten_lists(model._predict_second_stage(  # pylint: disable=protected-access
         tf.constant(expected["rpn_box_encodings"]), tf.constant(expected["rpn_objectness_predictions_with_background"]),
-        predictions["rpn_features_to_crop"], predictions["anchors"], predictions["image_shape"], shapes)
-    from_reference_rpn = _flatten_lists({**second, **model.postprocess(second, shapes)})
-    return model, expected, end_to_end, from_reference_rpn
+        predictions["rpn_features_to_crop"], predictions["anchors"], predictions["image_shape"], shapes))
+    from_reference_rpn["proposal_scores"] = model._postprocess_rpn(  # pylint: disable=protected-access
+        tf.constant(expected["rpn_box_encodings"]), tf.constant(expected["rpn_objectness_predictions_with_background"]),
+        predictions["anchors"], model._image_batch_shape_2d(predictions["image_shape"]),  # pylint: disable=protected-access
+        shapes)[1].numpy()[0]
+    # Second stage and postprocess from the reference's own proposals (same features to crop as ours).
+    second = model._box_prediction(  # pylint: disable=protected-access
+        predictions["rpn_features_to_crop"], tf.constant(expected["proposal_boxes_normalized"]),
+        predictions["image_shape"])
+    second["num_proposals"] = tf.constant(expected["num_proposals"])
+    from_reference_proposals = _flatten_lists({**second, **model.postprocess(second, shapes)})
+    return model, expected, end_to_end, from_reference_rpn, from_reference_proposals
 
 
 def test_variables_have_the_od_api_names_shapes_and_order(golden_run):
@@ -70,23 +81,38 @@ def test_checkpoint_is_fully_consumed(golden_run):
 
 
 def test_first_stage_matches_end_to_end(golden_run):
-    _, expected, end_to_end, _ = golden_run
+    _, expected, end_to_end, _, _ = golden_run
     for name in FIRST_STAGE:
         _assert_close(name, end_to_end[name], expected[name])
 
 
-def test_second_stage_and_postprocess_match_from_the_reference_rpn_outputs(golden_run):
-    _, expected, _, from_reference_rpn = golden_run
+def test_first_stage_nms_matches_from_the_reference_rpn_outputs_up_to_a_near_tie(golden_run):
+    """Our proposals equal the reference's rank by rank; where they first part, our score there is within 1e-6 of
+    a neighbour's, i.e. the two CPUs broke a near-tie between overlapping boxes differently."""
+    _, expected, _, from_reference_rpn, _ = golden_run
+    ours, theirs = from_reference_rpn["proposal_boxes"][0], expected["proposal_boxes"][0]
+    row_differs = np.any(np.abs(ours - theirs) > 1e-4 + 1e-5 * np.abs(theirs), axis=1)
+    if not np.any(row_differs):
+        return
+    first = int(np.argmax(row_differs))
+    assert first >= 100, f"proposals part at rank {first}"
+    scores = from_reference_rpn["proposal_scores"]
+    assert min(abs(scores[first] - scores[first - 1]), abs(scores[first] - scores[first + 1])) < 1e-6, (
+        f"proposals part at rank {first} without a near-tie: scores {scores[first - 1:first + 2]}")
+
+
+def test_second_stage_and_postprocess_match_from_the_reference_proposals(golden_run):
+    _, expected, _, _, from_reference_proposals = golden_run
     remaining = [name for name in expected.files if name not in FIRST_STAGE]
-    assert set(remaining) <= set(from_reference_rpn)
+    assert set(remaining) <= set(from_reference_proposals)
     for name in remaining:
-        _assert_close(name, from_reference_rpn[name], expected[name])
+        _assert_close(name, from_reference_proposals[name], expected[name])
 
 
 def test_best_proposals_and_detection_match_end_to_end(golden_run):
     """End to end, the first 100 proposals (before near-tied scores reorder, at 139 on this CPU) and the best
     detection agree with the reference."""
-    _, expected, end_to_end, _ = golden_run
+    _, expected, end_to_end, _, _ = golden_run
     _assert_close("proposal_boxes[:100]", end_to_end["proposal_boxes"][0, :100], expected["proposal_boxes"][0, :100])
     assert abs(int(end_to_end["num_proposals"][0]) - int(expected["num_proposals"][0])) <= 10
     _assert_close("num_detections", end_to_end["num_detections"], expected["num_detections"])
