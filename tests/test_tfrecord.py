@@ -135,3 +135,24 @@ def test_sharded_writer_on_exception_removes_temporaries_and_keeps_old_shards(tm
 def test_read_examples_reports_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TFRecord files match"):
         list(tfrecord.read_examples(str(tmp_path / "*.tfrecord")))
+
+
+_SERIALIZE_IN_CHILD = """
+import hashlib, io, sys
+sys.path.insert(0, {repo!r})
+from tfsynth.data import tfrecord
+from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+objects = [ObjectAnnotation("milk", 4, 3, 20, 15), ObjectAnnotation("egg", 10, 12, 40, 30, truncated=True)]
+image = ImageAnnotation("a.png", 40, 30, objects, encoded=b"not decoded here", image_format="png")
+print(hashlib.sha256(tfrecord.serialize_example(tfrecord.annotation_to_example(image, {{"milk": 1, "egg": 2}}))).hexdigest())
+"""
+
+
+def test_records_are_byte_identical_from_one_process_to_the_next():
+    # Map order in protobuf's output follows a per-process hash seed: only separate processes can show it.
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = {subprocess.run([sys.executable, "-c", _SERIALIZE_IN_CHILD.format(repo=repo)], capture_output=True,
+                              text=True, check=True).stdout.split()[-1] for _ in range(2)}
+    assert len(digests) == 1

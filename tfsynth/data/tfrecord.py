@@ -166,6 +166,12 @@ def example_to_annotation(example: tf.train.Example) -> ImageAnnotation:
                            source_id=source_id.decode("utf-8") if source_id is not None else None)
 
 
+def serialize_example(example: tf.train.Example) -> bytes:
+    """The Example's bytes, the same in every process: protobuf writes map entries (the feature names) in an order
+    that depends on a per-process hash seed unless asked for a deterministic order."""
+    return example.SerializeToString(deterministic=True)
+
+
 def shard_filename(name: str, index: int, num_shards: int) -> str:
     """NAME-00000-of-00010.tfrecord: 5-digit index, 5-digit count."""
     return f"{name}-{index:05d}-of-{num_shards:05d}.tfrecord"
@@ -207,7 +213,7 @@ class ShardedTFRecordWriter:
         """Appends one record (an Example or its serialized bytes) to the next shard in turn."""
         if not self._writers:
             raise RuntimeError("ShardedTFRecordWriter.write called outside its `with` block")
-        data = example_or_bytes if isinstance(example_or_bytes, bytes) else example_or_bytes.SerializeToString()
+        data = example_or_bytes if isinstance(example_or_bytes, bytes) else serialize_example(example_or_bytes)
         self._writers[self.num_written % self.num_shards].write(data)
         self.num_written += 1
 
