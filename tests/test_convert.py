@@ -140,6 +140,30 @@ def test_command_line(tmp_path):
     assert failing.returncode == 1 and "nowhere: not a folder" in failing.stderr
 
 
+def test_command_line_refuses_an_image_outside_the_root(tmp_path):
+    root = tmp_path / "coco"
+    root.mkdir()
+    Image.new("RGB", (40, 30)).save(root / "inside.jpg")
+    Image.new("RGB", (40, 30)).save(tmp_path / "outside.jpg")
+    json_path = root / "instances.json"
+    json_path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "inside.jpg"}, {"id": 2, "file_name": "../outside.jpg"}],
+        "annotations": [{"id": n, "image_id": n, "category_id": 1, "bbox": [1, 1, 9, 9]} for n in (1, 2)],
+        "categories": [{"id": 1, "name": "milk"}]}))
+    command = [sys.executable, "-m", "tfsynth.convert", "--input_format", "coco", "--input_path", str(json_path),
+               "--output_dir", str(tmp_path / "out")]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert refused.returncode == 1
+    assert (f"{json_path}: images[1] (id 2, file_name '../outside.jpg'): image path resolves to "
+            f"{os.path.realpath(tmp_path / 'outside.jpg')}, outside the dataset root; expected a path inside "
+            f"{os.path.realpath(root)}") in refused.stderr
+    assert not (tmp_path / "out").exists()
+    allowed = subprocess.run(command + ["--allow_images_outside_root"], capture_output=True, text=True,
+                             cwd=REPO_ROOT, timeout=300)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "wrote 2 images, 2 boxes" in allowed.stdout
+
+
 def test_other_formats_reencoded_exif_counted_and_stale_shards_removed(tmp_path):
     source = _cntk_fixture(tmp_path / "src", {"a": [("milk", 1, 1, 10, 10)]})
     Image.new("RGB", (40, 30), (1, 2, 3)).save(os.path.join(source, "a.jpg"), format="BMP")  # misnamed BMP

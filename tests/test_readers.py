@@ -1,6 +1,8 @@
 """Readers: VOC and COCO round trips through small fixtures, SOLO on real Unity output, CNTK on the real photos."""
 import json
 import os
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from tfsynth.utils import label_map_util  # noqa: F401 - compiles protos before 
 from tfsynth import convert as convert_module
 from tfsynth.data import coco_json, tfrecord
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
-from tfsynth.data.readers import InputError, get_reader
+from tfsynth.data.readers import InputError, OutsideRootError, get_reader
 from tfsynth.utils.shared_data import SHARED_DATA
 
 SOLO_SAMPLE = str(SHARED_DATA / "unity_solo_sample")
@@ -181,6 +183,153 @@ def test_cntk_reader_on_real_photos():
     assert sum(len(i.objects) for i in images) == 225
     assert len({o.class_name for i in images for o in i.objects}) == 8
     assert sum(1 for i in images if not i.objects) == 5
+
+
+# Image paths leading out of the dataset root: '../', absolute, or a symbolic link inside that points out.
+ESCAPES = ("dotdot", "absolute", "symlink")
+
+
+def _outside_image(tmp_path, suffix=".jpg"):
+    path = tmp_path / f"outside{suffix}"
+    Image.new("RGB", (40, 30), (5, 6, 7)).save(path)
+    return str(path)
+
+
+def _escaping_entry(how, folder, outside):
+    """The path that, joined onto `folder` by a reader, reaches the file `outside` (a link is made in `folder`)."""
+    if how == "dotdot":
+        return os.path.relpath(outside, folder)
+    if how == "absolute":
+        return outside
+    link = "link" + os.path.splitext(outside)[1]
+    os.symlink(outside, os.path.join(folder, link))
+    return link
+
+
+def _refusal(annotation_file, entry, outside, root, what="image"):
+    """The start of the error a reader gives for an escaping path, as a regular expression."""
+    return re.escape(f"{annotation_file}: {entry}: {what} path resolves to {os.path.realpath(outside)}, outside the "
+                     f"dataset root; expected a path inside {os.path.realpath(root)}")
+
+
+@pytest.mark.parametrize("how", ESCAPES)
+def test_coco_image_outside_the_root_is_refused(tmp_path, how):
+    root = tmp_path / "coco"
+    root.mkdir()
+    path, _ = _coco_fixture(root)
+    outside = _outside_image(tmp_path)
+    data = json.load(open(path))
+    data["images"][1]["file_name"] = entry = _escaping_entry(how, str(root), outside)
+    (root / "instances.json").write_text(json.dumps(data))
+    if how == "dotdot":
+        assert entry == "../outside.jpg"
+    with pytest.raises(OutsideRootError, match=_refusal(path, f"images[1] (id 2, file_name {entry!r})", outside, root)):
+        list(get_reader("coco")(path))
+    errors = []
+    (inside,) = get_reader("coco")(path, on_error=errors.append)  # the entry and its annotations are skipped
+    assert inside.path == str(root / "img0.png") and len(errors) == 1
+    allowed = list(get_reader("coco")(path, allow_outside_root=True))
+    assert len(allowed) == 2 and os.path.samefile(allowed[1].path, outside) and len(allowed[1].objects) == 2
+    # With image_dir, it is the root: the JSON's own folder is outside a subfolder given as image_dir.
+    (root / "images").mkdir()
+    data["images"][0]["file_name"] = "../img0.png"
+    (root / "instances.json").write_text(json.dumps(data))
+    with pytest.raises(OutsideRootError, match=re.escape("images[0] (id 1, file_name '../img0.png')")):
+        coco_json.read_coco_json(path, image_dir=str(root / "images"))
+
+
+@pytest.mark.parametrize("how", ESCAPES)
+def test_voc_image_outside_the_root_is_refused(tmp_path, how):
+    year = _voc_year_folder(tmp_path / "VOC2007")
+    outside = _outside_image(tmp_path)
+    entry = _escaping_entry(how, os.path.join(year, "JPEGImages"), outside)
+    xml_path = os.path.join(year, "Annotations", "000002.xml")
+    with open(xml_path, "w") as out:
+        out.write(VOC_XML.format(name="000002").replace("<filename>000002.jpg", f"<filename>{entry}"))
+    with pytest.raises(OutsideRootError, match=_refusal(xml_path, f"<filename> {entry!r}", outside, year)):
+        list(get_reader("voc")(year))
+    errors = []
+    (inside,) = get_reader("voc")(year, on_error=errors.append)
+    assert inside.path == os.path.join(year, "JPEGImages", "000001.jpg") and len(errors) == 1
+    allowed = list(get_reader("voc")(year, allow_outside_root=True))
+    assert len(allowed) == 2 and os.path.samefile(allowed[1].path, outside)
+
+
+@pytest.mark.parametrize("how", ESCAPES)
+def test_solo_image_outside_the_root_is_refused(tmp_path, how):
+    copy = tmp_path / "solo"
+    shutil.copytree(SOLO_SAMPLE, copy)
+    outside = str(tmp_path / "outside.png")
+    shutil.copy(copy / "sequence.1" / "step0.camera.png", outside)
+    frame_path = copy / "sequence.1" / "step0.frame_data.json"
+    frame = json.loads(frame_path.read_text())
+    frame["captures"][0]["filename"] = entry = _escaping_entry(how, str(copy / "sequence.1"), outside)
+    frame_path.write_text(json.dumps(frame))
+    with pytest.raises(OutsideRootError, match=_refusal(frame_path, f"capture 'camera' filename {entry!r}", outside,
+                                                        copy)):
+        list(get_reader("solo")(str(copy)))
+    errors = []
+    (inside,) = get_reader("solo")(str(copy), on_error=errors.append)
+    assert inside.filename == "sequence.0/step0.camera.png" and len(errors) == 1
+    allowed = list(get_reader("solo")(str(copy), allow_outside_root=True))
+    assert len(allowed) == 2 and os.path.samefile(allowed[1].path, outside) and len(allowed[1].objects) == 3
+
+
+def test_solo_instance_segmentation_outside_the_root_is_refused(tmp_path):
+    copy = tmp_path / "solo"
+    shutil.copytree(SOLO_SAMPLE, copy)
+    frame_path = copy / "sequence.0" / "step0.frame_data.json"
+    frame = json.loads(frame_path.read_text())
+    (segmentation,) = [a for a in frame["captures"][0]["annotations"]
+                       if a["@type"].endswith("InstanceSegmentationAnnotation")]
+    segmentation["filename"] = "../../elsewhere.png"
+    frame_path.write_text(json.dumps(frame))
+    assert len(list(get_reader("solo")(str(copy)))) == 2  # masks not asked for: the file is never opened
+    with pytest.raises(OutsideRootError, match=re.escape(f"{frame_path}: {segmentation['id']!r} filename "
+                                                         "'../../elsewhere.png': instance segmentation image path")):
+        list(get_reader("solo")(str(copy), include_masks=True))
+
+
+def test_cntk_links_outside_the_root_are_refused(tmp_path):
+    # CNTK annotation files name no image path: the image (or box file) itself being a link is the way out.
+    root = tmp_path / "cntk"
+    root.mkdir()
+    outside = _outside_image(tmp_path)
+    Image.new("RGB", (40, 30)).save(root / "a.jpg")
+    os.symlink(outside, root / "b.jpg")
+    for name in ("a", "b"):
+        (root / f"{name}.bboxes.tsv").write_text("1\t1\t10\t10\n")
+        (root / f"{name}.bboxes.labels.tsv").write_text("milk\n")
+    boxes = str(root / "b.bboxes.tsv")
+    with pytest.raises(OutsideRootError, match=_refusal(boxes, "image 'b.jpg'", outside, root)):
+        list(get_reader("cntk")(str(root)))
+    errors = []
+    assert [i.filename for i in get_reader("cntk")(str(root), on_error=errors.append)] == ["a.jpg"]
+    assert len(errors) == 1
+    allowed = list(get_reader("cntk")(str(root), allow_outside_root=True))
+    assert [i.filename for i in allowed] == ["a.jpg", "b.jpg"] and os.path.samefile(allowed[1].path, outside)
+    # A box file linked from outside is refused too: its lines would otherwise be read (and echoed in errors).
+    os.remove(root / "b.jpg")
+    Image.new("RGB", (40, 30)).save(root / "b.jpg")
+    os.rename(boxes, tmp_path / "b.bboxes.tsv")
+    os.symlink(tmp_path / "b.bboxes.tsv", boxes)
+    with pytest.raises(OutsideRootError, match=_refusal(boxes, "annotation file of image 'b.jpg'",
+                                                        tmp_path / "b.bboxes.tsv", root, "annotation file")):
+        list(get_reader("cntk")(str(root)))
+
+
+def test_outside_root_is_counted_by_convert_on_error_skip(tmp_path):
+    root = tmp_path / "VOC2007"
+    year = _voc_year_folder(root)
+    with open(os.path.join(year, "Annotations", "000002.xml"), "w") as out:
+        out.write(VOC_XML.format(name="000002").replace("<filename>000002.jpg",
+                                                        f"<filename>{_outside_image(tmp_path)}"))
+    with pytest.raises(convert_module.ConversionError, match=r"000002\.xml: <filename> '/.*outside\.jpg'"):
+        convert_module.convert("voc", year, str(tmp_path / "out"))
+    summary = convert_module.convert("voc", year, str(tmp_path / "out"), on_error="skip")
+    assert summary.num_images == 1 and summary.skipped == {"outside_root": 1}
+    summary = convert_module.convert("voc", year, str(tmp_path / "out"), allow_images_outside_root=True)
+    assert summary.num_images == 2 and summary.skipped == {}
 
 
 def test_unknown_format():

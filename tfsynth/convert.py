@@ -2,7 +2,8 @@ r"""Convert a labelled image dataset (VOC, COCO, CNTK, SOLO) into OD API TFRecor
 
     python -m tfsynth.convert --input_format cntk --input_path data/real/cntk_fridge_us \
         --output_dir /tmp/real_fridge [--num_shards 1] [--name data] [--label_map label_map.pbtxt] \
-        [--class_map classes.yaml] [--on_error stop|skip] [--clip_boxes] [--include_masks]
+        [--class_map classes.yaml] [--on_error stop|skip] [--clip_boxes] [--include_masks] \
+        [--allow_images_outside_root]
 
 Everything lands in --output_dir: NAME-00000-of-000NN.tfrecord shards, label_map.pbtxt and NAME_coco.json (COCO
 ground truth whose category ids are the label map's ids and whose image ids are the records' source_id).
@@ -11,7 +12,9 @@ class/text (what the OD API's decoder, keyed by name by default, looks up).
 Every image is opened with Pillow and fully decoded once; its size is taken from the file. Bad input (corrupt or
 missing image, box outside the image or of zero size, unknown class, missing or malformed annotation file) stops
 the run with an error naming the file, or with --on_error skip drops that whole image and is counted; no record
-is ever written with part of its labels missing.
+is ever written with part of its labels missing. An image path that leads out of the dataset root ('../', an
+absolute path, a symbolic link; the root is the input folder, for coco --image_dir or else the JSON's folder) is bad
+input too, named by annotation file and entry, unless --allow_images_outside_root.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from typing import Optional
 from tfsynth.utils import label_map_util
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation, box_problem
 from tfsynth.data.images import BadImageError, probe_image
-from tfsynth.data.readers import FORMATS, InputError, get_reader
+from tfsynth.data.readers import FORMATS, InputError, OutsideRootError, get_reader
 from tfsynth.utils.files import write_atomically
 
 ON_ERROR_CHOICES = ("stop", "skip")
@@ -182,12 +185,12 @@ def _checked_image(image: ImageAnnotation, class_map: dict[str, Optional[str]],
 def convert(input_format: str, input_path: str, output_dir: str, num_shards: int = 1, name: str = "data",
             label_map_path: Optional[str] = None, class_map_path: Optional[str] = None, on_error: str = "stop",
             clip_boxes: bool = False, include_masks: bool = False, image_dir: Optional[str] = None,
-            split: Optional[str] = None) -> ConversionSummary:
+            split: Optional[str] = None, allow_images_outside_root: bool = False) -> ConversionSummary:
     """Runs one conversion (see the module docstring); returns what was written and skipped.
 
     image_dir (coco: folder of the images, default the JSON's folder) and split (voc: ImageSets file, default
-    trainval) go to the readers that take them. Raises ConversionError at the first bad input when on_error is
-    'stop'.
+    trainval) go to the readers that take them; allow_images_outside_root lets every reader read images outside
+    its dataset root. Raises ConversionError at the first bad input when on_error is 'stop'.
     """
     from tfsynth.data import coco_json, tfrecord
 
@@ -201,7 +204,7 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     if label_map_path:
         name_to_id, canonical_names, categories = _label_map_lookup(label_map_path)
     reader_parameters = inspect.signature(read).parameters
-    reader_kwargs = {}
+    reader_kwargs = {"allow_outside_root": allow_images_outside_root}  # every reader takes it
     for option, value in (("include_masks", include_masks), ("image_dir", image_dir), ("split", split)):
         if option in reader_parameters:
             if value is not None:
@@ -210,7 +213,7 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
             raise ValueError(f"--{option} does not apply to the {input_format} format")
 
     def on_reader_error(error: InputError) -> None:
-        problems.report("bad_annotation", str(error))
+        problems.report("outside_root" if isinstance(error, OutsideRootError) else "bad_annotation", str(error))
 
     # Pass 1: read and check everything, so that ids can be assigned from the classes actually present and
     # nothing is written when the run stops at bad input.
@@ -321,6 +324,10 @@ def _define_flags():
     flags.DEFINE_boolean("include_masks", False, "Store instance masks as PNGs (coco, solo).")
     flags.DEFINE_string("image_dir", None, "coco: folder of the images (default: the JSON's folder).")
     flags.DEFINE_string("split", None, "voc: ImageSets/Main split of VOC year folders (default trainval).")
+    flags.DEFINE_boolean("allow_images_outside_root", False,
+                         "Read images whose paths lead out of the dataset root ('../', absolute paths, symbolic "
+                         "links; the root is the --input_path folder, for coco --image_dir or else the JSON's folder). "
+                         "Off: such an image is bad input (see --on_error). Only for annotation files you trust.")
     flags.mark_flags_as_required(["input_format", "input_path", "output_dir"])
     return flags.FLAGS
 
@@ -332,7 +339,8 @@ def main(argv) -> None:
         summary = convert(flags_values.input_format, flags_values.input_path, flags_values.output_dir,
                           flags_values.num_shards, flags_values.name, flags_values.label_map,
                           flags_values.class_map, flags_values.on_error, flags_values.clip_boxes,
-                          flags_values.include_masks, flags_values.image_dir, flags_values.split)
+                          flags_values.include_masks, flags_values.image_dir, flags_values.split,
+                          allow_images_outside_root=flags_values.allow_images_outside_root)
     except (ConversionError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

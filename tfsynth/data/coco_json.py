@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+from tfsynth.data.readers.base import ErrorHandler, OutsideRootError, check_inside_root, raise_error
 from tfsynth.utils.files import write_atomically
 
 
@@ -90,16 +91,22 @@ def load_coco_dict(path: str) -> dict:
     return data
 
 
-def read_coco_json(path: str, image_dir: Optional[str] = None,
-                   include_masks: bool = False) -> list[ImageAnnotation]:
+def read_coco_json(path: str, image_dir: Optional[str] = None, include_masks: bool = False,
+                   allow_outside_root: bool = False, on_error: ErrorHandler = raise_error
+                   ) -> list[ImageAnnotation]:
     """ImageAnnotations of a COCO JSON file, in its image order.
 
     `path` of each image is image_dir/file_name (image_dir defaults to the JSON's folder); class_name is the
     category name and class_id the category id; crowd annotations (iscrowd 1) are left out, as they are
     regions, not objects. With include_masks, segmentations become masks.
+
+    image_dir is the dataset root: an image whose file_name leads out of it ('../', an absolute path, a symbolic
+    link) is handed to on_error as an OutsideRootError naming the JSON and the entry, then left out with its
+    annotations, unless allow_outside_root.
     """
     data = load_coco_dict(path)
     image_dir = image_dir if image_dir is not None else os.path.dirname(os.path.abspath(path))
+    refused: set = set()  # ids of images left out for lying outside image_dir; their annotations go too
     categories = {}
     for index, category in enumerate(data.get("categories", [])):
         if "id" not in category or "name" not in category:
@@ -113,13 +120,26 @@ def read_coco_json(path: str, image_dir: Optional[str] = None,
             raise ValueError(f"{path}: images[{index}] lacks {missing}")
         if entry["id"] in images:
             raise ValueError(f"{path}: images[{index}] repeats image id {entry['id']}")
+        if entry["id"] in refused:
+            raise ValueError(f"{path}: images[{index}] repeats image id {entry['id']}")
+        image_path = os.path.join(image_dir, entry["file_name"])
+        try:
+            check_inside_root(image_path, image_dir, path,
+                              f"images[{index}] (id {entry['id']}, file_name {entry['file_name']!r})",
+                              allow_outside_root)
+        except OutsideRootError as error:
+            on_error(error)
+            refused.add(entry["id"])
+            continue
         images[entry["id"]] = ImageAnnotation(
             filename=entry["file_name"], width=int(entry.get("width", 0)), height=int(entry.get("height", 0)),
-            path=os.path.join(image_dir, entry["file_name"]), source_id=str(entry["id"]),
+            path=image_path, source_id=str(entry["id"]),
             image_format="png" if entry["file_name"].lower().endswith(".png") else "jpeg")
         order.append(entry["id"])
     for index, annotation in enumerate(data.get("annotations", [])):
         where = f"{path}: annotations[{index}] (id {annotation.get('id')})"
+        if annotation.get("image_id") in refused:
+            continue
         image = images.get(annotation.get("image_id"))
         if image is None:
             raise ValueError(f"{where}: image_id {annotation.get('image_id')} is not in 'images'")

@@ -100,12 +100,15 @@ class StudyRunner:
             return
         real_dir = self.real_dir
         input_path = real.path
-        if data_format == "list" and not (real_dir / ".done").exists():
+        staged = data_format == "list"
+        if staged and not (real_dir / ".done").exists():
             data_format, input_path = stage_image_list(real.path, real_dir / "photos", where)
-        elif data_format == "list":
+        elif staged:
             data_format, input_path = read_image_list(real.path, where)[0], str(real_dir / "photos")
         options = [*(["--image_dir", real.image_dir] if real.image_dir else []),
-                   *(["--split", real.split] if real.split else [])]
+                   *(["--split", real.split] if real.split else []),
+                   # A staged list is links to the listed images wherever they lie: the user named each one.
+                   *(["--allow_images_outside_root"] if staged else [])]
         self.timings["convert_real"] = run_step(
             "convert_real", real_dir / ".done",
             python_module("tfsynth.convert", "--input_format", data_format, "--input_path", input_path, *options,

@@ -2,7 +2,8 @@
 
 Folders of images N.jpg, each with N.bboxes.tsv (one box per line: x1<TAB>y1<TAB>x2<TAB>y2, absolute pixels,
 top-left origin) and N.bboxes.labels.tsv (one class name per line, same order). An image with neither file is a
-negative (no objects); an image with only one of them is an error.
+negative (no objects); an image with only one of them is an error. Links leading out of the folder are refused
+(see `read`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Iterator
 from PIL import Image
 
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
-from tfsynth.data.readers.base import ErrorHandler, InputError, raise_error
+from tfsynth.data.readers.base import ErrorHandler, InputError, check_inside_root, raise_error
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 BOXES_SUFFIX = ".bboxes.tsv"
@@ -60,8 +61,27 @@ def _parse_objects(boxes_path: str, labels_path: str) -> list[ObjectAnnotation]:
     return objects
 
 
-def read(input_path: str, on_error: ErrorHandler = raise_error) -> Iterator[ImageAnnotation]:
-    """Every image under `input_path` (recursively, sorted) with its boxes; filename is relative to it."""
+def _check_links(image_path: str, input_path: str, has_boxes: bool, allow_outside_root: bool) -> None:
+    """OutsideRootError when the image or its box files are symbolic links leading out of input_path (the walk
+    only finds names inside it, so links are the one way out)."""
+    stem = os.path.splitext(image_path)[0]
+    relative = os.path.relpath(image_path, input_path).replace(os.sep, "/")
+    check_inside_root(image_path, input_path, stem + BOXES_SUFFIX if has_boxes else image_path,
+                      f"image {relative!r}", allow_outside_root)
+    if has_boxes:
+        for path in (stem + BOXES_SUFFIX, stem + LABELS_SUFFIX):
+            check_inside_root(path, input_path, path, f"annotation file of image {relative!r}", allow_outside_root,
+                              what="annotation file")
+
+
+def read(input_path: str, on_error: ErrorHandler = raise_error, allow_outside_root: bool = False
+         ) -> Iterator[ImageAnnotation]:
+    """Every image under `input_path` (recursively, sorted) with its boxes; filename is relative to it.
+
+    The dataset root is `input_path`: an image or box file that is a symbolic link resolving outside it goes to
+    on_error naming the box file (or the image, for a negative) and the image, and is skipped, unless
+    allow_outside_root.
+    """
     if not os.path.isdir(input_path):
         raise InputError(input_path, "not a folder; expected the root of a CNTK image/box-file layout")
     for image_path in _image_files(input_path):
@@ -72,6 +92,7 @@ def read(input_path: str, on_error: ErrorHandler = raise_error) -> Iterator[Imag
             if has_boxes != has_labels:
                 missing = labels_path if has_boxes else boxes_path
                 raise InputError(missing, f"annotation file missing (needed for {image_path})")
+            _check_links(image_path, input_path, has_boxes, allow_outside_root)
             objects = _parse_objects(boxes_path, labels_path) if has_boxes else []
         except InputError as error:
             on_error(error)

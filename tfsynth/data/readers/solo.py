@@ -16,7 +16,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
-from tfsynth.data.readers.base import ErrorHandler, InputError, raise_error
+from tfsynth.data.readers.base import ErrorHandler, InputError, check_inside_root, raise_error
 
 BOX_2D = "BoundingBox2DAnnotation"
 INSTANCE_SEGMENTATION = "InstanceSegmentationAnnotation"
@@ -64,10 +64,13 @@ def _annotations_of(capture: dict, type_suffix: str) -> list[dict]:
     return [a for a in capture.get("annotations", []) if a.get("@type", "").endswith(type_suffix)]
 
 
-def _instance_masks(capture_dir: str, segmentation: dict, where: str) -> dict[int, np.ndarray]:
+def _instance_masks(capture_dir: str, segmentation: dict, where: str, dataset_dir: str,
+                    allow_outside_root: bool) -> dict[int, np.ndarray]:
     """instanceId -> 0/1 mask from the instance segmentation PNG and its colour table."""
     from PIL import Image
     path = os.path.join(capture_dir, segmentation.get("filename", ""))
+    check_inside_root(path, dataset_dir, where, f"{segmentation.get('id')!r} filename "
+                      f"{segmentation.get('filename')!r}", allow_outside_root, what="instance segmentation image")
     try:
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGBA"))
@@ -81,7 +84,7 @@ def _instance_masks(capture_dir: str, segmentation: dict, where: str) -> dict[in
 
 
 def _capture_to_annotation(capture: dict, frame_path: str, dataset_dir: str, label_names: dict[int, str],
-                           include_masks: bool) -> ImageAnnotation:
+                           include_masks: bool, allow_outside_root: bool = False) -> ImageAnnotation:
     capture_dir = os.path.dirname(frame_path)
     filename = capture.get("filename")
     if not filename:
@@ -91,7 +94,7 @@ def _capture_to_annotation(capture: dict, frame_path: str, dataset_dir: str, lab
     masks: dict[int, np.ndarray] = {}
     if include_masks:
         for segmentation in _annotations_of(capture, INSTANCE_SEGMENTATION):
-            masks.update(_instance_masks(capture_dir, segmentation, frame_path))
+            masks.update(_instance_masks(capture_dir, segmentation, frame_path, dataset_dir, allow_outside_root))
     objects = []
     for annotation in _annotations_of(capture, BOX_2D):
         for index, value in enumerate(annotation.get("values", [])):
@@ -113,15 +116,24 @@ def _capture_to_annotation(capture: dict, frame_path: str, dataset_dir: str, lab
     image_path = os.path.join(capture_dir, filename)
     if not os.path.exists(image_path) and os.path.exists(os.path.join(dataset_dir, filename)):
         image_path = os.path.join(dataset_dir, filename)  # a filename given relative to the dataset root
+    check_inside_root(image_path, dataset_dir, frame_path, f"capture {capture.get('id')!r} filename {filename!r}",
+                      allow_outside_root)
     relative = os.path.relpath(image_path, dataset_dir).replace(os.sep, "/")
+    if relative.startswith("../") or os.path.isabs(filename):
+        relative = filename  # allowed outside the root: a chain of '../' would name nothing useful
     image_format = str(capture.get("imageFormat", os.path.splitext(filename)[1][1:])).lower()
     return ImageAnnotation(filename=relative, width=width, height=height, objects=objects, path=image_path,
                            image_format="jpeg" if image_format in ("jpg", "jpeg") else image_format)
 
 
-def read(input_path: str, on_error: ErrorHandler = raise_error, include_masks: bool = False
-         ) -> Iterator[ImageAnnotation]:
-    """Every camera capture of the SOLO dataset at `input_path`, sequence by sequence, step by step."""
+def read(input_path: str, on_error: ErrorHandler = raise_error, include_masks: bool = False,
+         allow_outside_root: bool = False) -> Iterator[ImageAnnotation]:
+    """Every camera capture of the SOLO dataset at `input_path`, sequence by sequence, step by step.
+
+    The dataset root is `input_path`: a capture whose filename (or instance segmentation filename) resolves
+    outside it ('../', absolute path, escaping symbolic link) goes to on_error naming the frame data JSON file
+    and the capture, and is skipped, unless allow_outside_root.
+    """
     if not os.path.isdir(input_path):
         raise InputError(input_path, "not a folder; expected a SOLO dataset folder")
     files = frame_data_files(input_path)
@@ -139,7 +151,8 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, include_masks: b
             continue
         for capture in captures:
             try:
-                annotation = _capture_to_annotation(capture, frame_path, input_path, label_names, include_masks)
+                annotation = _capture_to_annotation(capture, frame_path, input_path, label_names, include_masks,
+                                                    allow_outside_root)
             except InputError as error:
                 on_error(error)
                 continue

@@ -4,6 +4,7 @@ Accepted layouts of `input_path`:
 - a VOC year folder (VOC2007/ with Annotations/, JPEGImages/, ImageSets/Main/SPLIT.txt): the images of the split;
 - a VOCdevkit root holding such year folders: the split of each, in sorted order;
 - a plain folder of .xml files: every file, its image found in a JPEGImages folder beside it, or beside the XML.
+Images must lie inside the dataset root (see `read`).
 Boxes are taken as written (the OD API's create_pascal_tf_record divides them by the size without a -1 shift);
 difficult and truncated are kept.
 """
@@ -15,7 +16,7 @@ import xml.etree.ElementTree as ElementTree
 from typing import Iterator, Optional
 
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
-from tfsynth.data.readers.base import ErrorHandler, InputError, raise_error
+from tfsynth.data.readers.base import ErrorHandler, InputError, check_inside_root, raise_error
 
 
 def _text(element: ElementTree.Element, tag: str, xml_path: str, required: bool = True) -> Optional[str]:
@@ -79,28 +80,43 @@ def _split_xml_paths(year_dir: str, split: str) -> list[str]:
     return [os.path.join(year_dir, "Annotations", f"{image_id}.xml") for image_id in ids]
 
 
-def _xml_paths(input_path: str, split: str) -> list[tuple[str, Optional[str]]]:
-    """(xml path, image folder or None) pairs of the layout at input_path."""
+def _xml_paths(input_path: str, split: str) -> tuple[str, list[tuple[str, Optional[str]]]]:
+    """The dataset root and the (xml path, image folder or None) pairs of the layout at input_path.
+
+    The root is input_path, except for a plain folder of XML files (such as VOC2007/Annotations) whose images
+    lie in a JPEGImages folder beside it: there it is the folder holding both.
+    """
     if os.path.isdir(os.path.join(input_path, "ImageSets")):
         jpeg_dir = os.path.join(input_path, "JPEGImages")
-        return [(path, jpeg_dir) for path in _split_xml_paths(input_path, split)]
+        return input_path, [(path, jpeg_dir) for path in _split_xml_paths(input_path, split)]
     year_dirs = sorted(d for d in glob.glob(os.path.join(input_path, "*"))
                        if os.path.isdir(os.path.join(d, "ImageSets")))
     if year_dirs:
-        return [(path, os.path.join(year_dir, "JPEGImages"))
-                for year_dir in year_dirs for path in _split_xml_paths(year_dir, split)]
-    xml_dir = os.path.join(input_path, "Annotations") if os.path.isdir(os.path.join(input_path, "Annotations")) \
-        else input_path
-    return [(path, None) for path in sorted(glob.glob(os.path.join(xml_dir, "*.xml")))]
+        return input_path, [(path, os.path.join(year_dir, "JPEGImages"))
+                            for year_dir in year_dirs for path in _split_xml_paths(year_dir, split)]
+    root = input_path
+    if os.path.isdir(os.path.join(input_path, "Annotations")):
+        xml_dir = os.path.join(input_path, "Annotations")
+    else:
+        xml_dir = input_path
+        parent = os.path.dirname(os.path.abspath(input_path))
+        if os.path.isdir(os.path.join(parent, "JPEGImages")):
+            root = parent  # parse_voc_xml takes the images from there
+    return root, [(path, None) for path in sorted(glob.glob(os.path.join(xml_dir, "*.xml")))]
 
 
-def read(input_path: str, on_error: ErrorHandler = raise_error, split: str = "trainval"
-         ) -> Iterator[ImageAnnotation]:
+def read(input_path: str, on_error: ErrorHandler = raise_error, split: str = "trainval",
+         allow_outside_root: bool = False) -> Iterator[ImageAnnotation]:
     """The images of the VOC layout at `input_path` (see the module docstring); `split` names the ImageSets
-    file of VOC year folders."""
+    file of VOC year folders.
+
+    The dataset root is `input_path` (for a plain folder of XML files with a JPEGImages folder beside it, their
+    common parent): an image whose <filename> resolves outside it ('../', absolute path, escaping symbolic link)
+    goes to on_error naming the XML file and its <filename>, and is skipped, unless allow_outside_root.
+    """
     if not os.path.isdir(input_path):
         raise InputError(input_path, "not a folder; expected VOC XML files or a VOCdevkit folder")
-    paths = _xml_paths(input_path, split)
+    root, paths = _xml_paths(input_path, split)
     if not paths:
         raise InputError(input_path, "no VOC .xml annotation files found")
     for xml_path, image_dir in paths:
@@ -108,6 +124,9 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, split: str = "tr
             on_error(InputError(xml_path, "annotation file missing"))
             continue
         try:
-            yield parse_voc_xml(xml_path, image_dir)
+            image = parse_voc_xml(xml_path, image_dir)
+            check_inside_root(image.path, root, xml_path, f"<filename> {image.filename!r}", allow_outside_root)
         except InputError as error:
             on_error(error)
+            continue
+        yield image
