@@ -8,7 +8,7 @@ bit, so proposals whose objectness scores are tied (or 1e-7 apart) may leave the
 (here four proposals score 0.9698581, at ranks 211-214). The checks are therefore: every first-stage
 array end to end; the first-stage NMS from the reference's RPN outputs up to its first near-tie; the second stage
 and postprocess from the reference's own proposals (every remaining array); and, end to end, the best 100
-proposals and the best detection.
+proposals as a set (within 0.1 px; see PROPOSAL_TOLERANCE_PX for why) and the best detection.
 """
 import json
 
@@ -109,11 +109,45 @@ def test_second_stage_and_postprocess_match_from_the_reference_proposals(golden_
         _assert_close(name, from_reference_proposals[name], expected[name])
 
 
+def _unmatched(boxes: np.ndarray, candidates: np.ndarray, tolerance_px: float) -> list[int]:
+    """Indices of `boxes` with no candidate whose every coordinate is within tolerance_px."""
+    difference = np.abs(boxes[:, None, :].astype(np.float64) - candidates[None, :, :]).max(axis=2)
+    return [int(i) for i in np.nonzero(difference.min(axis=1) > tolerance_px)[0]]
+
+
+# End to end the proposals are compared as sets, not rank by rank: objectness scores tie exactly (ranks 11 and 12
+# here) and CPUs round the RPN conv differently, so the order of near-tied proposals is the CPU's choice.
+# The tolerance: RPN box encodings differ between CPUs by up to 1.7e-5 (measured: this AMD EPYC against the
+# reference's machine), and a decoded coordinate moves by encoding error x anchor size / 5 at most (the box
+# coder's scales are 10 for centres and 5 for sizes; anchors here are at most 724 px on a side), about 0.003 px; 0.1
+# px leaves 30x for other CPUs and is still far below the distance between two proposals that survived NMS at IoU
+# 0.7. A near-tie at NMS's IoU threshold or at rank 100 may swap a box in or out, hence the window of 110 and the
+# two boxes allowed unmatched each way.
+PROPOSAL_TOLERANCE_PX = 0.1
+PROPOSAL_WINDOW = 110
+UNMATCHED_ALLOWED = 2
+
+
 def test_best_proposals_and_detection_match_end_to_end(golden_run):
-    """End to end, the first 100 proposals (before near-tied scores reorder, at 139 on this CPU) and the best
-    detection agree with the reference."""
+    """End to end, the best 100 proposals match the reference's as sets, and the best detection agrees."""
     _, expected, end_to_end, _, _ = golden_run
-    _assert_close("proposal_boxes[:100]", end_to_end["proposal_boxes"][0, :100], expected["proposal_boxes"][0, :100])
+    ours, theirs = end_to_end["proposal_boxes"][0], expected["proposal_boxes"][0]
+    ours_unmatched = _unmatched(ours[:100], theirs[:PROPOSAL_WINDOW], PROPOSAL_TOLERANCE_PX)
+    theirs_unmatched = _unmatched(theirs[:100], ours[:PROPOSAL_WINDOW], PROPOSAL_TOLERANCE_PX)
+    assert len(ours_unmatched) <= UNMATCHED_ALLOWED, f"our proposals at ranks {ours_unmatched} not in the reference's"
+    assert len(theirs_unmatched) <= UNMATCHED_ALLOWED, f"reference proposals at ranks {theirs_unmatched} not in ours"
     assert abs(int(end_to_end["num_proposals"][0]) - int(expected["num_proposals"][0])) <= 10
     _assert_close("num_detections", end_to_end["num_detections"], expected["num_detections"])
+    # The best detection is 0.028 ahead of the next, far beyond rounding; its box (normalized) and score carry the
+    # proposals' ~4e-4 px difference through the second stage as ~1e-7, well inside 1e-4.
     _assert_close("best detection box", end_to_end["detection_boxes"][0, 0], expected["detection_boxes"][0, 0])
+    _assert_close("best detection score", end_to_end["detection_scores"][0, :1], expected["detection_scores"][0, :1])
+
+
+def test_proposal_set_matching_finds_a_moved_box():
+    """The set check is not vacuous: a proposal moved by a pixel, or replaced, is reported unmatched."""
+    boxes = np.array([[0.0, 0.0, 50.0, 50.0], [100.0, 120.0, 300.0, 260.0], [10.0, 400.0, 90.0, 640.0]])
+    assert _unmatched(boxes, boxes[::-1] + 0.05, PROPOSAL_TOLERANCE_PX) == []
+    moved = boxes.copy()
+    moved[1, 2] += 1.0
+    assert _unmatched(moved, boxes, PROPOSAL_TOLERANCE_PX) == [1]
