@@ -318,6 +318,17 @@ def test_cntk_links_outside_the_root_are_refused(tmp_path):
         list(get_reader("cntk")(str(root)))
 
 
+def test_cntk_non_utf8_labels_are_blamed_on_the_labels_file(tmp_path):
+    root = tmp_path / "cntk"
+    root.mkdir()
+    Image.new("RGB", (40, 30)).save(root / "a.jpg")
+    (root / "a.bboxes.tsv").write_text("1\t1\t10\t10\n2\t2\t20\t20\n")
+    (root / "a.bboxes.labels.tsv").write_bytes(b"milk\nk\xe4se\n")  # Latin-1, not UTF-8
+    labels = str(root / "a.bboxes.labels.tsv")
+    with pytest.raises(InputError, match=re.escape(f"{labels}:2: byte 6 is not UTF-8 text")):
+        list(get_reader("cntk")(str(root)))
+
+
 def test_outside_root_is_counted_by_convert_on_error_skip(tmp_path):
     root = tmp_path / "VOC2007"
     year = _voc_year_folder(root)

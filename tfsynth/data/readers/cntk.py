@@ -40,8 +40,17 @@ def _header_size(path: str) -> tuple[int, int]:
 
 
 def _read_lines(path: str) -> list[tuple[int, str]]:
-    with open(path, encoding="utf-8") as handle:
-        return [(number, line.strip()) for number, line in enumerate(handle, 1) if line.strip()]
+    """The non-blank lines of a UTF-8 tsv with their 1-based numbers; InputError naming this file otherwise."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[:error.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}", f"byte {error.start} is not UTF-8 text ({error.reason}); expected a "
+                         "UTF-8 tsv file") from None
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror}") from None
+    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def _parse_objects(boxes_path: str, labels_path: str) -> list[ObjectAnnotation]:
@@ -96,9 +105,6 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, allow_outside_ro
             objects = _parse_objects(boxes_path, labels_path) if has_boxes else []
         except InputError as error:
             on_error(error)
-            continue
-        except (OSError, UnicodeDecodeError) as error:
-            on_error(InputError(boxes_path, f"cannot read annotation file: {error}"))
             continue
         width, height = _header_size(image_path)
         relative = os.path.relpath(image_path, input_path)
