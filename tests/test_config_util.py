@@ -295,13 +295,27 @@ def test_check_reports_unmatched_glob_and_missing_label_map(data_dir):
     config_util.check_pipeline_config(configs, "pipeline.config", check_eval_input=False)
 
 
-def test_check_reports_missing_model_and_bad_num_classes(data_dir):
+def test_check_reports_empty_file_missing_model_and_bad_num_classes(data_dir):
     pipeline = pipeline_pb2.TrainEvalPipelineConfig()
+    with pytest.raises(ConfigError, match="pipeline.config: is empty; expected a pipeline.config text proto"):
+        config_util.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
+    pipeline.train_config.num_steps = 10
     with pytest.raises(ConfigError, match="pipeline.config: model: no meta-architecture set"):
         config_util.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
     pipeline.model.ssd.num_classes = 0
     with pytest.raises(ConfigError, match=r"model.ssd.num_classes is 0; expected >= 1"):
         config_util.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
+
+
+def test_check_reports_zero_batch_sizes(data_dir):
+    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    configs["train_config"].batch_size = 0
+    configs["eval_config"].batch_size = 0
+    with pytest.raises(ConfigError) as error:
+        config_util.check_pipeline_config(configs, "pipeline.config")
+    assert str(error.value).splitlines() == ["pipeline.config: train_config.batch_size is 0; expected >= 1",
+                                             "pipeline.config: eval_config.batch_size is 0; expected >= 1"]
+    config_util.check_pipeline_config(configs, "pipeline.config", check_train_input=False, check_eval_input=False)
 
 
 def test_check_fine_tune_checkpoint(data_dir):
