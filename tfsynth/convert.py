@@ -23,7 +23,6 @@ import dataclasses
 import inspect
 import logging
 import os
-import sys
 from typing import Optional
 
 # label_map_util first: it compiles stale protos with grpc_tools, which crashes once TensorFlow is loaded.
@@ -32,6 +31,7 @@ from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation, box_prob
 from tfsynth.data.images import BadImageError, probe_image
 from tfsynth.data.readers import FORMATS, InputError, OutsideRootError, get_reader
 from tfsynth.utils.files import write_atomically
+from tfsynth.utils.preflight import check_output_dir
 
 ON_ERROR_CHOICES = ("stop", "skip")
 
@@ -194,6 +194,10 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     """
     from tfsynth.data import coco_json, tfrecord
 
+    # Cheap checks first: pass 1 below reads and decodes every image.
+    if num_shards < 1:
+        raise ValueError(f"--num_shards {num_shards}: expected 1 or more")
+    check_output_dir(output_dir, "--output_dir")
     read = get_reader(input_format)
     class_map = load_class_map(class_map_path) if class_map_path else {}
     problems = _Problems(on_error)
@@ -251,7 +255,7 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
             image.encoded = None  # the bytes were read for this record only; keep memory flat
             summary.num_boxes += len(image.objects)
     summary.shard_paths = writer.paths
-    summary.removed_stale_shards = _remove_stale_shards(output_dir, name, writer.paths)
+    summary.removed_stale_shards = tfrecord.remove_stale_shards(output_dir, name, writer.paths)
     summary.label_map_path = os.path.join(output_dir, "label_map.pbtxt")
     if label_map_path:
         # The user's label map, as given (re-serialized), so training and evaluation use the same ids.
@@ -267,20 +271,6 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     summary.skipped = dict(problems.counts)
     summary.label_map = dict(name_to_id)
     return summary
-
-
-def _remove_stale_shards(output_dir: str, name: str, current: list[str]) -> list[str]:
-    """Deletes NAME-?????-of-?????.tfrecord files of an earlier run with another shard count, which a
-    '*.tfrecord' glob would otherwise mix into this run's data; returns their paths."""
-    import glob
-    pattern = os.path.join(glob.escape(output_dir), f"{glob.escape(name)}-[0-9][0-9][0-9][0-9][0-9]-of-"
-                                                    "[0-9][0-9][0-9][0-9][0-9].tfrecord")
-    keep = {os.path.abspath(path) for path in current}
-    stale = [path for path in sorted(glob.glob(pattern)) if os.path.abspath(path) not in keep]
-    for path in stale:
-        os.remove(path)
-        logging.warning("removed %s: a shard of an earlier run with another --num_shards", path)
-    return stale
 
 
 def format_summary(summary: ConversionSummary) -> str:
@@ -333,21 +323,18 @@ def _define_flags():
 
 
 def main(argv) -> None:
+    """The command: errors end as one line (tfsynth.utils.cli)."""
     del argv
     flags_values = _FLAGS
-    try:
-        summary = convert(flags_values.input_format, flags_values.input_path, flags_values.output_dir,
-                          flags_values.num_shards, flags_values.name, flags_values.label_map,
-                          flags_values.class_map, flags_values.on_error, flags_values.clip_boxes,
-                          flags_values.include_masks, flags_values.image_dir, flags_values.split,
-                          allow_images_outside_root=flags_values.allow_images_outside_root)
-    except (ConversionError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    summary = convert(flags_values.input_format, flags_values.input_path, flags_values.output_dir,
+                      flags_values.num_shards, flags_values.name, flags_values.label_map,
+                      flags_values.class_map, flags_values.on_error, flags_values.clip_boxes,
+                      flags_values.include_masks, flags_values.image_dir, flags_values.split,
+                      allow_images_outside_root=flags_values.allow_images_outside_root)
     print(format_summary(summary))
 
 
 if __name__ == "__main__":
-    from absl import app
+    from tfsynth.utils import cli
     _FLAGS = _define_flags()
-    app.run(main)
+    cli.run(main, "convert")

@@ -4,7 +4,11 @@ r"""Runs an exported detection SavedModel on image files; writes detections JSON
       [--label_map label_map.pbtxt] [--min_score 0.5]
 
 out/detections.json: one entry per image with its detections (score >= min_score): class id, name, score, the
-box [ymin, xmin, ymax, xmax] normalized and [x1, y1, x2, y2] in pixels; out/NAME.png: the image with the boxes.
+box [ymin, xmin, ymax, xmax] normalized and [x1, y1, x2, y2] in pixels, and `output`, the annotated image.
+The annotated image of each input keeps its path relative to the deepest folder holding every matched image, with
+the extension .png: photos/a/1.jpg and photos/b/1.jpg -> out/a/1.png and out/b/1.png (a flat name would write both
+to 1.png). Two inputs that still share a name (1.jpg and 1.png in one folder), or an output that would overwrite an
+input, stop the command before the model is loaded, naming the files.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Optional
+from typing import Optional
 
 if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): import from the repository root, and
     # not from tfsynth/, whose inspect.py would shadow the standard library's
@@ -23,26 +27,57 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
+from tfsynth.utils import cli
 from tfsynth.utils.files import write_atomically
+from tfsynth.utils.preflight import check_input_file, check_output_dir
 
 flags.DEFINE_string("saved_model", None, "Exported SavedModel folder (or the export folder holding saved_model/).")
 flags.DEFINE_string("images", None, "Glob of image files (quote it), or a comma-separated list of globs.")
 flags.DEFINE_string("output_dir", None, "Folder for detections.json and the annotated images.")
 flags.DEFINE_string("label_map", None, "label_map.pbtxt for class names (optional).")
-flags.DEFINE_float("min_score", 0.5, "Detections below this score are left out.")
-flags.DEFINE_integer("max_boxes", 100, "At most this many detections per image.")
+flags.DEFINE_float("min_score", 0.5, "Detections below this score are left out.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("max_boxes", 100, "At most this many detections per image.", lower_bound=1)
 FLAGS = flags.FLAGS
+
+
+def saved_model_folder(saved_model: str) -> str:
+    """The folder holding saved_model.pb: `saved_model` itself or its saved_model/ (an export folder);
+    FileNotFoundError naming the flag otherwise."""
+    folder = os.path.join(saved_model, "saved_model") if os.path.isdir(os.path.join(saved_model, "saved_model")) \
+        else saved_model
+    check_input_file(os.path.join(folder, "saved_model.pb"), "--saved_model")
+    return folder
+
+
+def output_names(paths: list[str], output_dir: str) -> dict[str, str]:
+    """Each image's annotated image under output_dir (see the module docstring); ValueError naming the files when two
+    images would get one name or an output would overwrite an input."""
+    absolute = [os.path.abspath(path) for path in paths]
+    root = os.path.commonpath([os.path.dirname(path) for path in absolute])
+    names: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for path, full in zip(paths, absolute):
+        target = os.path.join(output_dir, os.path.splitext(os.path.relpath(full, root))[0] + ".png")
+        key = os.path.normcase(os.path.abspath(target))
+        if key in owner:
+            raise ValueError(f"--images: {owner[key]} and {path} would both be drawn to {target}; rename one or "
+                             "run them separately")
+        owner[key] = path
+        names[path] = target
+    inputs = {os.path.normcase(path) for path in absolute}
+    for path, target in names.items():
+        if os.path.normcase(os.path.abspath(target)) in inputs:
+            raise ValueError(f"--output_dir {output_dir}: the annotated image {target} would overwrite an input "
+                             "image; choose another --output_dir")
+    return names
 
 
 class Detector:
     """An exported SavedModel's serving signature, fed with image files."""
 
     def __init__(self, saved_model_dir: str):
+        saved_model_dir = saved_model_folder(saved_model_dir)
         import tensorflow as tf
-        if os.path.isdir(os.path.join(saved_model_dir, "saved_model")):
-            saved_model_dir = os.path.join(saved_model_dir, "saved_model")
-        if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
-            raise FileNotFoundError(f"--saved_model {saved_model_dir}: no saved_model.pb there")
         self._tf = tf
         self._loaded = tf.saved_model.load(saved_model_dir)
         self._serve = self._loaded.signatures["serving_default"]
@@ -89,15 +124,28 @@ def detections_record(path: str, image: np.ndarray, outputs: dict, names: dict, 
 
 def run_detection(saved_model: str, image_globs: str, output_dir: str, label_map: Optional[str] = None,
                   min_score: float = 0.5, max_boxes: int = 100) -> str:
-    """Detects on every matched image; returns the path of detections.json."""
-    from tfsynth.training import visualization
-    paths = sorted({p for pattern in image_globs.split(",") for p in glob.glob(os.path.expanduser(pattern.strip()))})
+    """Detects on every matched image; returns the path of detections.json.
+
+    The images, the output names, the label map, the SavedModel's files and the output folder are checked before
+    TensorFlow loads the model.
+    """
+    paths = sorted({p for pattern in image_globs.split(",") for p in glob.glob(os.path.expanduser(pattern.strip()))
+                    if os.path.isfile(p)})
     if not paths:
         raise FileNotFoundError(f"--images {image_globs!r} matches no file")
+    targets = output_names(paths, output_dir)
+    if not 0.0 <= min_score <= 1.0:
+        raise ValueError(f"--min_score {min_score}: expected 0 to 1")
+    if max_boxes < 1:
+        raise ValueError(f"--max_boxes {max_boxes}: expected 1 or more")
     names: dict[int, str] = {}
     if label_map:
         from tfsynth.utils import label_map_util
+        check_input_file(label_map, "--label_map")
         names = {int(c["id"]): c["name"] for c in label_map_util.create_categories_from_labelmap(label_map)}
+    saved_model_folder(saved_model)
+    check_output_dir(output_dir, "--output_dir")
+    from tfsynth.training import visualization
     detector = Detector(saved_model)
     os.makedirs(output_dir, exist_ok=True)
     records = []
@@ -110,10 +158,11 @@ def run_detection(saved_model: str, image_globs: str, output_dir: str, label_map
                                          [d["class_id"] for d in record["detections"]],
                                          [d["score"] for d in record["detections"]], category_index,
                                          min_score=min_score, max_boxes=max_boxes)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        target = os.path.join(output_dir, f"{stem}.png")
-        temporary = os.path.join(output_dir, f".tmp-{stem}.png")
-        Image.fromarray(drawn).save(temporary)
+        target = targets[path]
+        record["output"] = os.path.abspath(target)
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        temporary = os.path.join(os.path.dirname(target), f".tmp-{os.path.basename(target)}")
+        Image.fromarray(drawn).save(temporary, format="PNG")
         os.replace(temporary, target)
         logging.info("%s: %d detections", path, len(record["detections"]))
     result = os.path.join(output_dir, "detections.json")
@@ -123,6 +172,7 @@ def run_detection(saved_model: str, image_globs: str, output_dir: str, label_map
 
 
 def main(unused_argv) -> None:
+    """The command (run_detection with the flags)."""
     logging.getLogger().setLevel(logging.INFO)
     for name in ("saved_model", "images", "output_dir"):
         if not getattr(FLAGS, name):
@@ -132,8 +182,8 @@ def main(unused_argv) -> None:
 
 
 def run() -> None:
-    """Entry point."""
-    app.run(main)
+    """Entry point: errors end as one line (tfsynth.utils.cli)."""
+    cli.run(main, "detect")
 
 
 if __name__ == "__main__":

@@ -97,19 +97,20 @@ import pathlib
 from absl import app, flags
 
 from tfsynth.studies.runner import StudyRunner
-from tfsynth.studies.spec import StudyError, load_study
+from tfsynth.studies.spec import load_study
+from tfsynth.utils import cli
+from tfsynth.utils.preflight import check_output_dir
 
 FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> None:
+    """Runs the study of argv[1]; its errors (StudyError, a step's failure) end as one line (tfsynth.utils.cli)."""
     if len(argv) != 2:
         raise app.UsageError("usage: python -m tfsynth.experiments STUDY.yaml --output_dir DIR")
-    try:
-        study = load_study(argv[1])
-        report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run(selectors=FLAGS.rows)
-    except StudyError as error:
-        raise SystemExit(f"experiments: error: {error}") from None
+    check_output_dir(FLAGS.output_dir, "--output_dir")
+    study = load_study(argv[1])
+    report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run(selectors=FLAGS.rows)
     print(f"experiments: report written to {report}")
 
 
@@ -117,4 +118,4 @@ if __name__ == "__main__":
     flags.DEFINE_string("output_dir", "runs/study", "Where the study's renders, models and report go.")
     flags.DEFINE_list("rows", None, "Run only these rows, by label (a row's name up to its ':') or whole name; "
                       "their report goes to OUTPUT_DIR/report_<labels>.")
-    app.run(main)
+    cli.run(main, "experiments")

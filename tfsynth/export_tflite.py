@@ -14,10 +14,11 @@ if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): impor
     # not from tfsynth/, whose inspect.py would shadow the standard library's
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from absl import app, flags
+from absl import flags
 
 import tfsynth.export
-from tfsynth.export import define_common_flags, load_export_configs
+from tfsynth.export import check_common_flags, define_common_flags, load_export_configs
+from tfsynth.utils import cli
 
 define_common_flags()
 flags.adopt_module_key_flags(tfsynth.export)  # so that --help lists them
@@ -25,6 +26,8 @@ FLAGS = flags.FLAGS
 
 
 def main(unused_argv) -> None:
+    """Exports the checkpoint to TFLite (flags checked before the model is built)."""
+    check_common_flags()
     logging.getLogger().setLevel(logging.INFO)
     from tfsynth.export import tflite
     configs = load_export_configs()
@@ -32,8 +35,8 @@ def main(unused_argv) -> None:
 
 
 def run() -> None:
-    """Entry point."""
-    app.run(main)
+    """Entry point: errors end as one line (tfsynth.utils.cli)."""
+    cli.run(main, "export_tflite")
 
 
 if __name__ == "__main__":

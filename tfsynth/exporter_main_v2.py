@@ -19,10 +19,11 @@ if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): impor
 from absl import app, flags
 
 import tfsynth.export
-from tfsynth.export import define_common_flags, load_export_configs
+from tfsynth.export import INPUT_TYPES, check_common_flags, define_common_flags, load_export_configs
+from tfsynth.utils import cli
 
-flags.DEFINE_string("input_type", "image_tensor", "Type of input node. Can be one of [`image_tensor`, "
-                    "`encoded_image_string_tensor`, `tf_example`, `float_image_tensor`]")
+# An enum, so that a misspelt type is refused while flags are parsed rather than after the model is built.
+flags.DEFINE_enum("input_type", "image_tensor", list(INPUT_TYPES), "Type of input node.")
 flags.DEFINE_boolean("use_side_inputs", False, "If True, uses side inputs as well as image inputs (unsupported).")
 define_common_flags()
 flags.adopt_module_key_flags(tfsynth.export)  # so that --help lists them
@@ -30,6 +31,10 @@ FLAGS = flags.FLAGS
 
 
 def main(unused_argv) -> None:
+    """Exports the checkpoint (flags checked before the model is built)."""
+    check_common_flags()
+    if FLAGS.use_side_inputs:
+        raise app.UsageError("--use_side_inputs is not supported")
     logging.getLogger().setLevel(logging.INFO)
     from tfsynth.export import saved_model
     configs = load_export_configs()
@@ -38,8 +43,8 @@ def main(unused_argv) -> None:
 
 
 def run() -> None:
-    """Entry point."""
-    app.run(main)
+    """Entry point: errors end as one line (tfsynth.utils.cli)."""
+    cli.run(main, "exporter_main_v2")
 
 
 if __name__ == "__main__":

@@ -213,20 +213,19 @@ def _define_flags():
 
 
 def main(argv) -> None:
+    """The command: DATASET's statistics (and contact sheet); errors end as one line (tfsynth.utils.cli)."""
+    from tfsynth.utils.preflight import check_output_file
     if len(argv) != 2:
         print("usage: python -m tfsynth.inspect DATASET [--contact_sheet out.png] [--num_images 16] "
               "[--label_map label_map.pbtxt]", file=sys.stderr)
         sys.exit(2)
-    try:
-        stats = inspect_dataset(argv[1], _FLAGS.contact_sheet, _FLAGS.num_images, _FLAGS.label_map,
-                                _FLAGS.image_dir)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    if _FLAGS.contact_sheet:  # before every record is read
+        check_output_file(_FLAGS.contact_sheet, "--contact_sheet")
+    stats = inspect_dataset(argv[1], _FLAGS.contact_sheet, _FLAGS.num_images, _FLAGS.label_map, _FLAGS.image_dir)
     print(format_stats(stats))
 
 
 if __name__ == "__main__":
-    from absl import app
+    from tfsynth.utils import cli
     _FLAGS = _define_flags()
-    app.run(main)
+    cli.run(main, "inspect")

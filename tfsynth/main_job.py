@@ -23,11 +23,13 @@ import shlex
 import time
 from typing import Any, Mapping, Optional
 
-from absl import app, flags
+from absl import flags
 
 from tfsynth import system_check
 from tfsynth.studies.runner import StudyRunner
 from tfsynth.studies.spec import REAL_DATA_FORMATS, REPO_ROOT, Study, StudyError, load_study, parse_real_data
+from tfsynth.utils import cli
+from tfsynth.utils.preflight import check_output_dir
 
 STUDIES = {
     "quick": REPO_ROOT / "configs" / "studies" / "main_quick.yaml",
@@ -169,9 +171,12 @@ _OWN_FILES_HINT = ("main_job: --catalog, --label_map, --class_init, --class_mapp
 
 
 def main(argv: list[str]) -> None:
+    """Runs the recipe with the user's overrides; errors end as one line (tfsynth.utils.cli), a study's with the
+    hint on the flags that replace the recipe's files."""
     del argv
     start = time.time()
     output_dir = _absolute(FLAGS.output_dir)
+    check_output_dir(output_dir, "--output_dir")
     try:
         study = load_study(str(STUDIES[FLAGS.recipe]))
         overrides = apply_overrides(study, {name: getattr(FLAGS, name) for name in OVERRIDE_FLAGS})
@@ -187,13 +192,10 @@ def main(argv: list[str]) -> None:
     except StudyError as error:
         raise SystemExit(f"main_job: error: {error}\n{_OWN_FILES_HINT}") from None
     system_check.ensure_system_packages(need_npm=True, need_egl=True)
-    try:
-        report = runner.run(selectors=FLAGS.rows)
-    except StudyError as error:
-        raise SystemExit(f"main_job: error: {error}") from None
+    report = runner.run(selectors=FLAGS.rows)
     print(f"main_job: {time.time() - start:.0f} s; report written to {report}")
 
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    cli.run(main, "main_job")

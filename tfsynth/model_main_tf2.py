@@ -20,24 +20,29 @@ if __package__ in (None, ""):  # run as a script (python tfsynth/NAME.py): impor
 
 from absl import app, flags
 
+from tfsynth.utils import cli
+from tfsynth.utils.preflight import check_input_file, check_output_dir
+
 flags.DEFINE_string("pipeline_config_path", None, "Path to pipeline config file.")
-flags.DEFINE_integer("num_train_steps", None, "Number of train steps.")
+flags.DEFINE_integer("num_train_steps", None, "Number of train steps.", lower_bound=1)
 flags.DEFINE_bool("eval_on_train_data", False, "Enable evaluating on train data (only supported in distributed "
                   "training).")
 flags.DEFINE_integer("sample_1_of_n_eval_examples", None, "Will sample one of every n eval input examples, "
-                     "where n is provided.")
+                     "where n is provided.", lower_bound=1)
 flags.DEFINE_integer("sample_1_of_n_eval_on_train_examples", 5, "Will sample one of every n train input examples "
-                     "for evaluation, where n is provided. This is only used if `eval_training_data` is True.")
+                     "for evaluation, where n is provided. This is only used if `eval_training_data` is True.",
+                     lower_bound=1)
 flags.DEFINE_string("model_dir", None, "Path to output model directory where event and checkpoint files will be "
                     "written.")
 flags.DEFINE_string("checkpoint_dir", None, "Path to directory holding a checkpoint. If `checkpoint_dir` is "
                     "provided, this binary operates in eval-only mode, writing resulting metrics to `model_dir`.")
-flags.DEFINE_integer("eval_timeout", 3600, "Number of seconds to wait for an evaluation checkpoint before exiting.")
+flags.DEFINE_integer("eval_timeout", 3600, "Number of seconds to wait for an evaluation checkpoint before exiting.",
+                     lower_bound=0)
 flags.DEFINE_bool("use_tpu", False, "Whether the job is executing on a TPU.")
 flags.DEFINE_string("tpu_name", None, "Name of the Cloud TPU for Cluster Resolvers.")
 flags.DEFINE_integer("num_workers", 1, "When num_workers > 1, training uses MultiWorkerMirroredStrategy. When "
-                     "num_workers = 1 it uses MirroredStrategy.")
-flags.DEFINE_integer("checkpoint_every_n", 1000, "Integer defining how often we checkpoint.")
+                     "num_workers = 1 it uses MirroredStrategy.", lower_bound=1)
+flags.DEFINE_integer("checkpoint_every_n", 1000, "Integer defining how often we checkpoint.", lower_bound=1)
 flags.DEFINE_boolean("record_summaries", True, "Whether or not to record summaries defined by the model or the "
                      "training pipeline. This does not impact the summaries of the loss values which are always "
                      "recorded.")
@@ -45,22 +50,32 @@ flags.DEFINE_boolean("record_summaries", True, "Whether or not to record summari
 flags.DEFINE_string("config_override", None, "pipeline.config text-format fragment merged over the file, e.g. "
                     "'train_config { batch_size: 4 }'.")
 flags.DEFINE_integer("eval_every_n_steps", 0, "Evaluate on eval_input_reader every n training steps (0: never; "
-                     "a checkpoint is written at each evaluation).")
+                     "a checkpoint is written at each evaluation).", lower_bound=0)
 flags.DEFINE_string("early_stopping_metric", None, "Evaluation metric watched for early stopping and the best "
                     "checkpoint (model_dir/best/), e.g. DetectionBoxes_Precision/mAP. Loss/* metrics are "
                     "minimised, others maximised. Needs --eval_every_n_steps.")
 flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluations without improvement "
-                     "(0: never stop, only keep the best checkpoint).")
+                     "(0: never stop, only keep the best checkpoint).", lower_bound=0)
 flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
                   "Numeric policy: auto = mixed_float16 on GPU, bfloat16 on TPU with use_bfloat16, else float32.")
-flags.DEFINE_integer("eval_wait_interval", 180, "Seconds between looks for a new checkpoint in eval mode.")
+flags.DEFINE_integer("eval_wait_interval", 180, "Seconds between looks for a new checkpoint in eval mode.",
+                     lower_bound=1)
 
 FLAGS = flags.FLAGS
 
 
+def check_flags() -> None:
+    """The checks that need neither TensorFlow nor the model, so a mistake ends the command in a second rather than
+    after TensorFlow's start-up and the model's construction."""
+    check_input_file(FLAGS.pipeline_config_path, "--pipeline_config_path")
+    check_output_dir(FLAGS.model_dir, "--model_dir")
+    if FLAGS.early_stopping_metric and not FLAGS.eval_every_n_steps and not FLAGS.checkpoint_dir:
+        raise app.UsageError("--early_stopping_metric needs --eval_every_n_steps > 0")
+
+
 def main(unused_argv) -> None:
-    flags.mark_flag_as_required("model_dir")
-    flags.mark_flag_as_required("pipeline_config_path")
+    """Trains, or evaluates with --checkpoint_dir (the OD API's model_main_tf2)."""
+    check_flags()
     logging.getLogger().setLevel(logging.INFO)
     import tensorflow as tf
 
@@ -76,8 +91,6 @@ def main(unused_argv) -> None:
             checkpoint_dir=FLAGS.checkpoint_dir, wait_interval=FLAGS.eval_wait_interval,
             timeout=FLAGS.eval_timeout, eval_on_train_data=FLAGS.eval_on_train_data)
         return
-    if FLAGS.early_stopping_metric and not FLAGS.eval_every_n_steps:
-        raise app.UsageError("--early_stopping_metric needs --eval_every_n_steps > 0")
     strategy = strategy_lib.build_strategy(FLAGS.use_tpu, FLAGS.tpu_name, FLAGS.num_workers)
     with strategy.scope():
         model_lib.train_loop(
@@ -91,8 +104,11 @@ def main(unused_argv) -> None:
 
 
 def run() -> None:
-    """Entry point (python -m tfsynth.model_main_tf2 / console script)."""
-    app.run(main)
+    """Entry point (python -m tfsynth.model_main_tf2 / console script); errors end as one line (tfsynth.utils.cli)."""
+    # Required here, as the OD API does, not at import: a module that imports this one parses its own flags.
+    flags.mark_flag_as_required("model_dir")
+    flags.mark_flag_as_required("pipeline_config_path")
+    cli.run(main, "model_main_tf2")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from typing import Optional, Sequence
 
 
@@ -67,6 +66,8 @@ def _run_preview(args: argparse.Namespace) -> int:
     from tfsynth.catalog.preview import preview_catalog
     from tfsynth.generate.catalog import default_catalog, read_catalog
     from tfsynth.generate.sampler import parse_cues
+    from tfsynth.utils.preflight import check_output_file
+    check_output_file(args.output, "--output")  # before the renders
     cues = parse_cues(args.cues)
     if args.catalog in ("", "default"):
         catalog = default_catalog()
@@ -92,16 +93,12 @@ def _run_preview(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the command; returns the exit status (errors are one line each; tracebacks only with --verbose)."""
+    """Runs the command; returns the exit status (errors are one line each, tracebacks only with --verbose or for
+    a bug: tfsynth.utils.cli)."""
+    from tfsynth.utils import cli
     args = _parser().parse_args(argv)
-    try:
-        return _run_check(args) if args.command == "check" else _run_preview(args)
-    except Exception as error:  # noqa: BLE001 - one line for the user; the traceback is --verbose's
-        if args.verbose:
-            traceback.print_exc()
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+    return cli.call("catalog", lambda: _run_check(args) if args.command == "check" else _run_preview(args),
+                    verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import logging
 import os
 from typing import Iterator, Union
 
@@ -175,6 +176,23 @@ def serialize_example(example: tf.train.Example) -> bytes:
 def shard_filename(name: str, index: int, num_shards: int) -> str:
     """NAME-00000-of-00010.tfrecord: 5-digit index, 5-digit count."""
     return f"{name}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def remove_stale_shards(output_dir: str, name: str, current: list[str]) -> list[str]:
+    """Deletes the NAME-?????-of-?????.tfrecord files of `output_dir` that are not in `current` (shards of an earlier
+    run with another shard count, or of a split this run does not write), which a '*.tfrecord' or 'NAME-*' glob
+    would otherwise mix into this run's data; returns their paths.
+
+    Call it after the new shards are in place, so that a run stopped earlier leaves the old data whole.
+    """
+    pattern = os.path.join(glob.escape(output_dir), f"{glob.escape(name)}-[0-9][0-9][0-9][0-9][0-9]-of-"
+                                                    "[0-9][0-9][0-9][0-9][0-9].tfrecord")
+    keep = {os.path.abspath(path) for path in current}
+    stale = [path for path in sorted(glob.glob(pattern)) if os.path.abspath(path) not in keep]
+    for path in stale:
+        os.remove(path)
+        logging.warning("removed %s: a shard of an earlier run that this run does not overwrite", path)
+    return stale
 
 
 class ShardedTFRecordWriter:

@@ -1,4 +1,12 @@
-"""Exporting a trained detection model: SavedModel in the TF2 Detection Zoo layout, and TFLite for SSD."""
+"""Exporting a trained detection model: SavedModel in the TF2 Detection Zoo layout, and TFLite for SSD.
+
+This module holds what the export commands share and needs no TensorFlow: their flags and the checks made before a
+model is built.
+"""
+import os
+
+# The OD API's input types of the serving signature (exporter_main_v2 --input_type).
+INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor")
 
 
 def define_common_flags() -> None:
@@ -11,6 +19,20 @@ def define_common_flags() -> None:
                         "pipeline_config_path.")
     for name in ("pipeline_config_path", "trained_checkpoint_dir", "output_directory"):
         flags.mark_flag_as_required(name)
+
+
+def check_common_flags() -> None:
+    """The cheap checks of the common flags, before TensorFlow starts and the model is built: the config file and
+    the checkpoint exist, the output folder can be written."""
+    from absl import flags
+    from tfsynth.utils.preflight import check_input_file, check_output_dir
+    values = flags.FLAGS
+    check_input_file(values.pipeline_config_path, "--pipeline_config_path")
+    checkpoint = values.trained_checkpoint_dir
+    if "://" not in checkpoint and not (os.path.isdir(checkpoint) or os.path.exists(checkpoint + ".index")):
+        raise FileNotFoundError(f"--trained_checkpoint_dir {checkpoint}: no such folder (nor checkpoint prefix "
+                                "with a .index file)")
+    check_output_dir(values.output_directory, "--output_directory")
 
 
 def load_export_configs() -> dict:

@@ -14,8 +14,7 @@ import tensorflow as tf
 
 from tfsynth.core.standard_fields import DetectionResultFields as results
 from tfsynth.core.standard_fields import TfExampleFields
-
-INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor")
+from tfsynth.export import INPUT_TYPES
 LABEL_ID_OFFSET = 1
 
 

@@ -10,12 +10,14 @@ from absl import app, flags
 
 from tfsynth.generate.pipeline import GenerateConfig, run
 from tfsynth.generate.sampler import parse_cues, parse_range
+from tfsynth.utils import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", None, "Folder for shards, label_map.pbtxt, COCO JSON and manifest.json.")
-flags.DEFINE_integer("num_images", 4000, "Training images (split 'train').")
-flags.DEFINE_integer("validation_images", 0, "Validation images (split 'val', their own seeds).")
-flags.DEFINE_integer("num_workers", 2, "Render processes (one per core).")
+# Bounds on the counts: absl refuses a bad value while parsing flags, before any rendering.
+flags.DEFINE_integer("num_images", 4000, "Training images (split 'train').", lower_bound=1)
+flags.DEFINE_integer("validation_images", 0, "Validation images (split 'val', their own seeds).", lower_bound=0)
+flags.DEFINE_integer("num_workers", 2, "Render processes (one per core).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Base seed; image i of a split is seeded from (seed, split, i).")
 flags.DEFINE_string("catalog", "default", "'default' (procedural, 150 products + 25 distractors) or a YAML file.")
 flags.DEFINE_enum("preset", "default", ["fast", "default", "photoreal"],
@@ -26,7 +28,8 @@ flags.DEFINE_string("products_per_image", "4,36", "Labelled products per image: 
 flags.DEFINE_string("distractors", "0,4", "Unlabelled distractors per image: N or MIN,MAX.")
 flags.DEFINE_integer("width", 640, "Image width of landscape shots (portrait shots swap width and height).")
 flags.DEFINE_integer("height", 480, "Image height of landscape shots.")
-flags.DEFINE_integer("num_shards", 10, "TFRecord shards of the train split.")
+flags.DEFINE_integer("num_shards", 10, "TFRecord shards of the train split (shards of another count that an earlier "
+                     "run left in --output_dir are removed once the new ones are written).", lower_bound=1)
 flags.DEFINE_string("label_map", None, "Existing label_map.pbtxt whose ids to use (default: catalog order).")
 flags.DEFINE_float("min_visibility", 0.15, "Objects less visible than this fraction are dropped "
                    "(or marked difficult, see --low_visibility).")
@@ -39,12 +42,9 @@ flags.mark_flag_as_required("output_dir")
 
 
 def main(argv: list[str]) -> None:
+    """The command: the text flags parsed, then pipeline.run (check_config and the inputs before rendering)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if FLAGS.width < 16 or FLAGS.height < 16:
-        raise app.UsageError(f"--width/--height must be >= 16, got {FLAGS.width}x{FLAGS.height}")
-    if not 0.0 <= FLAGS.min_visibility <= 1.0:
-        raise app.UsageError(f"--min_visibility must be in [0, 1], got {FLAGS.min_visibility}")
     try:
         cues = parse_cues(FLAGS.cues)
         products = parse_range(FLAGS.products_per_image, "products_per_image")
@@ -62,7 +62,10 @@ def main(argv: list[str]) -> None:
     manifest = run(config)
     for split, info in manifest["outputs"].items():
         print(f"{split}: {info['images']} images, {info['objects']} objects -> {config.output_dir}")
+    if manifest["removed_stale_outputs"]:
+        print(f"removed {len(manifest['removed_stale_outputs'])} outputs of an earlier run that this run did not "
+              "overwrite (listed in manifest.json)")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, "generate")

@@ -6,13 +6,22 @@ reads chunks in index order, so the records are byte-identical for any --num_wor
 in OUTPUT_DIR/.chunks/<split>-<config hash>/ and are skipped when present; a different configuration writes a
 different folder. Chunks are .npz files of plain arrays (never pickle: nothing read from an output folder runs as
 code) and are removed once the records are written, unless --keep_chunks.
+
+Before anything is rendered the configuration is checked (counts, sizes, the output folder writable, the catalog
+and label map read). Once the new outputs are written, those of an earlier run in OUTPUT_DIR that this run did not
+overwrite are removed and listed in the manifest (removed_stale_outputs): shards of another --num_shards, the shards
+and COCO JSON of a split this run does not write, images/<split>/ files beyond --num_images or without
+--write_images, solo_<split>/ without --write_solo. A '*.tfrecord' glob would otherwise read an image twice. A
+resumed run with the same flags writes the same names, so it removes nothing of its own.
 """
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import io
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -27,6 +36,7 @@ from tfsynth.generate.catalog import Catalog, catalog_from_flag
 from tfsynth.generate.labeller import LabelPolicy, label_objects
 from tfsynth.generate.sampler import SamplerConfig, sample_scene
 from tfsynth.utils.files import write_atomically
+from tfsynth.utils.preflight import check_output_dir
 
 SPLITS = (("train", 0), ("val", 1))
 CHUNK_SIZE = 25
@@ -66,6 +76,31 @@ class GenerateConfig:
             with open(fields["catalog"], "rb") as handle:
                 fields["catalog_sha256"] = hashlib.sha256(handle.read()).hexdigest()
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class RenderWorkerError(RuntimeError):
+    """A render process could not start (no EGL, a catalog asset it cannot load); the message says why."""
+
+
+def check_config(config: GenerateConfig) -> None:
+    """Raises ValueError naming the flag of the first value a run cannot use; cheap, so run() calls it before
+    rendering anything."""
+    problems = [
+        (config.num_images < 1, f"--num_images {config.num_images}: expected 1 or more training images"),
+        (config.validation_images < 0, f"--validation_images {config.validation_images}: expected 0 or more"),
+        (config.num_shards < 1, f"--num_shards {config.num_shards}: expected 1 or more shards"),
+        (config.num_workers < 1, f"--num_workers {config.num_workers}: expected 1 or more render processes"),
+        (config.chunk_size < 1, f"chunk_size {config.chunk_size}: expected 1 or more images a chunk"),
+        (min(config.width, config.height) < 16,
+         f"--width/--height {config.width}x{config.height}: expected 16 pixels or more each"),
+        (not 0.0 <= config.min_visibility <= 1.0, f"--min_visibility {config.min_visibility}: expected 0 to 1"),
+        (config.low_visibility not in ("drop", "difficult"),
+         f"--low_visibility {config.low_visibility!r}: expected 'drop' or 'difficult'"),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise ValueError(message)
+    check_output_dir(config.output_dir, "--output_dir")
 
 
 # --- worker side (no TensorFlow here) --------------------------------------------------------------------
@@ -163,7 +198,7 @@ def _renderer():
 def render_chunk(task: tuple[str, int, int, int, str]) -> int:
     """Renders images [start, end) of a split into one chunk file (temporary name, then rename)."""
     if "error" in _WORKER:
-        raise RuntimeError(f"render worker failed to start: {_WORKER['error']}") from _WORKER["error"]
+        raise RenderWorkerError(f"render worker failed to start: {_WORKER['error']}") from _WORKER["error"]
     split_name, split_id, start, end, path = task
     images = [render_image(split_id, index) for index in range(start, end)]
     write_atomically(path, encode_chunk(images))
@@ -272,16 +307,49 @@ def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[
     return summary
 
 
+def _remove_stale_outputs(config: GenerateConfig, summary: dict) -> list[str]:
+    """Removes what an earlier run left in the output folder and this one did not overwrite (see the module
+    docstring); returns the paths, folders ending in os.sep."""
+    from tfsynth.data.tfrecord import remove_stale_shards
+    removed: list[str] = []
+    for split_name, _ in SPLITS:
+        written = summary.get(split_name)
+        removed += remove_stale_shards(config.output_dir, split_name, written["shards"] if written else [])
+        coco = os.path.join(config.output_dir, f"{split_name}_coco.json")
+        if written is None and os.path.exists(coco):
+            os.remove(coco)
+            removed.append(coco)
+        count = written["images"] if written and config.write_images else 0
+        keep = {f"{split_name}_{index:06d}.jpg" for index in range(count)}
+        image_dir = os.path.join(config.output_dir, "images", split_name)
+        for path in sorted(glob.glob(os.path.join(glob.escape(image_dir), f"{split_name}_[0-9]*.jpg"))):
+            if os.path.basename(path) not in keep:
+                os.remove(path)
+                removed.append(path)
+        solo = os.path.join(config.output_dir, f"solo_{split_name}")
+        if not (written and config.write_solo) and os.path.isdir(solo):
+            shutil.rmtree(solo)
+            removed.append(solo + os.sep)
+    if removed:
+        logging.warning("removed %d outputs of an earlier run that this run did not overwrite: %s", len(removed),
+                        ", ".join(removed[:5]) + (", ..." if len(removed) > 5 else ""))
+    return removed
+
+
 def _load_chunk_all(tasks, split_name: str, config: GenerateConfig):
     for task in tasks:
         yield from _load_chunk(task[4], split_name, config)
 
 
 def run(config: GenerateConfig, progress: bool = True) -> dict:
-    """Renders what is not yet rendered, then writes every output; returns the manifest."""
+    """Renders what is not yet rendered, then writes every output; returns the manifest.
+
+    Checks the configuration, the output folder, the catalog, the label map and the preset before rendering.
+    """
     from tqdm import tqdm
     from tfsynth.utils.label_map_util import write_label_map
     started = time.time()
+    check_config(config)
     catalog = catalog_from_flag(config.catalog)  # fail early on catalog errors, in the main process
     name_to_id = _label_map_dict(config, catalog)
     from tfsynth.generate.render_gl import get_preset
@@ -304,6 +372,7 @@ def run(config: GenerateConfig, progress: bool = True) -> dict:
                 bar.update(count)
     render_seconds = time.time() - render_started
     summary = _assemble(config, catalog, tasks, name_to_id)
+    removed = _remove_stale_outputs(config, summary)
     label_map_path = os.path.join(config.output_dir, "label_map.pbtxt")
     write_label_map(label_map_path, name_to_id)
     manifest = {
@@ -316,6 +385,7 @@ def run(config: GenerateConfig, progress: bool = True) -> dict:
         "outputs": summary,
         "label_map": label_map_path,
         "rendered_this_run": total - done_before,
+        "removed_stale_outputs": removed,
         "render_seconds": render_seconds,
         "total_seconds": time.time() - started,
     }

