@@ -130,19 +130,67 @@ def test_pattern_matching_nothing_is_an_error():
     assert variables.select_trainable_variables(weights + [bn], freeze_batchnorm=True) == weights
 
 
+def _assert_finite(prefix):
+    reader = tf.train.load_checkpoint(prefix)
+    for name, dtype in reader.get_variable_to_dtype_map().items():
+        if dtype.is_floating:
+            assert np.all(np.isfinite(reader.get_tensor(name))), (prefix, name)
+
+
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     pipeline = fixtures.write_pipeline(str(tmp_path))
     model_dir = str(tmp_path / "model")
     override = ("train_config { optimizer { momentum_optimizer { learning_rate { constant_learning_rate { "
                 "learning_rate: 1e30 } } momentum_optimizer_value: 0.9 } } }")
-    with pytest.raises(model_lib.NonFiniteLossError, match="Training stopped; the last good checkpoint"):
+    with pytest.raises(model_lib.NonFiniteLossError, match="Training stopped; the last good checkpoint") as caught:
         model_lib.train_loop(pipeline, model_dir, config_override=override, train_steps=20, checkpoint_every_n=1)
+    # Every checkpoint written is good (all variables finite, optimizer slots and batch-norm statistics included),
+    # and the one the error names is the newest of them.
+    written = sorted(glob.glob(os.path.join(model_dir, "ckpt-*.index")))
+    for index_file in written:
+        _assert_finite(index_file[:-len(".index")])
     latest = tf.train.latest_checkpoint(model_dir)
-    assert latest is not None
-    reader = tf.train.load_checkpoint(latest)
-    for name in reader.get_variable_to_shape_map():
-        if name.startswith("model/"):
-            assert np.all(np.isfinite(reader.get_tensor(name))), name
+    assert f"the last good checkpoint is {latest or '(none saved yet)'}." in str(caught.value)
+
+
+def test_non_finite_moving_variance_is_never_checkpointed(tmp_path, monkeypatch):
+    """The issue's case: the loss is still finite but a batch-norm moving variance is not. Simulated by turning one
+    to inf just before the step-2 checkpoint is written."""
+    pipeline = fixtures.write_pipeline(str(tmp_path))
+    model_dir = str(tmp_path / "model")
+    save = checkpoints.RunCheckpoints.save
+
+    def poisoned_save(self, step):
+        if step == 2:
+            variance = next(v for v in self.checkpoint.model.variables if "moving_variance" in v.name)
+            variance.assign(tf.fill(variance.shape, np.inf))
+        return save(self, step)
+
+    monkeypatch.setattr(checkpoints.RunCheckpoints, "save", poisoned_save)
+    with pytest.raises(model_lib.NonFiniteLossError, match=r"Variables became non-finite by step 2: ckpt-2 not "
+                                                           r"written: non-finite values in \S*moving_variance") as caught:
+        model_lib.train_loop(pipeline, model_dir, train_steps=3, checkpoint_every_n=1, record_summaries=False)
+    assert f"the last good checkpoint is {os.path.join(model_dir, 'ckpt-1')}." in str(caught.value)
+    assert tf.train.latest_checkpoint(model_dir) == os.path.join(model_dir, "ckpt-1")
+    _assert_finite(os.path.join(model_dir, "ckpt-1"))
+
+
+def test_checkpoint_with_non_finite_variables_is_not_written(tmp_path):
+    weights = tf.Variable([1.0, 2.0, 3.0], name="model_weights")
+    moving_variance = tf.Variable([1.0, 1.0], trainable=False, name="bn/moving_variance")
+    model = tf.Module()
+    model.weights, model.moving_variance = weights, moving_variance
+    run = checkpoints.RunCheckpoints(str(tmp_path), tf.train.Checkpoint(model=model))
+    good = run.save(1)
+    moving_variance.assign([np.inf, np.nan])
+    with pytest.raises(checkpoints.NonFiniteCheckpointError,
+                       match=r"ckpt-2 not written: non-finite values in bn/moving_variance \(1 NaN, 1 inf of 2\)"):
+        run.save(2)
+    assert run.latest == good and not glob.glob(str(tmp_path / "ckpt-2*"))
+    # a resumed run refuses a checkpoint that is not good instead of training on NaN
+    tf.train.Checkpoint(model=model).save(str(tmp_path / "bad" / "ckpt"))  # also writes the `checkpoint` file
+    with pytest.raises(checkpoints.NonFiniteCheckpointError, match="ckpt-1 holds non-finite values in bn/moving"):
+        checkpoints.RunCheckpoints(str(tmp_path / "bad"), tf.train.Checkpoint(model=model)).restore_latest()
 
 
 def test_fine_tune_checkpoint_restored_and_mismatch_explained(trained, tmp_path):

@@ -19,9 +19,12 @@ import numpy as np
 
 # label_map_util first: it compiles stale protos with grpc_tools, which crashes once TensorFlow is loaded.
 from tfsynth.utils import label_map_util
+from tfsynth.data import record_checks
 from tfsynth.data.annotations import ImageAnnotation
 
 THUMBNAIL_SIZE = 256
+# How a user skips bad records instead of stopping (the inspect_dataset argument).
+_SKIP_HINT = "on_error='skip' skips and counts such records instead"
 # Distinct colours for up to 12 classes, then repeated.
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
@@ -36,8 +39,15 @@ def dataset_kind(dataset: str) -> str:
     return "tfrecord"
 
 
-def iterate_dataset(dataset: str, image_dir: Optional[str] = None) -> Iterator[ImageAnnotation]:
-    """The images of a TFRecord file/glob, COCO JSON (images in image_dir, default its folder) or SOLO folder."""
+def iterate_dataset(dataset: str, image_dir: Optional[str] = None, label_map: Optional[str] = None,
+                    on_error: str = "stop", report: Optional[record_checks.CheckReport] = None
+                    ) -> Iterator[ImageAnnotation]:
+    """The images of a TFRecord file/glob, COCO JSON (images in image_dir, default its folder) or SOLO folder.
+
+    TFRecords are checked as they are read (tfsynth.data.record_checks, against label_map when given): on_error
+    'stop' raises RecordCheckError naming the file and record, 'skip' leaves bad records (and objects of classes
+    the label map lacks) out and counts them in `report`.
+    """
     kind = dataset_kind(dataset)
     if kind == "solo":
         from tfsynth.data.readers import solo
@@ -47,8 +57,15 @@ def iterate_dataset(dataset: str, image_dir: Optional[str] = None) -> Iterator[I
         yield from read_coco_json(dataset, image_dir=image_dir)
     else:
         from tfsynth.data import tfrecord
-        for example in tfrecord.read_examples(dataset):
-            yield tfrecord.example_to_annotation(example)
+        paths = tfrecord.expand_pattern(dataset)
+        rules = record_checks.ClassRules.from_label_map(label_map or "")
+        for checked in record_checks.iter_checked_examples(paths, rules, on_error, report=report,
+                                                           skip_hint=_SKIP_HINT):
+            image = tfrecord.example_to_annotation(checked.example)
+            if checked.dropped_objects:
+                image.objects = [obj for index, obj in enumerate(image.objects)
+                                 if index not in checked.dropped_objects]
+            yield image
 
 
 def _min_median_max(values: list[float]) -> dict:
@@ -65,13 +82,16 @@ def _class_name(obj, category_index: Optional[dict]) -> str:
 
 
 def inspect_dataset(dataset: str, contact_sheet: Optional[str] = None, num_images: int = 16,
-                    label_map: Optional[str] = None, image_dir: Optional[str] = None) -> dict:
+                    label_map: Optional[str] = None, image_dir: Optional[str] = None, on_error: str = "stop") -> dict:
     """Statistics of the dataset (and, with contact_sheet, a PNG of its first num_images images).
 
     Returns {'num_images', 'num_boxes', 'num_images_without_boxes', 'class_counts' (name -> boxes),
     'box_width', 'box_height', 'box_area_fraction', 'image_width', 'image_height' (each min/median/max),
     'image_sizes' ('WxH' -> images)}. With a label map, classes are named by their id's display name.
     image_dir is the image folder of a COCO JSON (default: the JSON's folder); only the sheet reads pixels.
+    TFRecords are checked first (see iterate_dataset): on_error 'stop' raises RecordCheckError (a ValueError)
+    naming the file and record of the first bad one; 'skip' leaves bad ones out and counts them under 'skipped'
+    (problem kind -> count).
     """
     category_index = label_map_util.create_category_index_from_labelmap(label_map) if label_map else None
     class_counts: collections.Counter = collections.Counter()
@@ -80,7 +100,8 @@ def inspect_dataset(dataset: str, contact_sheet: Optional[str] = None, num_image
     num_images = max(0, num_images)
     sheet_images: list[ImageAnnotation] = []
     count, without_boxes = 0, 0
-    for image in iterate_dataset(dataset, image_dir):
+    report = record_checks.CheckReport(files=[])
+    for image in iterate_dataset(dataset, image_dir, label_map, on_error, report):
         count += 1
         image_widths.append(image.width)
         image_heights.append(image.height)
@@ -96,8 +117,10 @@ def inspect_dataset(dataset: str, contact_sheet: Optional[str] = None, num_image
             sheet_images.append(image)
         else:
             image.encoded = None
+    skipped = dict(sorted(report.skipped.items()))
     if count == 0:
-        raise ValueError(f"{dataset}: no images found")
+        raise ValueError(f"{dataset}: no images found" + (
+            f" (skipped: {', '.join(f'{kind} {n}' for kind, n in skipped.items())})" if skipped else ""))
     stats = {
         "dataset": dataset,
         "num_images": count,
@@ -110,6 +133,7 @@ def inspect_dataset(dataset: str, contact_sheet: Optional[str] = None, num_image
         "image_width": _min_median_max(image_widths),
         "image_height": _min_median_max(image_heights),
         "image_sizes": dict(image_sizes.most_common()),
+        "skipped": skipped,
     }
     if contact_sheet:
         draw_contact_sheet(sheet_images, contact_sheet, category_index)
@@ -198,6 +222,8 @@ def format_stats(stats: dict) -> str:
               f"image width (px):     {_format_range(stats['image_width'], 0)}",
               f"image height (px):    {_format_range(stats['image_height'], 0)}",
               "image sizes: " + ", ".join(f"{size} x{count}" for size, count in stats["image_sizes"].items())]
+    if stats.get("skipped"):
+        lines.append("skipped: " + ", ".join(f"{kind} {count}" for kind, count in stats["skipped"].items()))
     if stats.get("contact_sheet"):
         lines.append(f"contact sheet: {stats['contact_sheet']}")
     return "\n".join(lines)

@@ -5,17 +5,21 @@ Reading follows the OD API: every tf_record_input_reader.input_path glob is expa
 (filenames_shuffle_buffer_size) and repeated (num_epochs, 0 = forever), num_readers files are interleaved
 (read_block_length records at a time), records are shuffled (shuffle_buffer_size), 1 of every
 sample_1_of_n_examples is kept, then decoded and transformed in parallel (batch_size * num_parallel_batches calls),
-batched and prefetched (num_prefetch_batches; -1 = AUTOTUNE).
+batched and prefetched (num_prefetch_batches; -1 = AUTOTUNE). A RecordFilter (from tfsynth.data.record_checks, in
+skip mode) leaves out the records that the input check skipped.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import tensorflow as tf
 from official.vision.dataloaders import tf_example_decoder
 
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.core.standard_fields import TfExampleFields as keys
+
+if TYPE_CHECKING:  # only its attributes are read here; the module itself loads the label map reader
+    from tfsynth.data.record_checks import RecordFilter
 
 # TFRecordDataset read buffer per file (the OD API's value).
 _READ_BUFFER_BYTES = 8 * 1000 * 1000
@@ -118,8 +122,39 @@ def expand_input_paths(input_reader_config, config_name: str = "input_reader") -
     return filenames
 
 
-def read_dataset(input_reader_config, config_name: str = "input_reader") -> tf.data.Dataset:
-    """Serialized records from the configured files: shuffled, repeated, interleaved and sampled as configured."""
+def _file_reader(record_filter: Optional[RecordFilter]) -> Callable[[tf.Tensor], tf.data.Dataset]:
+    """fn(filename) -> its records, less those record_filter leaves out (files cut short are read up to their
+    limit, skipped records are dropped by index)."""
+    def read_all(filename):
+        return tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES)
+
+    if record_filter is None:
+        return read_all
+    # Hash tables, not Python sets: the file name is a tensor inside interleave.
+    limits = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(record_filter.limits) or [""], tf.string),
+        tf.constant(list(record_filter.limits.values()) or [-1], tf.int64)), default_value=-1)
+    skipped_keys = [f"{path}\0{index}" for path, indices in record_filter.skipped.items() for index in indices]
+    skipped = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(skipped_keys or [""], tf.string), tf.ones([max(1, len(skipped_keys))], tf.int64)),
+        default_value=0)
+
+    def read_filtered(filename):
+        records = read_all(filename).take(limits.lookup(filename))  # take(-1): every record
+        if not skipped_keys:
+            return records
+
+        def keep(index, _):
+            key = tf.strings.join([filename, tf.strings.as_string(index)], separator="\0")
+            return tf.equal(skipped.lookup(key), 0)
+        return records.enumerate().filter(keep).map(lambda _, record: record)
+    return read_filtered
+
+
+def read_dataset(input_reader_config, config_name: str = "input_reader",
+                 record_filter: Optional[RecordFilter] = None) -> tf.data.Dataset:
+    """Serialized records from the configured files: shuffled, repeated, interleaved and sampled as configured,
+    less what record_filter leaves out."""
     config = input_reader_config
     filenames = expand_input_paths(config, config_name)
     num_readers = max(1, min(config.num_readers, len(filenames)))
@@ -128,8 +163,7 @@ def read_dataset(input_reader_config, config_name: str = "input_reader") -> tf.d
         dataset = dataset.shuffle(max(1, config.filenames_shuffle_buffer_size))
     dataset = dataset.repeat(config.num_epochs or None)
     dataset = dataset.interleave(
-        lambda filename: tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES),
-        cycle_length=num_readers, block_length=max(1, config.read_block_length),
+        _file_reader(record_filter), cycle_length=num_readers, block_length=max(1, config.read_block_length),
         # Unshuffled input stays in a reproducible order.
         **({"num_parallel_calls": num_readers, "deterministic": not config.shuffle} if num_readers > 1 else {}))
     if config.shuffle:
@@ -141,15 +175,16 @@ def read_dataset(input_reader_config, config_name: str = "input_reader") -> tf.d
 
 def build(input_reader_config, transform_input_data_fn: Optional[Callable] = None,
           batch_size: Optional[int] = None, drop_remainder: bool = False,
-          config_name: str = "input_reader") -> tf.data.Dataset:
+          config_name: str = "input_reader", record_filter: Optional[RecordFilter] = None) -> tf.data.Dataset:
     """InputReader proto -> dataset of decoded (and transformed, batched, prefetched) examples.
 
-    transform_input_data_fn maps one decoded dict to whatever the caller wants (e.g. (features, labels)).
+    transform_input_data_fn maps one decoded dict to whatever the caller wants (e.g. (features, labels));
+    record_filter leaves out what an input check skipped.
     """
     config = input_reader_config
     decoder = ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
     num_parallel_calls = (batch_size * config.num_parallel_batches if batch_size else tf.data.AUTOTUNE)
-    dataset = read_dataset(config, config_name)
+    dataset = read_dataset(config, config_name, record_filter)
     dataset = dataset.map(decoder.decode, num_parallel_calls=num_parallel_calls, deterministic=not config.shuffle)
     if transform_input_data_fn is not None:
         dataset = dataset.map(transform_input_data_fn, num_parallel_calls=num_parallel_calls,

@@ -11,11 +11,37 @@ import os
 import shutil
 from typing import Any, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from tfsynth.utils.files import write_atomically
 
 BEST_DIR = "best"
+
+
+class NonFiniteCheckpointError(RuntimeError):
+    """Variables of a checkpoint hold NaN or infinite values; `names` lists them (as `name (count NaN, ...)`)."""
+
+    def __init__(self, message: str, names: list[str]):
+        super().__init__(message)
+        self.names = names
+
+
+def non_finite_variables(root: Any) -> list[str]:
+    """The floating-point variables reachable from `root` (a tf.train.Checkpoint, model, ...) that hold NaN or
+    infinite values, each as 'name (n NaN, m inf of size)'; empty when all are finite."""
+    found, seen = [], set()
+    for node in tf.train.TrackableView(root).descendants():
+        if not isinstance(node, tf.Variable) or id(node) in seen or not node.dtype.is_floating:
+            continue
+        seen.add(id(node))
+        values = np.asarray(node.numpy())
+        if np.isfinite(values).all():
+            continue
+        name = node.name[:-2] if node.name.endswith(":0") else node.name
+        found.append(f"{name} ({int(np.isnan(values).sum())} NaN, {int(np.isinf(values).sum())} inf of "
+                     f"{values.size})")
+    return found
 
 
 def resolve_checkpoint_path(path: str, what: str = "checkpoint") -> str:
@@ -88,7 +114,10 @@ class RunCheckpoints:
         return self.manager.latest_checkpoint
 
     def restore_latest(self) -> Optional[str]:
-        """Restores the newest checkpoint (resume); returns its prefix, or None when model_dir holds none."""
+        """Restores the newest checkpoint (resume); returns its prefix, or None when model_dir holds none.
+
+        Raises NonFiniteCheckpointError when the restored variables are not all finite (resuming would train on
+        NaN at once)."""
         latest = self.manager.latest_checkpoint
         if not latest:
             return None
@@ -102,11 +131,21 @@ class RunCheckpoints:
             status.expect_partial()
             logging.warning("Resumed %s from %s, but the rest (optimizer state) did not match and starts afresh: "
                             "%s", ", ".join(self.required), latest, str(error)[:300])
+        bad = non_finite_variables(self.checkpoint)
+        if bad:
+            raise NonFiniteCheckpointError(
+                f"{latest} holds non-finite values in {_sample(bad)}; resume from an earlier checkpoint (name it in "
+                f"{os.path.join(self.model_dir, 'checkpoint')}) or start in a new model_dir", bad)
         logging.info("Resuming from %s", latest)
         return latest
 
     def save(self, step: int) -> str:
-        """Writes ckpt-STEP (numbered by the global step, as the OD API's trainer)."""
+        """Writes ckpt-STEP (numbered by the global step, as the OD API's trainer), only when every variable is
+        finite: a checkpoint is good only then. Raises NonFiniteCheckpointError naming the variables otherwise,
+        leaving model_dir as it was."""
+        bad = non_finite_variables(self.checkpoint)
+        if bad:
+            raise NonFiniteCheckpointError(f"ckpt-{step} not written: non-finite values in {_sample(bad)}", bad)
         return self.manager.save(checkpoint_number=step)
 
 

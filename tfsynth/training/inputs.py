@@ -214,7 +214,7 @@ def _model_preprocess_fn(model, model_config) -> Callable:
 
 def _input_fn_dataset(input_config, model_config, model, batch_size: int, augmentation: list,
                       retain_original_image: bool, use_bfloat16: bool, drop_remainder: bool,
-                      config_name: str) -> tf.data.Dataset:
+                      config_name: str, record_filter=None) -> tf.data.Dataset:
     arch = _meta_architecture(model_config)
     num_classes = int(arch.num_classes)
     image_resizer_fn = build_image_resizer(arch.image_resizer)
@@ -230,25 +230,27 @@ def _input_fn_dataset(input_config, model_config, model, batch_size: int, augmen
         return _features_and_labels(out, include_source_id=input_config.include_source_id)
 
     return dataset_builder.build(input_config, transform, batch_size=batch_size, drop_remainder=drop_remainder,
-                                 config_name=config_name)
+                                 config_name=config_name, record_filter=record_filter)
 
 
 def train_input(train_config, train_input_config, model_config, model=None,
-                batch_size: Optional[int] = None) -> tf.data.Dataset:
+                batch_size: Optional[int] = None, record_filter=None) -> tf.data.Dataset:
     """Training dataset of (features, labels): augmented with train_config.data_augmentation_options,
-    batched by `batch_size` (default train_config.batch_size), incomplete last batch dropped."""
+    batched by `batch_size` (default train_config.batch_size), incomplete last batch dropped; record_filter
+    (tfsynth.data.record_checks.RecordFilter) leaves out the records an input check skipped."""
     augmentation = [preprocessor_builder.build(step) for step in train_config.data_augmentation_options]
     return _input_fn_dataset(
         train_input_config, model_config, model, batch_size or train_config.batch_size, augmentation,
         retain_original_image=train_config.retain_original_images, use_bfloat16=train_config.use_bfloat16,
-        drop_remainder=True, config_name="train_input_reader")
+        drop_remainder=True, config_name="train_input_reader", record_filter=record_filter)
 
 
 def eval_input(eval_config, eval_input_config, model_config, model=None,
-               batch_size: Optional[int] = None) -> tf.data.Dataset:
+               batch_size: Optional[int] = None, record_filter=None) -> tf.data.Dataset:
     """Evaluation dataset of (features, labels): no augmentation, original_image kept (resized) when
-    eval_config.retain_original_images, every example kept (no dropped remainder)."""
+    eval_config.retain_original_images, every example kept (no dropped remainder), less the records
+    record_filter leaves out."""
     return _input_fn_dataset(
         eval_input_config, model_config, model, batch_size or eval_config.batch_size, [],
         retain_original_image=eval_config.retain_original_images, use_bfloat16=False,
-        drop_remainder=False, config_name="eval_input_reader")
+        drop_remainder=False, config_name="eval_input_reader", record_filter=record_filter)

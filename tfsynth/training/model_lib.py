@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss, or a variable about to be checkpointed, became NaN or infinite."""
 
 
 # ---------------------------------------------------------------- configuration
@@ -89,17 +89,18 @@ def _call_input_fn(input_fn: Callable, *args: Any, model: Any, input_context: An
     return input_fn(*args, **kwargs)
 
 
-def _distributed_train_dataset(strategy: tf.distribute.Strategy, configs: dict, model: Any) -> Any:
+def _distributed_train_dataset(strategy: tf.distribute.Strategy, configs: dict, model: Any,
+                               record_filter: Any = None) -> Any:
     from tfsynth.training import inputs
     train_config, input_config, model_config = (configs["train_config"], configs["train_input_config"],
                                                 configs["model"])
     if "input_context" in inspect.signature(inputs.train_input).parameters:
         return strategy.distribute_datasets_from_function(
             lambda context: inputs.train_input(train_config, input_config, model_config, model=model,
-                                               input_context=context))
+                                               input_context=context, record_filter=record_filter))
     # batch_size is the global batch: the strategy splits each batch among the replicas
     return strategy.experimental_distribute_dataset(
-        inputs.train_input(train_config, input_config, model_config, model=model))
+        inputs.train_input(train_config, input_config, model_config, model=model, record_filter=record_filter))
 
 
 # ---------------------------------------------------------------- training
@@ -119,13 +120,20 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
                strategy: Optional[tf.distribute.Strategy] = None, eval_every_n_steps: int = 0,
                early_stopping_metric: Optional[str] = None, early_stopping_patience: int = 0,
                sample_1_of_n_eval_examples: int = 1, log_every_n: int = 100, precision: str = "float32",
-               max_eval_batches: Optional[int] = None, **kwargs: Any) -> dict:
+               max_eval_batches: Optional[int] = None, on_input_error: str = "stop",
+               max_input_check_records: Optional[int] = None, **kwargs: Any) -> dict:
     """Trains the model of pipeline_config_path, writing checkpoints and summaries to model_dir.
+
+    Before any model is built, the input records (train, and eval when evaluating during training) and
+    fine_tune_checkpoint are checked (tfsynth.training.input_checks): on_input_error 'stop' raises a ValueError
+    naming the file and record at the first bad one, 'skip' counts, logs and leaves bad records out;
+    max_input_check_records bounds the records checked per shard (None: all).
 
     Returns {'step': last step, 'losses': last losses, 'best': best metric value or None, 'stopped_early': bool,
     'resumed_from': checkpoint prefix or None, 'step_seconds': wall time of each step (input + step + loss fetch;
     summary and checkpoint writing excluded), 'precision': dtype policy}.
-    Raises NonFiniteLossError (after keeping the last good checkpoint) when the loss becomes NaN or infinite.
+    Raises NonFiniteLossError (after keeping the last good checkpoint) when the loss becomes NaN or infinite, or
+    when a checkpoint is due while a variable is; no checkpoint with a non-finite variable is written.
     """
     import tf_keras
     previous_policy = tf_keras.mixed_precision.global_policy()
@@ -133,7 +141,8 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
         return _train(pipeline_config_path, model_dir, config_override, train_steps, use_tpu, save_final_config_file,
                       checkpoint_every_n, checkpoint_max_to_keep, record_summaries, strategy, eval_every_n_steps,
                       early_stopping_metric, early_stopping_patience, sample_1_of_n_eval_examples, log_every_n,
-                      precision, max_eval_batches, **kwargs)
+                      precision, max_eval_batches, on_input_error=on_input_error,
+                      max_input_check_records=max_input_check_records, **kwargs)
     finally:
         # models built later in this process (eval, export) must not inherit a mixed policy
         tf_keras.mixed_precision.set_global_policy(previous_policy)
@@ -145,9 +154,11 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
            strategy: Optional[tf.distribute.Strategy] = None, eval_every_n_steps: int = 0,
            early_stopping_metric: Optional[str] = None, early_stopping_patience: int = 0,
            sample_1_of_n_eval_examples: int = 1, log_every_n: int = 100, precision: str = "float32",
-           max_eval_batches: Optional[int] = None, **kwargs: Any) -> dict:
+           max_eval_batches: Optional[int] = None, on_input_error: str = "stop",
+           max_input_check_records: Optional[int] = None, **kwargs: Any) -> dict:
     """The body of train_loop (which restores the global dtype policy afterwards)."""
     from tfsynth.builders import model_builder, optimizer_builder
+    from tfsynth.training import input_checks
 
     strategy = strategy or tf.distribute.get_strategy()
     chief = strategy_lib.is_chief(strategy)
@@ -161,6 +172,16 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         train_steps = int(train_config.num_steps)
     if not train_steps:
         raise ValueError("number of training steps unknown: set --num_train_steps or train_config.num_steps")
+    # Inputs are checked before anything is built or written: a bad record must not surface after minutes of
+    # model building as an error naming no file, or as a silent run on background only.
+    input_checks.check_fine_tune_checkpoint(train_config, model_dir)
+    train_report = input_checks.check_input_reader(configs["train_input_config"], model_config,
+                                                   "train_input_reader", on_input_error, max_input_check_records)
+    eval_report = None
+    if eval_every_n_steps > 0 and chief:
+        eval_report = input_checks.check_input_reader(
+            _eval_input_config(configs, sample_1_of_n=sample_1_of_n_eval_examples), model_config,
+            "eval_input_reader", on_input_error, max_input_check_records)
     use_bfloat16 = bool(getattr(train_config, "use_bfloat16", False)) and use_tpu
     policy = strategy_lib.set_precision(precision, use_tpu=use_tpu, use_bfloat16=use_bfloat16)
     os.makedirs(model_dir, exist_ok=True)
@@ -175,7 +196,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
 
     with strategy.scope():
         model = model_builder.build(model_config, is_training=True)
-        dataset = _distributed_train_dataset(strategy, configs, model)
+        dataset = _distributed_train_dataset(strategy, configs, model, train_report.record_filter())
         global_step = tf.Variable(0, trainable=False, dtype=tf.int64, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         optimizer, learning_rate_fns = optimizer_builder.build(train_config.optimizer, global_step=global_step)
@@ -204,7 +225,10 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         # Slots exist before restoring, so a resumed optimizer gets its momentum back at once. Built for all
         # trainable variables: Keras tracks slots by position, which must not depend on the selection.
         getattr(optimizer, "inner_optimizer", optimizer).build(all_trainable)
-        resumed = run_checkpoints.restore_latest()
+        try:
+            resumed = run_checkpoints.restore_latest()
+        except checkpoints.NonFiniteCheckpointError as error:
+            raise NonFiniteLossError(f"Cannot resume: {error}") from None
 
     num_replicas = strategy.num_replicas_in_sync
 
@@ -243,8 +267,22 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
     if early_stopping_metric and eval_every_n_steps > 0:
         best_keeper = checkpoints.BestCheckpointKeeper(model_dir, early_stopping_metric)
     evaluator = _InTrainingEvaluator(configs, model_dir, sample_1_of_n=sample_1_of_n_eval_examples,
-                                     max_batches=max_eval_batches) \
+                                     max_batches=max_eval_batches,
+                                     record_filter=eval_report.record_filter() if eval_report else None) \
         if eval_every_n_steps > 0 and chief else None
+
+    def save_checkpoint(step: int) -> str:
+        # A checkpoint is good only if all its variables are finite (a finite loss does not prove it: batch-norm
+        # moving variances can overflow a step before the loss does), so only good ones are written and named.
+        try:
+            return run_checkpoints.save(step)
+        except checkpoints.NonFiniteCheckpointError as error:
+            message = (f"Variables became non-finite by step {step}: {error} "
+                       f"({len(error.names)} variables in all). Training stopped; the last good checkpoint is "
+                       f"{run_checkpoints.latest or '(none saved yet)'}. Lower the learning rate or check the "
+                       f"input boxes.")
+            logger.error(message)
+            raise NonFiniteLossError(message) from None
 
     step = int(global_step.numpy())
     if step >= train_steps:
@@ -289,7 +327,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         saved = None
         if step % checkpoint_every_n == 0 or step == train_steps or (eval_every_n_steps and
                                                                       step % eval_every_n_steps == 0):
-            saved = run_checkpoints.save(step)
+            saved = save_checkpoint(step)
         if evaluator is not None and saved and (step % eval_every_n_steps == 0 or step == train_steps):
             metrics = evaluator.evaluate(saved, step)
             if best_keeper is not None:
@@ -301,7 +339,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
                     break
     if run_checkpoints.latest is None or not run_checkpoints.latest.endswith(f"ckpt-{step}"):
         if step > 0:
-            run_checkpoints.save(step)  # the last step is always saved
+            save_checkpoint(step)  # the last step is always saved
     train_writer.flush()
     return {"step": step, "losses": last_losses, "stopped_early": stopped_early, "resumed_from": resumed,
             "best": best_keeper.best_value if best_keeper else None, "step_seconds": step_seconds,
@@ -325,7 +363,8 @@ class _Evaluation:
     """An eval model, its dataset, and where its results go."""
 
     def __init__(self, configs: dict, model_dir: str, sample_1_of_n: int = 1, eval_index: int = 0,
-                 eval_on_train_data: bool = False, max_batches: Optional[int] = None):
+                 eval_on_train_data: bool = False, max_batches: Optional[int] = None, record_filter: Any = None):
+        """record_filter: what the input check of the evaluation records left out (skip mode)."""
         from tfsynth.builders import model_builder
         from tfsynth.training import inputs
         self.configs = configs
@@ -334,7 +373,8 @@ class _Evaluation:
         self.eval_config = configs["eval_config"]
         self.input_config = _eval_input_config(configs, eval_index, eval_on_train_data, sample_1_of_n)
         self.model = model_builder.build(configs["model"], is_training=False)
-        self.dataset = inputs.eval_input(self.eval_config, self.input_config, configs["model"], model=self.model)
+        self.dataset = inputs.eval_input(self.eval_config, self.input_config, configs["model"], model=self.model,
+                                         record_filter=record_filter)
         self.categories = categories_for(self.input_config, configs["model"])
         name = "eval_on_train" if eval_on_train_data else (getattr(self.input_config, "name", "") or "")
         self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval", name) if name != "eval_on_train"
@@ -385,10 +425,11 @@ def eval_continuously(pipeline_config_path: str, config_override: Optional[str] 
                       model_dir: Optional[str] = None, checkpoint_dir: Optional[str] = None,
                       wait_interval: int = 180, timeout: int = 3600, eval_index: int = 0,
                       eval_on_train_data: bool = False, max_eval_batches: Optional[int] = None,
+                      on_input_error: str = "stop", max_input_check_records: Optional[int] = None,
                       **kwargs: Any) -> Optional[dict]:
     """Evaluates every new checkpoint in checkpoint_dir until one reaches train_steps or none arrives for
     `timeout` seconds. Writes summaries under model_dir/eval and JSON metrics into model_dir. Returns the last
-    metrics (None when no checkpoint came)."""
+    metrics (None when no checkpoint came). The evaluation records are checked first, as in train_loop."""
     if not checkpoint_dir:
         raise ValueError("eval_continuously needs checkpoint_dir (the training run's model_dir)")
     model_dir = model_dir or checkpoint_dir
@@ -397,7 +438,12 @@ def eval_continuously(pipeline_config_path: str, config_override: Optional[str] 
     if train_steps is None and configs["train_config"].num_steps:
         train_steps = int(configs["train_config"].num_steps)
     sample = sample_1_of_n_eval_on_train_examples if eval_on_train_data else sample_1_of_n_eval_examples
-    evaluation = _Evaluation(configs, model_dir, sample, eval_index, eval_on_train_data, max_eval_batches)
+    from tfsynth.training import input_checks
+    report = input_checks.check_input_reader(
+        _eval_input_config(configs, eval_index, eval_on_train_data, sample), configs["model"],
+        "train_input_reader" if eval_on_train_data else "eval_input_reader", on_input_error, max_input_check_records)
+    evaluation = _Evaluation(configs, model_dir, sample, eval_index, eval_on_train_data, max_eval_batches,
+                             record_filter=report.record_filter())
     metrics = None
     for prefix in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=wait_interval, timeout=timeout):
         step = int(prefix.rsplit("-", 1)[-1]) if prefix.rsplit("-", 1)[-1].isdigit() else None
