@@ -315,7 +315,9 @@ def test_check_reports_zero_batch_sizes(data_dir):
         config_util.check_pipeline_config(configs, "pipeline.config")
     assert str(error.value).splitlines() == ["pipeline.config: train_config.batch_size is 0; expected >= 1",
                                              "pipeline.config: eval_config.batch_size is 0; expected >= 1"]
-    config_util.check_pipeline_config(configs, "pipeline.config", check_train_input=False, check_eval_input=False)
+    configs["train_config"].batch_size = 2
+    configs["eval_config"].batch_size = 1
+    config_util.check_pipeline_config(configs, "pipeline.config")
 
 
 def test_check_fine_tune_checkpoint(data_dir):

@@ -24,7 +24,7 @@ from tfsynth.data.annotations import ImageAnnotation
 
 THUMBNAIL_SIZE = 256
 # How a user skips bad records instead of stopping (the inspect_dataset argument).
-_SKIP_HINT = "on_error='skip' skips and counts such records instead"
+_SKIP_HINT = "--on_error=skip skips and counts such records instead"
 # Distinct colours for up to 12 classes, then repeated.
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
@@ -235,6 +235,8 @@ def _define_flags():
     flags.DEFINE_integer("num_images", 16, "Images on the contact sheet.", lower_bound=1)
     flags.DEFINE_string("label_map", None, "Name classes by this label map's ids (display_name).")
     flags.DEFINE_string("image_dir", None, "COCO JSON only: folder of its images (default: the JSON's folder).")
+    flags.DEFINE_enum("on_error", "stop", ["stop", "skip"], "TFRecords: a damaged file or a bad record stops with "
+                      "an error naming file and record (stop), or is counted, logged and left out (skip).")
     return flags.FLAGS
 
 
@@ -243,11 +245,12 @@ def main(argv) -> None:
     from tfsynth.utils.preflight import check_output_file
     if len(argv) != 2:
         print("usage: python -m tfsynth.inspect DATASET [--contact_sheet out.png] [--num_images 16] "
-              "[--label_map label_map.pbtxt]", file=sys.stderr)
+              "[--label_map label_map.pbtxt] [--on_error stop|skip]", file=sys.stderr)
         sys.exit(2)
     if _FLAGS.contact_sheet:  # before every record is read
         check_output_file(_FLAGS.contact_sheet, "--contact_sheet")
-    stats = inspect_dataset(argv[1], _FLAGS.contact_sheet, _FLAGS.num_images, _FLAGS.label_map, _FLAGS.image_dir)
+    stats = inspect_dataset(argv[1], _FLAGS.contact_sheet, _FLAGS.num_images, _FLAGS.label_map, _FLAGS.image_dir,
+                            on_error=_FLAGS.on_error)
     print(format_stats(stats))
 
 

@@ -58,6 +58,12 @@ flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many evaluat
                      "(0: never stop, only keep the best checkpoint).", lower_bound=0)
 flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
                   "Numeric policy: auto = mixed_float16 on GPU, bfloat16 on TPU with use_bfloat16, else float32.")
+flags.DEFINE_enum("on_input_error", "stop", ["stop", "skip"], "Input records are checked before the first step: "
+                  "a damaged shard, a record without the OD API keys, a class absent from the label map or a box "
+                  "outside [0, 1] stops with an error naming file and record (stop), or is counted, logged and "
+                  "left out (skip).")
+flags.DEFINE_integer("max_input_check_records", None, "Check at most this many records per shard (default: all; "
+                     "every shard's framing is always walked).", lower_bound=1)
 flags.DEFINE_integer("eval_wait_interval", 180, "Seconds between looks for a new checkpoint in eval mode.",
                      lower_bound=1)
 
@@ -89,7 +95,8 @@ def main(unused_argv) -> None:
             sample_1_of_n_eval_examples=FLAGS.sample_1_of_n_eval_examples or 1,
             sample_1_of_n_eval_on_train_examples=FLAGS.sample_1_of_n_eval_on_train_examples,
             checkpoint_dir=FLAGS.checkpoint_dir, wait_interval=FLAGS.eval_wait_interval,
-            timeout=FLAGS.eval_timeout, eval_on_train_data=FLAGS.eval_on_train_data)
+            timeout=FLAGS.eval_timeout, eval_on_train_data=FLAGS.eval_on_train_data,
+            on_input_error=FLAGS.on_input_error, max_input_check_records=FLAGS.max_input_check_records)
         return
     strategy = strategy_lib.build_strategy(FLAGS.use_tpu, FLAGS.tpu_name, FLAGS.num_workers)
     with strategy.scope():
@@ -100,7 +107,8 @@ def main(unused_argv) -> None:
             strategy=strategy, eval_every_n_steps=FLAGS.eval_every_n_steps,
             early_stopping_metric=FLAGS.early_stopping_metric,
             early_stopping_patience=FLAGS.early_stopping_patience,
-            sample_1_of_n_eval_examples=FLAGS.sample_1_of_n_eval_examples or 1, precision=FLAGS.precision)
+            sample_1_of_n_eval_examples=FLAGS.sample_1_of_n_eval_examples or 1, precision=FLAGS.precision,
+            on_input_error=FLAGS.on_input_error, max_input_check_records=FLAGS.max_input_check_records)
 
 
 def run() -> None:

@@ -18,8 +18,9 @@ from tfsynth.training import checkpoints
 
 logger = logging.getLogger(__name__)
 
-# How a user skips bad records instead of stopping (the train_loop / eval_continuously argument).
-SKIP_HINT = "on_input_error='skip' skips and counts such records instead"
+# How a user skips bad records instead of stopping (model_main_tf2's flag; the train_loop / eval_continuously
+# argument on_input_error).
+SKIP_HINT = "--on_input_error=skip skips and counts such records instead"
 
 
 class InputCheckError(ValueError):

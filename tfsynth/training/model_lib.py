@@ -27,6 +27,11 @@ from tfsynth.utils.files import write_atomically
 logger = logging.getLogger(__name__)
 
 
+# The seed of train_loop when none is given: a run is reproducible, and one killed and resumed ends as an
+# uninterrupted one would (same checkpoint variables), unless seed=None asks for the OD API's unseeded run.
+DEFAULT_SEED = 1
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss, or a variable about to be checkpointed, became NaN or infinite."""
 
@@ -40,6 +45,10 @@ def load_configs(pipeline_config_path: str, config_override: Optional[str] = Non
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
         configs = config_util.merge_external_params_with_configs(configs, None, kwargs_dict=overrides)
+    # The form of the config (an empty file, no meta-architecture, batch_size 0) is checked here, before any
+    # model is built; inputs and fine_tune_checkpoint are checked by input_checks, with skipping where asked.
+    config_util.check_pipeline_config(configs, pipeline_config_path, check_train_input=False,
+                                      check_eval_input=False)
     return configs
 
 
@@ -90,17 +99,18 @@ def _call_input_fn(input_fn: Callable, *args: Any, model: Any, input_context: An
 
 
 def _distributed_train_dataset(strategy: tf.distribute.Strategy, configs: dict, model: Any,
-                               record_filter: Any = None) -> Any:
+                               record_filter: Any = None, seed: Optional[int] = None) -> Any:
     from tfsynth.training import inputs
     train_config, input_config, model_config = (configs["train_config"], configs["train_input_config"],
                                                 configs["model"])
     if "input_context" in inspect.signature(inputs.train_input).parameters:
         return strategy.distribute_datasets_from_function(
             lambda context: inputs.train_input(train_config, input_config, model_config, model=model,
-                                               input_context=context, record_filter=record_filter))
+                                               input_context=context, record_filter=record_filter, seed=seed))
     # batch_size is the global batch: the strategy splits each batch among the replicas
     return strategy.experimental_distribute_dataset(
-        inputs.train_input(train_config, input_config, model_config, model=model, record_filter=record_filter))
+        inputs.train_input(train_config, input_config, model_config, model=model, record_filter=record_filter,
+                           seed=seed))
 
 
 # ---------------------------------------------------------------- training
@@ -121,8 +131,15 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
                early_stopping_metric: Optional[str] = None, early_stopping_patience: int = 0,
                sample_1_of_n_eval_examples: int = 1, log_every_n: int = 100, precision: str = "float32",
                max_eval_batches: Optional[int] = None, on_input_error: str = "stop",
-               max_input_check_records: Optional[int] = None, **kwargs: Any) -> dict:
+               max_input_check_records: Optional[int] = None, seed: Optional[int] = DEFAULT_SEED,
+               **kwargs: Any) -> dict:
     """Trains the model of pipeline_config_path, writing checkpoints and summaries to model_dir.
+
+    seed (the OD API has none; default DEFAULT_SEED): seeds TF, NumPy and Python (model initialisation), the input
+    shuffles and the augmentation, keeps the input order, and saves the input iterator in every checkpoint, so
+    the same config and seed give the same checkpoints, also when the run is killed and resumed. The cost: the
+    iterator's buffers (shuffle_buffer_size serialized records, prefetched batches) are part of each checkpoint,
+    and parallel input keeps its order. seed=None: unseeded, as the OD API (input restarts on resume).
 
     Before any model is built, the input records (train, and eval when evaluating during training) and
     fine_tune_checkpoint are checked (tfsynth.training.input_checks): on_input_error 'stop' raises a ValueError
@@ -142,7 +159,7 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
                       checkpoint_every_n, checkpoint_max_to_keep, record_summaries, strategy, eval_every_n_steps,
                       early_stopping_metric, early_stopping_patience, sample_1_of_n_eval_examples, log_every_n,
                       precision, max_eval_batches, on_input_error=on_input_error,
-                      max_input_check_records=max_input_check_records, **kwargs)
+                      max_input_check_records=max_input_check_records, seed=seed, **kwargs)
     finally:
         # models built later in this process (eval, export) must not inherit a mixed policy
         tf_keras.mixed_precision.set_global_policy(previous_policy)
@@ -155,7 +172,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
            early_stopping_metric: Optional[str] = None, early_stopping_patience: int = 0,
            sample_1_of_n_eval_examples: int = 1, log_every_n: int = 100, precision: str = "float32",
            max_eval_batches: Optional[int] = None, on_input_error: str = "stop",
-           max_input_check_records: Optional[int] = None, **kwargs: Any) -> dict:
+           max_input_check_records: Optional[int] = None, seed: Optional[int] = None, **kwargs: Any) -> dict:
     """The body of train_loop (which restores the global dtype policy afterwards)."""
     from tfsynth.builders import model_builder, optimizer_builder
     from tfsynth.training import input_checks
@@ -194,9 +211,12 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
     add_regularization = bool(getattr(train_config, "add_regularization_loss", True))
     clip_norm = float(getattr(train_config, "gradient_clipping_by_norm", 0.0))
 
+    if seed is not None:
+        import tf_keras
+        tf_keras.utils.set_random_seed(seed)  # TF, NumPy and Python: the model starts from the same weights
     with strategy.scope():
         model = model_builder.build(model_config, is_training=True)
-        dataset = _distributed_train_dataset(strategy, configs, model, train_report.record_filter())
+        dataset = _distributed_train_dataset(strategy, configs, model, train_report.record_filter(), seed)
         global_step = tf.Variable(0, trainable=False, dtype=tf.int64, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         optimizer, learning_rate_fns = optimizer_builder.build(train_config.optimizer, global_step=global_step)
@@ -211,8 +231,12 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
             model_step.build_model_variables(model, features)
 
         strategy.run(build_variables, args=(features,))
+        saved_objects = dict(step=global_step, model=model, optimizer=optimizer)
+        if seed is not None:
+            # The input position, shuffle buffers and seeds: a resumed run reads on as an uninterrupted one.
+            saved_objects["input_iterator"] = iterator
         run_checkpoints = checkpoints.RunCheckpoints(
-            write_dir, tf.train.Checkpoint(step=global_step, model=model, optimizer=optimizer),
+            write_dir, tf.train.Checkpoint(**saved_objects),
             max_to_keep=checkpoint_max_to_keep, required={"step": global_step, "model": model})
         fine_tune = getattr(train_config, "fine_tune_checkpoint", "")
         if run_checkpoints.latest is None and fine_tune:
@@ -229,6 +253,9 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
             resumed = run_checkpoints.restore_latest()
         except checkpoints.NonFiniteCheckpointError as error:
             raise NonFiniteLossError(f"Cannot resume: {error}") from None
+        if resumed and seed is not None:
+            # The batch read above (to build the variables) came before the restored input position.
+            features, labels = next(iterator)
 
     num_replicas = strategy.num_replicas_in_sync
 

@@ -354,8 +354,7 @@ def check_pipeline_config(configs: Union[Mapping[str, Any], pipeline_pb2.TrainEv
     """Checks that a parsed config can be used; raises ConfigError listing every problem found.
 
     Checked: the file is not empty; a meta-architecture is set in the model oneof; its num_classes >= 1;
-    train_config.batch_size (with check_train_input) and eval_config.batch_size (with check_eval_input) >= 1;
-    every input_path glob of the train input (check_train_input) and of every eval input (check_eval_input)
+    train_config.batch_size and eval_config.batch_size >= 1; every input_path glob of the train input (check_train_input) and of every eval input (check_eval_input)
     matches a file; their label_map_path files exist; with check_fine_tune_checkpoint, a set fine_tune_checkpoint exists.
     Each message starts with `config_path`, e.g.
     "pipeline.config: train_input_reader.tf_record_input_reader.input_path 'x-*.tfrecord' matches no file".
@@ -389,10 +388,10 @@ def check_pipeline_config(configs: Union[Mapping[str, Any], pipeline_pb2.TrainEv
             name = "eval_input_reader" if len(eval_inputs) == 1 else f"eval_input_reader[{index}]"
             problems += _input_problems(name, eval_input)
     train_config = configs.get("train_config")
-    if check_train_input and train_config is not None and train_config.batch_size < 1:
+    if train_config is not None and train_config.batch_size < 1:
         problems.append(f"train_config.batch_size is {train_config.batch_size}; expected >= 1")
     eval_config = configs.get("eval_config")
-    if check_eval_input and eval_config is not None and eval_config.batch_size < 1:
+    if eval_config is not None and eval_config.batch_size < 1:
         problems.append(f"eval_config.batch_size is {eval_config.batch_size}; expected >= 1")
     if check_fine_tune_checkpoint and train_config is not None and train_config.fine_tune_checkpoint:
         if not _checkpoint_exists(train_config.fine_tune_checkpoint):
