@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from typing import Union
+from typing import Optional, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -19,15 +19,21 @@ def _remote(path: str) -> bool:
     return "://" in path
 
 
-def check_input_file(path: PathLike, flag: str) -> None:
-    """FileNotFoundError unless `path` is an existing file (IsADirectoryError for a folder)."""
+def _local_file(path: PathLike, flag: str, expected: str) -> Optional[str]:
+    """`path` as a string, None for a remote path (not checked here); IsADirectoryError for a folder."""
     path = os.fspath(path)
     if _remote(path):
-        return
+        return None
     if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, f"is a folder; {flag} expects a file", path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(errno.ENOENT, f"no such file ({flag})", path)
+        raise IsADirectoryError(errno.EISDIR, f"is a folder; {flag} expects {expected}", path)
+    return path
+
+
+def check_input_file(path: PathLike, flag: str) -> None:
+    """FileNotFoundError unless `path` is an existing file (IsADirectoryError for a folder)."""
+    local = _local_file(path, flag, "a file")
+    if local is not None and not os.path.isfile(local):
+        raise FileNotFoundError(errno.ENOENT, f"no such file ({flag})", local)
 
 
 def _nearest_existing(path: str) -> str:
@@ -71,9 +77,6 @@ def check_output_dir(path: PathLike, flag: str) -> None:
 
 def check_output_file(path: PathLike, flag: str) -> None:
     """Raises unless `path` can be written as a file: not a folder, and its folder writable or creatable."""
-    path = os.fspath(path)
-    if _remote(path):
-        return
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, f"is a folder; {flag} expects a file name", path)
-    _check_creatable(path, os.path.dirname(os.path.abspath(path)), flag, "cannot be written")
+    local = _local_file(path, flag, "a file name")
+    if local is not None:
+        _check_creatable(local, os.path.dirname(os.path.abspath(local)), flag, "cannot be written")
