@@ -57,3 +57,56 @@ def test_generation_killed_then_resumed_writes_the_same_bytes(tmp_path):
     for name in ("label_map.pbtxt", "train_coco.json", "val_coco.json"):
         assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
     assert not (resumed / ".chunks").exists()
+
+
+# Augmentation and shuffling on, so that a pipeline that restarted from scratch after the kill, or drew its random
+# numbers from unsaved state, would train on other batches and end with other weights.
+_TRAIN_EXTRA = """
+train_config {
+  data_augmentation_options { random_horizontal_flip { } }
+  data_augmentation_options { ssd_random_crop { } }
+}
+train_input_reader { shuffle: true shuffle_buffer_size: 4 }
+"""
+
+
+def _train(pipeline: str, model_dir: pathlib.Path) -> list[str]:
+    return [sys.executable, "-m", "tfsynth.model_main_tf2", f"--pipeline_config_path={pipeline}",
+            f"--model_dir={model_dir}", "--num_train_steps=6", "--checkpoint_every_n=2", "--record_summaries=false"]
+
+
+def _variables(prefix: pathlib.Path) -> dict:
+    """Every tensor of a checkpoint by name; the input iterator's state (a variant, which the reader cannot turn
+    into an array) by its name only: the .data bytes compare it."""
+    import tensorflow as tf
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {name: (None if dtype == tf.variant else reader.get_tensor(name))
+            for name, dtype in reader.get_variable_to_dtype_map().items()}
+
+
+def test_training_killed_then_resumed_gives_the_same_checkpoint(tmp_path):
+    import numpy as np
+    from tests import train_fixtures
+    pipeline = train_fixtures.write_pipeline(str(tmp_path / "config"), extra=_TRAIN_EXTRA)
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    result = subprocess.run(_train(pipeline, whole), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def second_checkpoint_written() -> bool:
+        # The index file is written last (the "checkpoint" state file after it): then ckpt-2 is complete.
+        return (resumed / "checkpoint").exists() and "ckpt-2" in (resumed / "checkpoint").read_text()
+
+    _kill_when(_train(pipeline, resumed), second_checkpoint_written)
+    assert not glob.glob(str(resumed / "ckpt-6.*")), "killed too late: the run had finished"
+    result = subprocess.run(_train(pipeline, resumed), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming from" in result.stderr and "ckpt-" in result.stderr
+
+    expected, actual = _variables(whole / "ckpt-6"), _variables(resumed / "ckpt-6")
+    assert sorted(actual) == sorted(expected)
+    assert any(name.startswith("model/") for name in expected) and any("input_iterator" in n for n in expected)
+    different = [name for name in expected if not np.array_equal(expected[name], actual[name])]
+    assert not different, f"{len(different)} variables differ after resuming, e.g. {different[:5]}"
+    assert int(actual["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 6
+    # Byte for byte, the iterator state (shuffle buffers, input position) included.
+    assert _files(resumed, "ckpt-6.data-*") == _files(whole, "ckpt-6.data-*")

@@ -7,6 +7,11 @@ Reading follows the OD API: every tf_record_input_reader.input_path glob is expa
 sample_1_of_n_examples is kept, then decoded and transformed in parallel (batch_size * num_parallel_batches calls),
 batched and prefetched (num_prefetch_batches; -1 = AUTOTUNE). A RecordFilter (from tfsynth.data.record_checks, in
 skip mode) leaves out the records that the input check skipped.
+
+With a `seed` (training, see model_lib.train_loop) the pipeline is reproducible and resumable: both shuffles are
+seeded, parallel reads and maps keep their order, and each record is numbered in the order it leaves the shuffle
+so that the transform can key stateless augmentation on (seed, number). Saved with its iterator in a checkpoint,
+it then continues exactly where an uninterrupted run would be.
 """
 from __future__ import annotations
 
@@ -151,23 +156,30 @@ def _file_reader(record_filter: Optional[RecordFilter]) -> Callable[[tf.Tensor],
     return read_filtered
 
 
+def _deterministic(config, seed: Optional[int]) -> bool:
+    """Parallel reads and maps keep their order when the input is unshuffled or the run is seeded (a
+    reproducible order); otherwise the first ready element goes first (faster, as in the OD API)."""
+    return not config.shuffle or seed is not None
+
+
 def read_dataset(input_reader_config, config_name: str = "input_reader",
-                 record_filter: Optional[RecordFilter] = None) -> tf.data.Dataset:
+                 record_filter: Optional[RecordFilter] = None, seed: Optional[int] = None) -> tf.data.Dataset:
     """Serialized records from the configured files: shuffled, repeated, interleaved and sampled as configured,
-    less what record_filter leaves out."""
+    less what record_filter leaves out. seed: the shuffles are seeded by it (and reads keep their order)."""
     config = input_reader_config
     filenames = expand_input_paths(config, config_name)
     num_readers = max(1, min(config.num_readers, len(filenames)))
     dataset = tf.data.Dataset.from_tensor_slices(filenames)
     if config.shuffle:
-        dataset = dataset.shuffle(max(1, config.filenames_shuffle_buffer_size))
+        dataset = dataset.shuffle(max(1, config.filenames_shuffle_buffer_size), seed=seed)
     dataset = dataset.repeat(config.num_epochs or None)
     dataset = dataset.interleave(
         _file_reader(record_filter), cycle_length=num_readers, block_length=max(1, config.read_block_length),
-        # Unshuffled input stays in a reproducible order.
-        **({"num_parallel_calls": num_readers, "deterministic": not config.shuffle} if num_readers > 1 else {}))
+        **({"num_parallel_calls": num_readers, "deterministic": _deterministic(config, seed)}
+           if num_readers > 1 else {}))
     if config.shuffle:
-        dataset = dataset.shuffle(max(1, config.shuffle_buffer_size))
+        # A seed of its own: the file shuffle's would repeat the same permutation pattern.
+        dataset = dataset.shuffle(max(1, config.shuffle_buffer_size), seed=None if seed is None else seed + 1)
     if config.sample_1_of_n_examples > 1:
         dataset = dataset.shard(config.sample_1_of_n_examples, 0)
     return dataset
@@ -175,20 +187,29 @@ def read_dataset(input_reader_config, config_name: str = "input_reader",
 
 def build(input_reader_config, transform_input_data_fn: Optional[Callable] = None,
           batch_size: Optional[int] = None, drop_remainder: bool = False,
-          config_name: str = "input_reader", record_filter: Optional[RecordFilter] = None) -> tf.data.Dataset:
+          config_name: str = "input_reader", record_filter: Optional[RecordFilter] = None,
+          seed: Optional[int] = None) -> tf.data.Dataset:
     """InputReader proto -> dataset of decoded (and transformed, batched, prefetched) examples.
 
     transform_input_data_fn maps one decoded dict to whatever the caller wants (e.g. (features, labels));
-    record_filter leaves out what an input check skipped.
+    record_filter leaves out what an input check skipped. With a seed (see the module docstring) the transform
+    is called as fn(decoded dict, element_seed), element_seed an int64 [2] tensor (seed, record number) unique to
+    the record's place in the stream, for stateless random ops.
     """
     config = input_reader_config
     decoder = ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
     num_parallel_calls = (batch_size * config.num_parallel_batches if batch_size else tf.data.AUTOTUNE)
-    dataset = read_dataset(config, config_name, record_filter)
-    dataset = dataset.map(decoder.decode, num_parallel_calls=num_parallel_calls, deterministic=not config.shuffle)
+    deterministic = _deterministic(config, seed)
+    dataset = read_dataset(config, config_name, record_filter, seed)
+    if seed is None or transform_input_data_fn is None:
+        dataset = dataset.map(decoder.decode, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    else:
+        dataset = dataset.enumerate().map(
+            lambda number, record: (decoder.decode(record), tf.stack([tf.constant(seed, tf.int64), number])),
+            num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     if transform_input_data_fn is not None:
         dataset = dataset.map(transform_input_data_fn, num_parallel_calls=num_parallel_calls,
-                              deterministic=not config.shuffle)
+                              deterministic=deterministic)
     if batch_size:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     prefetch = config.num_prefetch_batches

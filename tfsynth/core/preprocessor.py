@@ -6,12 +6,16 @@ return the same triple, where box_fields is a dict of per-box tensors (classes, 
 dropped together with their boxes; colour ops take and return the image only. `preprocess()` applies a list
 of (op, kwargs) pairs, as built by tfsynth.builders.preprocessor_builder, to an InputDataFields tensor dict.
 
-Randomness uses TF's stateful random ops; `seed` is passed through as op-level seed (tf.random.set_seed fixes
-the sequence).
+Randomness: by default TF's stateful random ops, with `seed` passed through as op-level seed (tf.random.set_seed
+fixes the sequence). `preprocess(..., stateless_seed=...)` makes every random op of that call stateless instead
+(tf.random.stateless_*), keyed on the given seed folded with the op's position in the traced graph: the result of
+an element then depends on its seed only, not on how many elements were drawn before or in which thread, so an
+input pipeline restored from a checkpoint augments exactly as an uninterrupted one. Same distributions either way.
 """
 from __future__ import annotations
 
 import math
+import threading
 from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
@@ -40,13 +44,51 @@ def _image_only(op: Callable) -> Callable:
 # Small helpers on normalized boxes
 # ----------------------------------------------------------------------------------------------------------
 
+class _StatelessSeeds:
+    """The seeds of one stateless preprocess() call: one per random op, in the order the ops are traced.
+
+    The order is fixed by the Python code, so the n-th op always gets fold_in(seed, n), whatever ran before."""
+
+    def __init__(self, seed: tf.Tensor):
+        self.seed = seed
+        self.count = 0
+
+    def next(self) -> tf.Tensor:
+        self.count += 1
+        return tf.random.experimental.stateless_fold_in(self.seed, self.count)
+
+
+# The stateless seeds of the preprocess() call being traced in this thread (None: stateful ops). Thread-local:
+# tf.data may trace several map functions at once.
+_local = threading.local()
+
+
+def _stateless_seed() -> Optional[tf.Tensor]:
+    """The seed for the next random op when preprocess() runs stateless, else None."""
+    seeds = getattr(_local, "seeds", None)
+    return seeds.next() if seeds is not None else None
+
+
 def _uniform(minval=0.0, maxval=1.0, seed=None, shape=()):
+    stateless = _stateless_seed()
+    if stateless is not None:
+        return tf.random.stateless_uniform(shape, stateless, minval, maxval, dtype=tf.float32)
     return tf.random.uniform(shape, minval, maxval, dtype=tf.float32, seed=seed)
 
 
 def _random_int(minval, maxval, seed=None):
     """Integer in [minval, maxval)."""
+    stateless = _stateless_seed()
+    if stateless is not None:
+        return tf.random.stateless_uniform([], stateless, minval, maxval, dtype=tf.int32)
     return tf.random.uniform([], minval, maxval, dtype=tf.int32, seed=seed)
+
+
+def _normal(shape, stddev, seed=None):
+    stateless = _stateless_seed()
+    if stateless is not None:
+        return tf.random.stateless_normal(shape, stateless, stddev=stddev)
+    return tf.random.normal(shape, stddev=stddev, seed=seed)
 
 
 def _gather(boxes: tf.Tensor, box_fields: BoxFields, indices: tf.Tensor):
@@ -175,11 +217,15 @@ def random_jitter_boxes(image, boxes, box_fields=None, ratio=0.05, seed=None):
 def _sample_crop_window(image, boxes, min_object_covered, aspect_ratio_range, area_range, seed=None):
     """OD API crop sampling: tf.image.sample_distorted_bounding_box over the (clipped) boxes."""
     clipped = tf.clip_by_value(boxes, 0.0, 1.0)
-    begin, size, window = tf.image.sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=tf.expand_dims(clipped, 0),
-        min_object_covered=min_object_covered, aspect_ratio_range=aspect_ratio_range,
-        area_range=area_range, max_attempts=100, use_image_if_no_bounding_boxes=True,
-        seed=seed or 0)
+    settings = dict(bounding_boxes=tf.expand_dims(clipped, 0), min_object_covered=min_object_covered,
+                    aspect_ratio_range=aspect_ratio_range, area_range=area_range, max_attempts=100,
+                    use_image_if_no_bounding_boxes=True)
+    stateless = _stateless_seed()
+    if stateless is not None:
+        begin, size, window = tf.image.stateless_sample_distorted_bounding_box(tf.shape(image), seed=stateless,
+                                                                               **settings)
+    else:
+        begin, size, window = tf.image.sample_distorted_bounding_box(tf.shape(image), seed=seed or 0, **settings)
     return begin, size, window[0, 0]
 
 
@@ -546,7 +592,7 @@ def random_patch_gaussian(image, random_coef=0.0, min_patch_size=1, max_patch_si
         mask = ((rows >= y_center - half) & (rows < y_center - half + size)
                 & (cols >= x_center - half) & (cols < x_center - half + size))
         stddev = _uniform(min_gaussian_stddev, max_gaussian_stddev, seed)
-        noise = tf.random.normal(tf.shape(image), stddev=stddev, seed=seed) * 255.0
+        noise = _normal(tf.shape(image), stddev, seed) * 255.0
         noisy = tf.clip_by_value(image + noise, 0.0, 255.0)
         return tf.where(mask[:, :, None], noisy, image)
     return _maybe(1.0 - random_coef, add_noise, lambda: image, seed)
@@ -562,12 +608,27 @@ def subtract_channel_mean(image, means=None):
 # Applying a list of options to a tensor dict
 # ----------------------------------------------------------------------------------------------------------
 
-def preprocess(tensor_dict: dict, preprocess_options: Sequence[tuple[Callable, dict]], seed=None) -> dict:
+def preprocess(tensor_dict: dict, preprocess_options: Sequence[tuple[Callable, dict]], seed=None,
+               stateless_seed: Optional[tf.Tensor] = None) -> dict:
     """Applies each (op, kwargs) in order to an InputDataFields dict.
 
     tensor_dict['image'] is [H, W, C] (or [1, H, W, C], kept 4-D on output) in [0, 255]; groundtruth_boxes are
     normalized; the PER_BOX_FIELDS present are filtered with the boxes. Returns a new dict.
+    stateless_seed (shape [2] integer tensor): every random op of this call is stateless, keyed on it (see the
+    module docstring); None keeps TF's stateful random ops.
     """
+    if stateless_seed is None:
+        return _preprocess(tensor_dict, preprocess_options)
+    previous = getattr(_local, "seeds", None)
+    _local.seeds = _StatelessSeeds(tf.cast(stateless_seed, tf.int64))
+    try:
+        return _preprocess(tensor_dict, preprocess_options)
+    finally:
+        _local.seeds = previous
+
+
+def _preprocess(tensor_dict: dict, preprocess_options: Sequence[tuple[Callable, dict]]) -> dict:
+    """preprocess() with the randomness already chosen."""
     out = dict(tensor_dict)
     image = tf.cast(out[fields.image], tf.float32)
     batched = image.shape.rank == 4

@@ -127,8 +127,11 @@ def _pad_or_clip(tensor: tf.Tensor, length: int) -> tf.Tensor:
 
 def transform_input_data(tensor_dict: dict, model_preprocess_fn: Callable, image_resizer_fn: Callable,
                          num_classes: int, data_augmentation_fn: Optional[Callable] = None,
-                         retain_original_image: bool = False, use_bfloat16: bool = False) -> dict:
-    """One decoded example -> model-ready tensors (see the module docstring for the order of steps)."""
+                         retain_original_image: bool = False, use_bfloat16: bool = False,
+                         element_seed: Optional[tf.Tensor] = None) -> dict:
+    """One decoded example -> model-ready tensors (see the module docstring for the order of steps).
+
+    element_seed: when given, data_augmentation_fn is called as fn(dict, element_seed) (stateless randomness)."""
     out = _filter_unusable_boxes(tensor_dict)
     classes = out[fields.groundtruth_classes]
     # tf.data map functions do not add control dependencies on their own: tie the checks to the classes.
@@ -146,7 +149,7 @@ def transform_input_data(tensor_dict: dict, model_preprocess_fn: Callable, image
                                              tf.uint8)
     out[fields.image] = tf.cast(out[fields.image], tf.float32)
     if data_augmentation_fn is not None:
-        out = data_augmentation_fn(out)
+        out = data_augmentation_fn(out) if element_seed is None else data_augmentation_fn(out, element_seed)
     image, true_image_shape = model_preprocess_fn(tf.expand_dims(out[fields.image], 0))
     true_image_shape = tf.reshape(true_image_shape, [-1])
     # Boxes are normalized to the true (unpadded) image; re-express them in the padded model input's frame.
@@ -177,11 +180,17 @@ def pad_to_static_shapes(tensor_dict: dict, max_num_boxes: int, spatial_shape: l
     return out
 
 
-def _features_and_labels(tensor_dict: dict, include_source_id: bool = False) -> tuple[dict, dict]:
+def _features_and_labels(tensor_dict: dict, include_source_id: bool = False,
+                         element_seed: Optional[tf.Tensor] = None) -> tuple[dict, dict]:
     source_id = tensor_dict[fields.source_id]
-    # Records without a source_id still get a (random) hash, as in the OD API.
-    source_id = tf.where(tf.equal(source_id, ""),
-                         tf.strings.as_string(tf.random.uniform([], maxval=2**62, dtype=tf.int64)), source_id)
+    # Records without a source_id still get a (random) hash, as in the OD API; keyed on the element's seed
+    # (with an index the augmentation does not use, 0) in a reproducible pipeline.
+    if element_seed is None:
+        random_id = tf.random.uniform([], maxval=2**62, dtype=tf.int64)
+    else:
+        random_id = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(element_seed, 0),
+                                                maxval=2**62, dtype=tf.int64)
+    source_id = tf.where(tf.equal(source_id, ""), tf.strings.as_string(random_id), source_id)
     features = {
         fields.image: tensor_dict[fields.image],
         HASH_KEY: tf.cast(tf.strings.to_hash_bucket_fast(source_id, HASH_BINS), tf.int32),
@@ -214,35 +223,39 @@ def _model_preprocess_fn(model, model_config) -> Callable:
 
 def _input_fn_dataset(input_config, model_config, model, batch_size: int, augmentation: list,
                       retain_original_image: bool, use_bfloat16: bool, drop_remainder: bool,
-                      config_name: str, record_filter=None) -> tf.data.Dataset:
+                      config_name: str, record_filter=None, seed: Optional[int] = None) -> tf.data.Dataset:
     arch = _meta_architecture(model_config)
     num_classes = int(arch.num_classes)
     image_resizer_fn = build_image_resizer(arch.image_resizer)
     model_preprocess_fn = _model_preprocess_fn(model, model_config)
     spatial_shape = spatial_image_size(arch.image_resizer)
-    augment = (lambda d: preprocessor.preprocess(d, augmentation)) if augmentation else None
+    augment = ((lambda d, element_seed=None: preprocessor.preprocess(d, augmentation, stateless_seed=element_seed))
+               if augmentation else None)
 
-    def transform(tensor_dict):
+    def transform(tensor_dict, element_seed=None):
         out = transform_input_data(tensor_dict, model_preprocess_fn, image_resizer_fn, num_classes,
                                    data_augmentation_fn=augment, retain_original_image=retain_original_image,
-                                   use_bfloat16=use_bfloat16)
+                                   use_bfloat16=use_bfloat16, element_seed=element_seed)
         out = pad_to_static_shapes(out, input_config.max_number_of_boxes, spatial_shape)
-        return _features_and_labels(out, include_source_id=input_config.include_source_id)
+        return _features_and_labels(out, include_source_id=input_config.include_source_id,
+                                    element_seed=element_seed)
 
     return dataset_builder.build(input_config, transform, batch_size=batch_size, drop_remainder=drop_remainder,
-                                 config_name=config_name, record_filter=record_filter)
+                                 config_name=config_name, record_filter=record_filter, seed=seed)
 
 
 def train_input(train_config, train_input_config, model_config, model=None,
-                batch_size: Optional[int] = None, record_filter=None) -> tf.data.Dataset:
+                batch_size: Optional[int] = None, record_filter=None, seed: Optional[int] = None) -> tf.data.Dataset:
     """Training dataset of (features, labels): augmented with train_config.data_augmentation_options,
     batched by `batch_size` (default train_config.batch_size), incomplete last batch dropped; record_filter
-    (tfsynth.data.record_checks.RecordFilter) leaves out the records an input check skipped."""
+    (tfsynth.data.record_checks.RecordFilter) leaves out the records an input check skipped.
+    seed: a reproducible, resumable pipeline (seeded shuffles, order kept, stateless augmentation keyed on each
+    record's place in the stream; see dataset_builder); None: the OD API's unseeded pipeline."""
     augmentation = [preprocessor_builder.build(step) for step in train_config.data_augmentation_options]
     return _input_fn_dataset(
         train_input_config, model_config, model, batch_size or train_config.batch_size, augmentation,
         retain_original_image=train_config.retain_original_images, use_bfloat16=train_config.use_bfloat16,
-        drop_remainder=True, config_name="train_input_reader", record_filter=record_filter)
+        drop_remainder=True, config_name="train_input_reader", record_filter=record_filter, seed=seed)
 
 
 def eval_input(eval_config, eval_input_config, model_config, model=None,
