@@ -64,6 +64,10 @@ flags.DEFINE_enum("on_input_error", "stop", ["stop", "skip"], "Input records are
                   "left out (skip).")
 flags.DEFINE_integer("max_input_check_records", None, "Check at most this many records per shard (default: all; "
                      "every shard's framing is always walked).", lower_bound=1)
+flags.DEFINE_integer("seed", 1, "Seeds initialisation, input shuffles and augmentation, and saves the input "
+                     "position (with its shuffle buffer) in each checkpoint, so a run killed and resumed ends with the "
+                     "checkpoint an uninterrupted one writes. -1: unseeded, as the OD API (smaller checkpoints, input "
+                     "restarts on resume).", lower_bound=-1)
 flags.DEFINE_integer("eval_wait_interval", 180, "Seconds between looks for a new checkpoint in eval mode.",
                      lower_bound=1)
 
@@ -108,7 +112,8 @@ def main(unused_argv) -> None:
             early_stopping_metric=FLAGS.early_stopping_metric,
             early_stopping_patience=FLAGS.early_stopping_patience,
             sample_1_of_n_eval_examples=FLAGS.sample_1_of_n_eval_examples or 1, precision=FLAGS.precision,
-            on_input_error=FLAGS.on_input_error, max_input_check_records=FLAGS.max_input_check_records)
+            on_input_error=FLAGS.on_input_error, max_input_check_records=FLAGS.max_input_check_records,
+            seed=None if FLAGS.seed < 0 else FLAGS.seed)
 
 
 def run() -> None:
