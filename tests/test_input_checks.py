@@ -141,7 +141,8 @@ def test_skip_counts_and_the_pipeline_leaves_out_what_was_skipped(tmp_path, labe
     open(empty, "wb").close()
     report = record_checks.check_records([mixed, cut, empty], _rules(label_map), on_error="skip")
     assert dict(report.skipped) == {"missing keys": 1, "object: class not in label map": 1, "box outside [0, 1]": 2,
-                                    "empty box": 1, "file cut short or corrupt": 1, "empty file": 1}
+                                    "empty box": 1, "file cut short or corrupt": 1}
+    assert report.empty_files == [empty]  # a shard of no records is valid: fewer images than shards
     # the unknown-class record stays (its object is dropped, as the decoder does): 3 of `mixed`, 2 of `cut`
     assert report.num_records == 5
     record_filter = report.record_filter()
@@ -153,7 +154,7 @@ def test_skip_counts_and_the_pipeline_leaves_out_what_was_skipped(tmp_path, labe
              for r in dataset_builder.read_dataset(reader, record_filter=record_filter)]
     assert names == ["i0.png", "i1.png", "good0.png", "img.png", "good1.png"]
     # nothing usable left is an error even in skip mode: a repeated pipeline over no records would spin forever
-    with pytest.raises(record_checks.RecordCheckError, match="no usable records.*empty file 1"):
+    with pytest.raises(record_checks.RecordCheckError, match=r"is empty \(0 bytes\)"):
         record_checks.check_records([empty], on_error="skip")
 
 
@@ -208,8 +209,13 @@ def _command(args, timeout=400):
 
 def test_commands_stop_naming_the_file(tmp_path):
     # A 0-byte shard made training spin forever: the timeout makes a hang a failure.
-    pipeline = fixtures.write_pipeline(str(tmp_path), extra=(
-        f'train_input_reader {{ tf_record_input_reader {{ input_path: "{tmp_path}/empty-*.tfrecord" }} }}'))
+    pipeline = fixtures.write_pipeline(str(tmp_path))
+    train_records = f'input_path: "{tmp_path / "data" / "train.tfrecord"}"'
+    with open(pipeline) as stream:
+        text = stream.read()
+    assert train_records in text
+    with open(pipeline, "w") as stream:  # the glob matches the empty shard alone
+        stream.write(text.replace(train_records, f'input_path: "{tmp_path}/empty-*.tfrecord"', 1))
     empty = str(tmp_path / "empty-00000.tfrecord")
     open(empty, "wb").close()
     result = _command(["tfsynth.model_main_tf2", f"--pipeline_config_path={pipeline}",

@@ -69,7 +69,7 @@ flags.DEFINE_integer("seed", 1, "Seeds initialisation, input shuffles and augmen
                      "checkpoint an uninterrupted one writes. -1: unseeded, as the OD API (smaller checkpoints, input "
                      "restarts on resume).", lower_bound=-1)
 flags.DEFINE_integer("eval_wait_interval", 180, "Seconds between looks for a new checkpoint in eval mode.",
-                     lower_bound=1)
+                     lower_bound=0)
 
 FLAGS = flags.FLAGS
 

@@ -106,6 +106,7 @@ class CheckReport:
     skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     limits: dict = dataclasses.field(default_factory=dict)
     skipped_records: dict = dataclasses.field(default_factory=dict)
+    empty_files: list = dataclasses.field(default_factory=list)  # valid shards of 0 records
 
     def record_filter(self) -> Optional[RecordFilter]:
         """The RecordFilter of what was skipped, or None when nothing was."""
@@ -259,8 +260,10 @@ def iter_checked_examples(paths: Sequence[str], rules: Optional[ClassRules] = No
             report.limits[path] = 0
             continue
         if framing.size == 0:
-            policy.problem(path, "is empty (0 bytes); expected TFRecord records of tf.train.Example", "empty file")
+            # A valid shard of no records (tf.io.TFRecordWriter writes 0 bytes for none; generate and convert do so
+            # when there are fewer images than shards). Only a set with no record at all is an error (check_records).
             report.limits[path] = 0
+            report.empty_files.append(path)
             continue
         usable = framing.num_records
         if framing.problem is not None:
@@ -316,6 +319,9 @@ def check_records(paths: Sequence[str], rules: Optional[ClassRules] = None, on_e
     report = CheckReport(files=list(paths))
     for _ in iter_checked_examples(paths, rules, on_error, max_records_per_file, report, skip_hint):
         pass
+    if report.num_records == 0 and paths and len(report.empty_files) == len(paths):
+        raise RecordCheckError(", ".join(paths), f"{'is' if len(paths) == 1 else 'are'} empty (0 bytes); expected "
+                               "TFRecord records of tf.train.Example", None, "empty file")
     if report.num_records == 0:
         raise RecordCheckError(", ".join(paths), "no usable records" + (
             f" (skipped: {', '.join(f'{k} {n}' for k, n in sorted(report.skipped.items()))})"

@@ -232,8 +232,9 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
 
         strategy.run(build_variables, args=(features,))
         saved_objects = dict(step=global_step, model=model, optimizer=optimizer)
-        if seed is not None:
+        if seed is not None and isinstance(iterator, tf.__internal__.tracking.Trackable):
             # The input position, shuffle buffers and seeds: a resumed run reads on as an uninterrupted one.
+            # (A multi-worker iterator cannot be saved; such a run restarts its input on resume.)
             saved_objects["input_iterator"] = iterator
         run_checkpoints = checkpoints.RunCheckpoints(
             write_dir, tf.train.Checkpoint(**saved_objects),
