@@ -1,6 +1,6 @@
 r"""Look at a detection dataset: class counts, box and image size statistics, and a contact sheet.
 
-    python -m tfsynth.inspect '/tmp/real_fridge/*.tfrecord' [--contact_sheet sheet.png] [--num_images 16] \
+    python -m tfsynth.inspect 'data/real/*.tfrecord' [--contact_sheet sheet.png] [--num_images 16] \
         [--label_map label_map.pbtxt] [--image_dir DIR (COCO JSON only)]
 
 DATASET is a TFRecord file or glob (OD API layout), a COCO JSON file, or a Unity SOLO folder. The contact sheet is

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.eval import eval_loop
-from tfsynth.training import checkpoints, model_step, strategy as strategy_lib, summaries, variables
+from tfsynth.training import checkpoints, input_checks, model_step, strategy as strategy_lib, summaries, variables
 from tfsynth.utils.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -175,7 +175,6 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
            max_input_check_records: Optional[int] = None, seed: Optional[int] = None, **kwargs: Any) -> dict:
     """The body of train_loop (which restores the global dtype policy afterwards)."""
     from tfsynth.builders import model_builder, optimizer_builder
-    from tfsynth.training import input_checks
 
     strategy = strategy or tf.distribute.get_strategy()
     chief = strategy_lib.is_chief(strategy)
@@ -234,8 +233,11 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         saved_objects = dict(step=global_step, model=model, optimizer=optimizer)
         if seed is not None and isinstance(iterator, tf.__internal__.tracking.Trackable):
             # The input position, shuffle buffers and seeds: a resumed run reads on as an uninterrupted one.
-            # (A multi-worker iterator cannot be saved; such a run restarts its input on resume.)
             saved_objects["input_iterator"] = iterator
+        elif seed is not None:
+            logger.warning("the input position of this strategy (%s) cannot be checkpointed: a resumed run "
+                           "restarts its input, so it will not end as an uninterrupted one",
+                           type(strategy).__name__)
         run_checkpoints = checkpoints.RunCheckpoints(
             write_dir, tf.train.Checkpoint(**saved_objects),
             max_to_keep=checkpoint_max_to_keep, required={"step": global_step, "model": model})
@@ -466,7 +468,6 @@ def eval_continuously(pipeline_config_path: str, config_override: Optional[str] 
     if train_steps is None and configs["train_config"].num_steps:
         train_steps = int(configs["train_config"].num_steps)
     sample = sample_1_of_n_eval_on_train_examples if eval_on_train_data else sample_1_of_n_eval_examples
-    from tfsynth.training import input_checks
     report = input_checks.check_input_reader(
         _eval_input_config(configs, eval_index, eval_on_train_data, sample), configs["model"],
         "train_input_reader" if eval_on_train_data else "eval_input_reader", on_input_error, max_input_check_records)
