@@ -4,19 +4,37 @@ The OD API wraps boxes in a BoxList with named extra fields; here boxes are plai
 plain dicts of tensors whose first dimension is N, which keeps the ops easy to read and to call from tf.function.
 The arithmetic follows the OD API's box_list_ops operation for operation so float32 results are identical.
 """
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple, Tuple
 
 import tensorflow as tf
 
 Fields = Dict[str, tf.Tensor]
 
 
-def center_size(boxes: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Returns (ycenter, xcenter, height, width), each [N], of [N, 4] corner boxes."""
-    ymin, xmin, ymax, xmax = tf.unstack(tf.transpose(boxes))
-    width = xmax - xmin
-    height = ymax - ymin
-    return ymin + height / 2.0, xmin + width / 2.0, height, width
+class CentreSize(NamedTuple):
+    """Boxes as centres and sizes, one [N] tensor per coordinate (the form box coders compute in)."""
+
+    y: tf.Tensor
+    x: tf.Tensor
+    height: tf.Tensor
+    width: tf.Tensor
+
+    @classmethod
+    def from_corners(cls, boxes: tf.Tensor) -> "CentreSize":
+        """[N, 4] corner boxes -> centres and sizes.
+
+        The project's one corner-to-centre conversion: every box coder reads boxes through it, so all of them
+        round a centre the same way (min + size / 2, as the OD API's BoxList does, for the same float32 result).
+        """
+        y_min, x_min, y_max, x_max = tf.unstack(boxes, axis=1)
+        height, width = y_max - y_min, x_max - x_min
+        return cls(y_min + height / 2.0, x_min + width / 2.0, height, width)
+
+
+def corners_from_centre_size(y: tf.Tensor, x: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+    """[N] centres and sizes -> [N, 4] corner boxes (the inverse of CentreSize.from_corners)."""
+    half_height, half_width = height / 2.0, width / 2.0
+    return tf.stack([y - half_height, x - half_width, y + half_height, x + half_width], axis=1)
 
 
 def area(boxes: tf.Tensor) -> tf.Tensor:
