@@ -2,6 +2,7 @@
 
   python -m tfsynth.pretrained --list
   python -m tfsynth.pretrained --fetch ssdlite_mobilenet_v2_coco --output_dir pretrained/
+  python -m tfsynth.pretrained --fetch ssdlite_mobilenet_v2_coco_backbone --output_dir pretrained/  # backbone only
   python -m tfsynth.pretrained --fetch ssd_mobilenet_v2_320x320_coco17_tpu-8 --output_dir pretrained/ --sha256 HEX
 
 Zoo tarballs come over https and are extracted only when their sha256 is the expected one; none is known for them
@@ -22,7 +23,12 @@ def format_list() -> str:
     """One line per known model: name, how it is obtained, and the URL or npm package."""
     lines = []
     for model in registry.KNOWN_MODELS.values():
-        where = model.url if model.source == "zoo" else f"npm {model.npm.package}@{model.npm.version} (offline)"
+        if model.source == "zoo":
+            where = model.url
+        elif model.source == "backbone":
+            where = f"from {model.base} (offline)"
+        else:
+            where = f"npm {model.npm.package}@{model.npm.version} (offline)"
         lines.append(f"{model.name}\t{where}\t{model.description}")
     return "\n".join(lines)
 

