@@ -38,6 +38,9 @@ path is taken from the study file's folder when it exists there, else from the r
     real_data_dir      the older field for a CNTK tsv folder (real_data: {path: DIR, format: cntk}); give one of
                        the two. Neither: ../shared/data/real/cntk_fridge_us beside the repository (25 photos with
                        products and 5 negatives)
+    x_label            the quantity the rows vary (each row's x), plotted against mAP@0.5 in the report
+    ratios             ['A/B', ...]: the report states row A's mAP@0.5 over row B's (labels), e.g. "a/b1c'"
+    hour_scale         the --scale at which the study fits a 2-core machine in about an hour (--scale hour)
     num_images         rendered training images per row (1000)
     validation_images  rendered validation images of each dataset (100): evaluation during training and early
                        stopping read these, never the real photos
@@ -64,12 +67,28 @@ Row fields (each row: name, then only what it changes):
     num_images, num_train_steps, catalog, pipeline_config    replace the study's
     products_per_image, distractors                          N or MIN,MAX per image (generator: 6,24 and 0,4)
     fine_tune          false: no COCO checkpoint (and the config's freeze_variables dropped)
+    fine_tune_checkpoint_type   detection (the COCO feature extractor), classification (the backbone alone:
+                       SSD's extra layers or FPN and the box predictor from scratch; without fine_tune_checkpoint,
+                       the COCO SSDLite's MobileNetV2, tfsynth.pretrained's ssdlite_mobilenet_v2_coco_backbone) or
+                       full (everything; needs class_init or fine_tune_checkpoint). Default: full with class_init,
+                       else detection
+    fine_tune_checkpoint        a checkpoint of the row's own (prefix or folder), e.g. a Zoo model fetched with
+                       python -m tfsynth.pretrained --fetch NAME --sha256 HEX
+    looks_per_class    render the first N looks (catalog products) of each class only (the 3D model dictionary)
+    distractor_kinds   render the first N distractor kinds of the catalog only (0: no distractors)
+    x                  the row's value of the study's x_label (a number draws a line, text one bar per row)
     freeze_variables, update_trainable_variables             lists of variable-name regular expressions
-    early_stopping     {metric, patience, every_n_steps}: stop on the rendered validation images
+    early_stopping     {metric, patience, every_n_steps}: evaluate on the rendered validation images every
+                       every_n_steps (200), stop after patience (3) evaluations without a better metric
+                       (PascalBoxes_Precision/mAP@0.5IOU) and score the best checkpoint; the report gives the step
+                       it stopped at, the best step and its validation score
     overrides          like the study's, applied after them, to this row's pipeline.config only
 
 Before anything is fetched, rendered or trained, check_study cross-checks the files (label map, catalogs,
 pipeline.configs, class_init, class_mapping, real photos); each error names the file and the entry.
+
+--scale S runs every row at S times its renders, validation renders and steps (floors in
+tfsynth/studies/scaling.py); --scale hour uses the study's hour_scale. The report states the scale.
 
 This module is the command; the study itself lives in tfsynth/studies/: spec.py (these fields, read and checked for
 form), checks.py (check_study), steps.py (resumable steps), runner.py (StudyRunner) and report.py.
@@ -97,6 +116,7 @@ import pathlib
 from absl import app, flags
 
 from tfsynth.studies.runner import StudyRunner
+from tfsynth.studies.scaling import apply_scale, parse_scale
 from tfsynth.studies.spec import load_study
 from tfsynth.utils import cli
 from tfsynth.utils.preflight import check_output_dir
@@ -110,6 +130,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("usage: python -m tfsynth.experiments STUDY.yaml --output_dir DIR")
     check_output_dir(FLAGS.output_dir, "--output_dir")
     study = load_study(argv[1])
+    apply_scale(study, parse_scale(FLAGS.scale, study))
     report = StudyRunner(study, pathlib.Path(FLAGS.output_dir)).run(selectors=FLAGS.rows)
     print(f"experiments: report written to {report}")
 
@@ -118,4 +139,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("output_dir", "runs/study", "Where the study's renders, models and report go.")
     flags.DEFINE_list("rows", None, "Run only these rows, by label (a row's name up to its ':') or whole name; "
                       "their report goes to OUTPUT_DIR/report_<labels>.")
+    flags.DEFINE_string("scale", None, "Run every row at this fraction of its renders and steps (a number in "
+                        "(0, 1]), or 'hour': the study's hour_scale, about an hour on 2 cores. Default: as written.")
     cli.run(main, "experiments")

@@ -27,6 +27,7 @@ from absl import flags
 
 from tfsynth import system_check
 from tfsynth.studies.runner import StudyRunner
+from tfsynth.studies.scaling import apply_scale, parse_scale
 from tfsynth.studies.spec import REAL_DATA_FORMATS, REPO_ROOT, Study, StudyError, load_study, parse_real_data
 from tfsynth.utils import cli
 from tfsynth.utils.preflight import check_output_dir
@@ -35,6 +36,12 @@ STUDIES = {
     "quick": REPO_ROOT / "configs" / "studies" / "main_quick.yaml",
     "full": REPO_ROOT / "configs" / "studies" / "main_full.yaml",
     "cues": REPO_ROOT / "configs" / "studies" / "cues.yaml",
+    # The paper's other studies (issue 19): each quantity against mAP@0.5 on the real photos.
+    "size": REPO_ROOT / "configs" / "studies" / "size.yaml",
+    "dictionary": REPO_ROOT / "configs" / "studies" / "dictionary.yaml",
+    "architecture": REPO_ROOT / "configs" / "studies" / "architecture.yaml",
+    "layers": REPO_ROOT / "configs" / "studies" / "layers.yaml",
+    "early_stopping": REPO_ROOT / "configs" / "studies" / "early_stopping.yaml",
 }
 
 FLAGS = flags.FLAGS
@@ -45,7 +52,11 @@ def _define_flags() -> None:
     tests) defines none that another command's module may also define."""
     flags.DEFINE_string("output_dir", "runs/main", "Where every step writes (resumable).")
     flags.DEFINE_enum("recipe", "quick", sorted(STUDIES), "quick: the ~20-minute default; full: the paper's "
-                      "recipe (rows a, b1, b2); cues: each cue held fixed in turn at a reduced scale (rows c).")
+                      "recipe (rows a, b1c', b1, b1n, b2); cues: each cue held fixed in turn at a reduced scale "
+                      "(rows c); size, dictionary, architecture, layers, early_stopping: the paper's other studies "
+                      "(configs/studies/NAME.yaml).")
+    flags.DEFINE_string("scale", None, "Run every row at this fraction of its renders and steps (a number in "
+                        "(0, 1]), or 'hour': the recipe's hour_scale, about an hour on 2 cores.")
     flags.DEFINE_string("catalog", None, "Product catalog YAML to render instead of the recipe's US fridge "
                         "catalog (format: tfsynth/generate/catalog.py); every product's class must be in the label "
                         "map.")
@@ -74,7 +85,7 @@ def _define_flags() -> None:
 
 # The flags that change what a recipe computes, in the order the reproducing command lists them.
 OVERRIDE_FLAGS = ("catalog", "label_map", "class_init", "class_mapping", "real_data", "real_data_format",
-                  "real_data_image_dir", "real_data_dir", "num_images", "num_train_steps")
+                  "real_data_image_dir", "real_data_dir", "num_images", "num_train_steps", "scale")
 
 
 @dataclasses.dataclass
@@ -141,6 +152,11 @@ def apply_overrides(study: Study, values: Mapping[str, Any]) -> list[Override]:
         if given.get(name):
             changes.append(Override(f"--{name}", str(given[name]), str(getattr(study, name))))
             setattr(study, name, int(given[name]))
+    if given.get("scale"):
+        # Last: it scales the counts the flags above set, as it scales the recipe's.
+        scale = parse_scale(given["scale"], study)
+        apply_scale(study, scale)
+        changes.append(Override("--scale", f"{scale:g}", "1"))
     return changes
 
 

@@ -14,7 +14,9 @@ import yaml
 from tfsynth.generate.catalog import CatalogError, load_catalog
 from tfsynth.pretrained.class_head import (COCO_LABEL_MAP, classes_sharing_a_start, coco_class_names,
                                            sharing_warning, unknown_coco_class, yaml_key_lines)
-from tfsynth.studies.spec import RowSpec, Study, StudyError, read_image_list, real_data_format
+from tfsynth.studies.catalogs import count_entries
+from tfsynth.studies.spec import (RowSpec, Study, StudyError, needs_backbone, read_image_list, real_data_format,
+                                  restore_of)
 from tfsynth.utils import config_util, label_map_util
 
 
@@ -105,6 +107,8 @@ def _check_study(study: Study, rows: list[RowSpec]) -> list[str]:
             raise StudyError(f"{where}: {config_path}: model is {architecture or 'not set'}; expected ssd or "
                              "faster_rcnn (whose num_classes the study sets from its label map)")
 
+    _check_restores(study, trained, row_where)
+
     rendered: set[str] = set()
     for row, catalog_path, where in distinct_files("catalog"):
         try:
@@ -117,6 +121,14 @@ def _check_study(study: Study, rows: list[RowSpec]) -> list[str]:
                                  f"{product.label!r} is not a class of the label map {study.label_map} (its classes: "
                                  f"{sorted(classes)}); add it there or correct the product's class")
             rendered.add(product.label)
+    for row in trained:
+        if row.distractor_kinds is None:
+            continue
+        catalog_path = row.catalog or study.catalog
+        _, distractors = count_entries(catalog_path)
+        if row.distractor_kinds > distractors:
+            raise StudyError(f"{row_where(row)}field 'distractor_kinds': {row.distractor_kinds}, but the catalog "
+                             f"{catalog_path} has {distractors} distractors")
     unrendered = sorted(set(classes) - rendered)
     if trained and unrendered:
         warnings.append(f"Classes {unrendered} of {study.label_map} are in no catalog the rows render: the trained "
@@ -157,6 +169,34 @@ def _check_study(study: Study, rows: list[RowSpec]) -> list[str]:
     if real_format == "list":
         read_image_list(real.path, f"field {field!r}")
     return warnings
+
+
+def _check_restores(study: Study, trained: list[RowSpec], row_where) -> None:
+    """Each fine-tuned row's checkpoint must be one its model can restore: full needs class_init (COCO's head has
+    90 classes) or the row's own checkpoint; the COCO SSDLite's backbone fits MobileNetV2 SSD feature extractors
+    only; a row's own checkpoint must exist."""
+    for row in trained:
+        if not row.fine_tune:
+            continue
+        restore = restore_of(row, study)
+        if restore == "full" and not study.class_init and not row.fine_tune_checkpoint:
+            raise StudyError(f"{row_where(row)}field 'fine_tune_checkpoint_type': full restores the class head too, "
+                             "which needs the study's class_init (COCO's head has 90 classes) or the row's "
+                             "fine_tune_checkpoint")
+        if row.fine_tune_checkpoint:
+            path = pathlib.Path(row.fine_tune_checkpoint)
+            if not (path.is_dir() or pathlib.Path(str(path) + ".index").is_file()):
+                raise StudyError(f"{row_where(row)}field 'fine_tune_checkpoint': {path} is neither a checkpoint "
+                                 "prefix (PREFIX.index beside it) nor a folder holding one")
+        if needs_backbone(row, study):
+            config_path = row.pipeline_config or study.pipeline_config
+            model = config_util.get_configs_from_pipeline_file(config_path)["model"]
+            extractor = (model.ssd.feature_extractor.type if model.WhichOneof("model") == "ssd"
+                         else model.faster_rcnn.feature_extractor.type)
+            if "mobilenet_v2" not in extractor:
+                raise StudyError(f"{row_where(row)}field 'fine_tune_checkpoint_type': classification without a "
+                                 f"fine_tune_checkpoint restores the COCO SSDLite's MobileNetV2 backbone, which does "
+                                 f"not fit {extractor} ({config_path}); name a checkpoint of that backbone")
 
 
 def check_real_records(pattern: str, label_map_path: str, where: str) -> int:

@@ -113,6 +113,76 @@ def plot_loss_curve(model_dir: str, path: pathlib.Path) -> bool:
     return plotted
 
 
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def plot_quantity_against_map(points: Sequence[tuple[str, Any, Optional[float]]], x_label: Optional[str],
+                              path: pathlib.Path) -> bool:
+    """The study's one plot: mAP@0.5 on the real photos against the quantity its rows vary.
+
+    points: (row label, the row's x or None, mAP@0.5 in [0, 1] or None). Numeric x (renders, looks): a line over
+    the rows that have one, log-scaled when it spans more than a factor 8; otherwise one bar per row, labelled
+    with its x or its label. False when no row has a score.
+    """
+    scored = [(label, x, value) for label, x, value in points if value is not None]
+    if not scored:
+        return False
+    with _figure(path, (6.5, 4)) as axis:
+        numeric = [(x, value, label) for label, x, value in scored if x is not None]
+        if numeric and _numeric([x for x, _, _ in numeric]) and len(numeric) == len(scored):
+            numeric.sort()
+            xs = [x for x, _, _ in numeric]
+            axis.plot(xs, [value * 100 for _, value, _ in numeric], marker="o")
+            for x, value, label in numeric:
+                axis.annotate(label, (x, value * 100), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            if min(xs) > 0 and max(xs) / min(xs) > 8:
+                axis.set_xscale("log")
+            axis.set_xticks(xs, [f"{x:g}" for x in xs])
+            axis.minorticks_off()
+        else:
+            names = [f"{label}\n{x}" if x is not None else label for label, x, _ in scored]
+            axis.bar(range(len(scored)), [value * 100 for _, _, value in scored])
+            axis.set_xticks(range(len(scored)), names, fontsize=7)
+        axis.set_xlabel(x_label or "row")
+        axis.set_ylabel("mAP@0.5 on the real photos (%)")
+        axis.set_ylim(0, 100)
+        axis.set_title(f"mAP@0.5 against {x_label or 'row'}")
+    return True
+
+
+def ratio_lines(rows: Sequence[dict], ratios: Sequence[str]) -> list[str]:
+    """One line per 'A/B' of ratios: the two rows' mAP@0.5 and A's over B's (rows as in results.json)."""
+    by_label = {row["name"].split(":", 1)[0].strip(): row for row in rows}
+    lines = []
+    for ratio in ratios:
+        top, bottom = (part.strip() for part in ratio.split("/"))
+        if top not in by_label or bottom not in by_label:
+            lines.append(f"{ratio}: not computed (row {top if top not in by_label else bottom} was not run)")
+            continue
+        a, b = by_label[top]["mAP@0.5"], by_label[bottom]["mAP@0.5"]
+        value = "n/a" if a is None or b is None else ("inf (denominator 0)" if b == 0 else f"{a / b:.2f}")
+        lines.append(f"mAP@0.5 ratio {top}/{bottom} = {value} ({_percent(a)} / {_percent(b)})")
+    return lines
+
+
+def stopping_lines(rows: Sequence[dict]) -> list[str]:
+    """The early-stopping table: each stopping row's stop, best step and validation score beside its real score."""
+    stopped = [row for row in rows if row.get("early_stopping")]
+    if not stopped:
+        return []
+    lines = ["", "Early stopping (on the rendered validation split; the real photos are never read for it):", "",
+             "| row | max steps | stopped at step | stopped early | best step | validation metric at best | "
+             "real mAP@0.5 |", "|---|---|---|---|---|---|---|"]
+    for row in stopped:
+        best = row.get("best_validation")
+        lines.append(f"| {row['name']} | {row.get('max_steps')} | {row.get('stopped_at_step')} | "
+                     f"{'yes' if row.get('stopped_early') else 'no'} | {row.get('best_step', '-')} | "
+                     f"{row.get('validation_metric')} = {'-' if best is None else f'{best * 100:.2f}'} | "
+                     f"{_percent(row['mAP@0.5'])} |")
+    return lines
+
+
 def draw_detections_beside_groundtruth(result: ImageResult, class_names: dict[int, str], path: pathlib.Path,
                                        min_score: float = 0.3, max_side: int = 640) -> None:
     """Left: ground truth (green); right: detections with score >= min_score (orange)."""
@@ -149,11 +219,17 @@ def _percent(value: Optional[float]) -> str:
 
 
 def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, notes: Sequence[str] = (),
-                 settings: Optional[dict[str, Any]] = None, num_example_images: int = 4) -> pathlib.Path:
-    """Writes report_dir/{report.md, results.json, *.png}; returns the path of report.md."""
+                 settings: Optional[dict[str, Any]] = None, num_example_images: int = 4,
+                 x_label: Optional[str] = None, ratios: Sequence[str] = ()) -> pathlib.Path:
+    """Writes report_dir/{report.md, results.json, *.png}; returns the path of report.md.
+
+    x_label: the quantity the rows vary (each row's details['x']), plotted against mAP@0.5 (map_vs_quantity.png);
+    ratios: 'A/B' row labels whose mAP@0.5 ratio the report states.
+    """
     report_dir = pathlib.Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     results = {"title": title, "settings": settings or {}, "rows": [row.as_json() for row in rows]}
+    results["ratios"] = ratio_lines(results["rows"], ratios)
     write_atomically(report_dir / "results.json", json.dumps(results, indent=2) + "\n")
     lines = [f"# {title}", ""]
     lines += [f"- {note}" for note in notes]
@@ -162,12 +238,18 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
         minutes = f"{row['seconds'] / 60:.1f}" if row.get("seconds") is not None else "-"
         lines.append(f"| {row['name']} | {_percent(row['mAP@0.5'])} | {_percent(row['coco_mAP'])} | "
                      f"{_percent(row['coco_mAP@0.5'])} | {minutes} |")
+    if results["ratios"]:
+        lines += [""] + [f"- {line}" for line in results["ratios"]]
+    lines += stopping_lines(results["rows"])
     classes = list(rows[0].evaluation.per_class_ap)
     lines += ["", "Per-class AP@0.5 (%):", "", "| row | " + " | ".join(classes) + " |",
               "|---|" + "---|" * len(classes)]
     for row in results["rows"]:
         lines.append(f"| {row['name']} | " + " | ".join(_percent(row["per_class_AP@0.5"][c]) for c in classes)
                      + " |")
+    points = [(row["name"].split(":", 1)[0].strip(), row.get("x"), row["mAP@0.5"]) for row in results["rows"]]
+    if plot_quantity_against_map(points, x_label, report_dir / "map_vs_quantity.png"):
+        lines += ["", f"![mAP@0.5 against {x_label or 'row'}](map_vs_quantity.png)"]
     plot_per_class_ap(rows, report_dir / "per_class_ap.png")
     lines += ["", "![per-class AP](per_class_ap.png)", ""]
     plot_pr_curves(rows[0], report_dir / "pr_curves.png")

@@ -18,13 +18,18 @@ from typing import Optional
 
 from absl import logging
 
+from tfsynth.studies.catalogs import derived_catalog
 from tfsynth.studies.checks import check_real_records, check_study, coco_class_mapping, label_map_classes
-from tfsynth.studies.spec import (RowSpec, Study, real_data_format, read_image_list, row_label, select_rows, slug,
-                                  stage_image_list)
+from tfsynth.studies.scaling import describe_scale
+from tfsynth.studies.spec import (RowSpec, Study, needs_backbone, real_data_format, read_image_list, restore_of,
+                                  row_label, select_rows, slug, stage_image_list)
 from tfsynth.studies.steps import python_module, run_step
 from tfsynth.utils import config_util
 
 PRETRAINED_NAME = "ssdlite_mobilenet_v2_coco"
+# The COCO SSDLite's MobileNetV2 alone, as a classification checkpoint: what a row of fine_tune_checkpoint_type
+# classification restores when it names no checkpoint of its own (tfsynth.pretrained.backbone).
+BACKBONE_NAME = "ssdlite_mobilenet_v2_coco_backbone"
 
 
 class StudyRunner:
@@ -59,6 +64,16 @@ class StudyRunner:
     @property
     def initialised_dir(self) -> pathlib.Path:
         return self.out / "pretrained" / f"{PRETRAINED_NAME}_class_init"
+
+    @property
+    def backbone_dir(self) -> pathlib.Path:
+        return self.out / "pretrained" / BACKBONE_NAME
+
+    def fetch_backbone(self) -> None:
+        """The COCO SSDLite's backbone as a classification checkpoint (after fetch_pretrained)."""
+        self.timings["backbone"] = run_step(
+            "backbone", self.backbone_dir / ".done",
+            python_module("tfsynth.pretrained", "--fetch", BACKBONE_NAME, "--output_dir", str(self.out / "pretrained")))
 
     def fetch_pretrained(self) -> None:
         self.timings["pretrained"] = run_step(
@@ -114,14 +129,24 @@ class StudyRunner:
             python_module("tfsynth.convert", "--input_format", data_format, "--input_path", input_path, *options,
                           "--output_dir", str(real_dir), "--name", "real", "--label_map", self.study.label_map))
 
+    def catalog_for(self, row: RowSpec) -> str:
+        """The catalog the row renders: its own or the study's, cut to looks_per_class / distractor_kinds."""
+        catalog = row.catalog or self.study.catalog
+        if row.looks_per_class is None and row.distractor_kinds is None:
+            return catalog
+        return derived_catalog(catalog, row.looks_per_class, row.distractor_kinds, self.out / "catalogs")
+
     def render(self, row: RowSpec) -> pathlib.Path:
         """The row's synthetic dataset (train-* and val-* records), rendered once per distinct setting."""
-        args = ["--catalog", row.catalog or self.study.catalog, "--label_map", self.study.label_map,
+        distractors = row.distractors
+        if distractors is None and row.distractor_kinds == 0:
+            distractors = "0"  # no kinds to draw from: none per image
+        args = ["--catalog", self.catalog_for(row), "--label_map", self.study.label_map,
                 "--num_images", str(row.num_images or self.study.num_images),
                 "--validation_images", str(self.study.validation_images), "--seed", str(self.study.seed),
                 "--preset", self.study.preset]
         for flag, value in (("--cues", row.cues), ("--products_per_image", row.products_per_image),
-                            ("--distractors", row.distractors), ("--width", self.study.width),
+                            ("--distractors", distractors), ("--width", self.study.width),
                             ("--height", self.study.height)):
             if value is not None:
                 args += [flag, str(value)]
@@ -148,11 +173,20 @@ class StudyRunner:
             "label_map_path": self.study.label_map, "train_steps": steps,
             "num_classes": len(label_map_classes(self.study.label_map))})
         train_config = configs["train_config"]
-        if row.fine_tune and self.study.class_init:
+        restore = restore_of(row, self.study)
+        if row.fine_tune and row.fine_tune_checkpoint:
+            train_config.fine_tune_checkpoint = row.fine_tune_checkpoint
+            train_config.fine_tune_checkpoint_type = restore
+        elif row.fine_tune and restore == "classification":
+            # The backbone alone; SSD's extra layers (or FPN) and the box predictor start from scratch.
+            train_config.fine_tune_checkpoint = str(self.backbone_dir / "checkpoint" / "ckpt-0")
+            train_config.fine_tune_checkpoint_type = "classification"
+        elif row.fine_tune and restore == "full":
             train_config.fine_tune_checkpoint = str(self.initialised_dir / "checkpoint" / "ckpt-0")
             train_config.fine_tune_checkpoint_type = "full"
         elif row.fine_tune:
             train_config.fine_tune_checkpoint = str(self.pretrained_dir / "checkpoint" / "ckpt-0")
+            train_config.fine_tune_checkpoint_type = "detection"
         else:
             # Without COCO weights there is nothing to keep: frozen layers would stay random.
             train_config.ClearField("fine_tune_checkpoint")
@@ -188,6 +222,23 @@ class StudyRunner:
         best = model_dir / "best"
         return (str(best) if row.early_stopping and best.is_dir() else str(model_dir)), command
 
+    @staticmethod
+    def stopping_details(row: RowSpec, model_dir: pathlib.Path, max_steps: int) -> dict:
+        """For an early-stopping row: the step training stopped at, the best step and its validation score."""
+        import tensorflow as tf  # this process loads TensorFlow only when scoring rows (see the module docstring)
+        if not row.early_stopping:
+            return {}
+        metric = row.early_stopping.get("metric", "PascalBoxes_Precision/mAP@0.5IOU")
+        latest = tf.train.latest_checkpoint(str(model_dir))
+        stopped = int(latest.rsplit("-", 1)[1]) if latest else None
+        details = {"early_stopping": dict(row.early_stopping), "max_steps": max_steps, "stopped_at_step": stopped,
+                   "stopped_early": stopped is not None and stopped < max_steps, "validation_metric": metric}
+        record = model_dir / "best" / "best_metrics.json"
+        if record.exists():
+            best = json.loads(record.read_text())
+            details.update(best_step=best.get("step"), best_validation=best.get(metric))
+        return details
+
     def run_row(self, row: RowSpec):
         """Renders, trains and scores one row; returns a report.Row."""
         # Lazy: both load TensorFlow, which this process needs only from here on (see the module docstring).
@@ -202,7 +253,7 @@ class StudyRunner:
                                              str(self.pretrained_dir / "checkpoint"), self.real_records,
                                              self.study.label_map, class_mapping=mapping)
             return Row(row.name, evaluation, None, command="(no training)",
-                       details={"seconds": time.time() - start, "class_mapping": row.class_mapping})
+                       details={"seconds": time.time() - start, "class_mapping": row.class_mapping, "x": row.x})
         dataset_dir = self.render(row)
         pipeline_config = self.pipeline_config_for(row, dataset_dir, row_dir)
         model_dir = row_dir / "model"
@@ -213,10 +264,14 @@ class StudyRunner:
         # as recorded when they ran, plus this evaluation; what the row costs when run alone.
         seconds = (self.timings[f"render {dataset_dir.name}"] + self.timings[f"train {row.name}"]
                    + time.time() - evaluate_start)
+        steps = row.num_train_steps or self.study.num_train_steps
         details = {"seconds": seconds, "pipeline_config": pipeline_config, "checkpoint": checkpoint,
-                   "num_images": row.num_images or self.study.num_images,
-                   "num_train_steps": row.num_train_steps or self.study.num_train_steps,
-                   "cues": row.cues or "all", "fine_tune": row.fine_tune}
+                   "num_images": row.num_images or self.study.num_images, "num_train_steps": steps,
+                   "cues": row.cues or "all", "fine_tune": row.fine_tune,
+                   "restore": restore_of(row, self.study) if row.fine_tune else "none", "x": row.x,
+                   **{field: getattr(row, field) for field in ("looks_per_class", "distractor_kinds")
+                      if getattr(row, field) is not None},
+                   **self.stopping_details(row, model_dir, steps)}
         return Row(row.name, evaluation, str(model_dir), command=" ".join(command), details=details)
 
     def run(self, report_dir: Optional[pathlib.Path] = None, selectors: Optional[list[str]] = None) -> pathlib.Path:
@@ -230,8 +285,10 @@ class StudyRunner:
         warnings = self.check(selectors)  # the files agree: before any download, conversion or render
         self.out.mkdir(parents=True, exist_ok=True)
         self.convert_real()  # seconds, and it finds real photos of classes the label map lacks: before the fetch
-        if any(row.fine_tune or row.kind == "coco_mapped" for row in chosen):
+        if any((row.fine_tune and not row.fine_tune_checkpoint) or row.kind == "coco_mapped" for row in chosen):
             self.fetch_pretrained()
+        if any(needs_backbone(row, self.study) for row in chosen):
+            self.fetch_backbone()
         rows = [self.run_row(row) for row in chosen]
         real, _ = self.study.real_photos()
         notes = list(self.study.notes) + [
@@ -239,10 +296,13 @@ class StudyRunner:
             "stopping).",
             f"Renders per row: {self.study.num_images} unless the row says otherwise, preset {self.study.preset}, "
             f"seed {self.study.seed}; training steps: {self.study.num_train_steps} unless the row says otherwise.",
+            describe_scale(self.study),
             "Step wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in self.timings.items() if v)]
         notes += [f"Warning: {warning}" for warning in warnings]
         if self.study.source:
             command = ["python", "-m", "tfsynth.experiments", self.study.source, "--output_dir", str(self.out)]
+            if self.study.scale != 1:
+                command += ["--scale", f"{self.study.scale:g}"]
             if selectors:
                 command += ["--rows", ",".join(row_label(row) for row in chosen)]
             notes.append(f"Reproduce these rows (resumes where it stopped): `{shlex.join(command)}`; one row alone: "
@@ -251,4 +311,5 @@ class StudyRunner:
             report_dir = self.out / ("report_" + "_".join(slug(row_label(row)) for row in chosen) if selectors
                                      else "report")
         settings = {key: value for key, value in dataclasses.asdict(self.study).items() if key != "rows"}
-        return write_report(rows, report_dir, self.study.title, notes, settings)
+        return write_report(rows, report_dir, self.study.title, notes, settings, x_label=self.study.x_label,
+                            ratios=self.study.ratios)

@@ -23,8 +23,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_REAL_DIR = SHARED_DATA / "real" / "cntk_fridge_us"
 
 
-_COCO_MAPPED_FIELDS = {"name", "kind", "class_mapping"}  # a coco_mapped row renders and trains nothing
+_COCO_MAPPED_FIELDS = {"name", "kind", "class_mapping", "x"}  # a coco_mapped row renders and trains nothing
 _EARLY_STOPPING_KEYS = {"metric", "patience", "every_n_steps"}
+FINE_TUNE_CHECKPOINT_TYPES = ("detection", "classification", "full")
 
 
 class StudyError(ValueError):
@@ -51,6 +52,16 @@ class RowSpec:
     class_mapping: Optional[str] = None
     # key=value overrides of this row's pipeline.config, applied after the study's (same keys as Study.overrides).
     overrides: Optional[dict] = None
+    # What the checkpoint restores (the OD API's fine_tune_checkpoint_type); None: the study's way (full with
+    # class_init, else detection). classification: the backbone only, from fine_tune_checkpoint or, without it,
+    # from the COCO SSDLite's backbone (tfsynth.pretrained's ssdlite_mobilenet_v2_coco_backbone).
+    fine_tune_checkpoint_type: Optional[str] = None
+    fine_tune_checkpoint: Optional[str] = None  # a checkpoint prefix or folder of the user's (e.g. a Zoo model)
+    # The dictionary of 3D models: the first N looks (products) of each class, the first N distractor kinds of the
+    # catalog; a derived catalog is written for the row (tfsynth.studies.catalogs).
+    looks_per_class: Optional[int] = None
+    distractor_kinds: Optional[int] = None
+    x: Any = None  # the row's value of the study's quantity (x_label), plotted against mAP@0.5
 
 
 # The forms real photos may come in: the four readers of tfsynth.convert, a list of image files, converted records.
@@ -108,6 +119,13 @@ class Study:
     # dotted paths), e.g. {batch_size: 2}.
     overrides: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
+    # The report's plot: the quantity the rows vary (each row's x) against mAP@0.5 on the real photos.
+    x_label: Optional[str] = None
+    # Ratios of two rows' mAP@0.5 the report states, "LABEL/LABEL" (e.g. "a/b1c'": the transfer's gain).
+    ratios: list = dataclasses.field(default_factory=list)
+    # The --scale at which this study fits a 2-core machine in about an hour (--scale hour uses it).
+    hour_scale: Optional[float] = None
+    scale: float = 1.0  # the scale applied (tfsynth.studies.scaling.apply_scale); 1: as written
     source: Optional[str] = None  # the study file (set by load_study; not a YAML field)
 
     def real_photos(self) -> tuple[RealData, str]:
@@ -117,6 +135,20 @@ class Study:
         if self.real_data_dir:
             return RealData(self.real_data_dir, "cntk"), "real_data_dir"
         return RealData(str(DEFAULT_REAL_DIR), "cntk"), "real_data_dir (default)"
+
+
+def restore_of(row: RowSpec, study: Study) -> str:
+    """What the row's checkpoint restores: its fine_tune_checkpoint_type, else full with class_init (the class head
+    started from COCO's), else detection (the feature extractor)."""
+    if row.fine_tune_checkpoint_type:
+        return row.fine_tune_checkpoint_type
+    return "full" if study.class_init and not row.fine_tune_checkpoint else "detection"
+
+
+def needs_backbone(row: RowSpec, study: Study) -> bool:
+    """True when the row restores the COCO SSDLite's backbone as a classification checkpoint."""
+    return (row.kind == "train" and row.fine_tune and not row.fine_tune_checkpoint
+            and restore_of(row, study) == "classification")
 
 
 def _resolve(path: Optional[str], base: pathlib.Path) -> Optional[str]:
@@ -294,7 +326,7 @@ def load_study(path: str) -> Study:
         raise StudyError(f"{path}: cannot read study: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or not data["rows"]:
         raise StudyError(f"{path}: expected a mapping with a non-empty list 'rows'")
-    study_fields = {f.name for f in dataclasses.fields(Study)} - {"rows", "source"}
+    study_fields = {f.name for f in dataclasses.fields(Study)} - {"rows", "source", "scale"}
     row_fields = {f.name for f in dataclasses.fields(RowSpec)}
     unknown = sorted(set(data) - study_fields - {"rows"})
     if unknown:
@@ -315,6 +347,19 @@ def load_study(path: str) -> Study:
             if not isinstance(row.early_stopping, dict) or set(row.early_stopping) - _EARLY_STOPPING_KEYS:
                 raise StudyError(f"{where} ({row.name!r}): field 'early_stopping': expected a mapping with some of "
                                  f"{sorted(_EARLY_STOPPING_KEYS)}, got {row.early_stopping!r}")
+        if row.fine_tune_checkpoint_type is not None and row.fine_tune_checkpoint_type not in \
+                FINE_TUNE_CHECKPOINT_TYPES:
+            raise StudyError(f"{where} ({row.name!r}): field 'fine_tune_checkpoint_type': expected one of "
+                             f"{list(FINE_TUNE_CHECKPOINT_TYPES)}, got {row.fine_tune_checkpoint_type!r}")
+        if (row.fine_tune_checkpoint_type or row.fine_tune_checkpoint) and not row.fine_tune:
+            raise StudyError(f"{where} ({row.name!r}): fields 'fine_tune_checkpoint_type' and "
+                             "'fine_tune_checkpoint' need fine_tune (true): fine_tune false restores nothing")
+        for field in ("looks_per_class", "distractor_kinds"):
+            value = getattr(row, field)
+            minimum = 1 if field == "looks_per_class" else 0
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+                raise StudyError(f"{where} ({row.name!r}): field {field!r}: expected an integer >= {minimum}, "
+                                 f"got {value!r}")
         if row.overrides is not None and not isinstance(row.overrides, dict):
             raise StudyError(f"{where} ({row.name!r}): field 'overrides': expected a mapping of config keys to "
                              f"values, got {row.overrides!r}")
@@ -339,6 +384,20 @@ def load_study(path: str) -> Study:
     if not isinstance(data.get("overrides", {}), dict):
         raise StudyError(f"{path}: field 'overrides': expected a mapping of config keys to values, "
                          f"got {data['overrides']!r}")
+    if not isinstance(data.get("ratios", []), list) or not all(
+            isinstance(r, str) and r.count("/") == 1 for r in data.get("ratios", [])):
+        raise StudyError(f"{path}: field 'ratios': expected a list of 'LABEL/LABEL' strings (row labels), got "
+                         f"{data.get('ratios')!r}")
+    labels = {name.split(":", 1)[0].strip() for name in names}
+    for ratio in data.get("ratios", []):
+        for label in ratio.split("/"):
+            if label.strip() not in labels:
+                raise StudyError(f"{path}: field 'ratios': {ratio!r}: {label.strip()!r} is not a row label; the "
+                                 f"labels are {sorted(labels)}")
+    hour_scale = data.get("hour_scale")
+    if hour_scale is not None and (isinstance(hour_scale, bool) or not isinstance(hour_scale, (int, float))
+                                   or not 0 < hour_scale <= 1):
+        raise StudyError(f"{path}: field 'hour_scale': expected a number in (0, 1], got {hour_scale!r}")
     study = Study(rows=rows, **{k: v for k, v in data.items() if k != "rows"})
     resolved = pathlib.Path(path).resolve()
     base = resolved.parent
@@ -348,7 +407,7 @@ def load_study(path: str) -> Study:
     if study.real_data is not None:
         study.real_data = parse_real_data(study.real_data, f"{path}: field 'real_data'", base)
     for row in rows:
-        for attribute in ("catalog", "pipeline_config", "class_mapping"):
+        for attribute in ("catalog", "pipeline_config", "class_mapping", "fine_tune_checkpoint"):
             setattr(row, attribute, _resolve(getattr(row, attribute), base))
     for attribute in ("pipeline_config", "catalog", "label_map"):
         if not pathlib.Path(getattr(study, attribute)).exists():
