@@ -64,35 +64,49 @@ class WeightedIOULocalizationLoss(Loss):
         return tf.reshape(1.0 - ious, tf.shape(weights)) * weights
 
 
+def _restrict_to_classes(weights: tf.Tensor, class_indices: Optional[tf.Tensor], num_classes) -> tf.Tensor:
+    """weights [B, A, C] with the columns of classes outside class_indices zeroed (None: all classes count)."""
+    if class_indices is None:
+        return weights
+    counted = tf.reduce_max(tf.one_hot(class_indices, num_classes), axis=0)
+    return weights * counted[None, None, :]
+
+
+def _by_target(targets: tf.Tensor, at_one, at_zero):
+    """at_one where the target is 1, at_zero where it is 0 (and the linear blend for soft targets)."""
+    return targets * at_one + (1 - targets) * at_zero
+
+
 class WeightedSigmoidClassificationLoss(Loss):
+    """Independent sigmoid cross entropy per anchor and class, [B, A, C]."""
+
     def _compute_loss(self, prediction_tensor, target_tensor, weights, class_indices=None):
-        if class_indices is not None:
-            weights *= tf.reshape(tf.reduce_max(tf.one_hot(class_indices, tf.shape(prediction_tensor)[2]), 0),
-                                  [1, 1, -1])
+        weights = _restrict_to_classes(weights, class_indices, tf.shape(prediction_tensor)[2])
         return tf.nn.sigmoid_cross_entropy_with_logits(labels=target_tensor, logits=prediction_tensor) * weights
 
 
 class SigmoidFocalClassificationLoss(Loss):
-    """Focal loss (Lin et al. 2017): (1 - p_t)^gamma * alpha_t * sigmoid cross entropy."""
+    """Focal loss (Lin et al. 2017): sigmoid cross entropy scaled by alpha_t * (1 - p_t)^gamma, [B, A, C].
+
+    p_t is the probability the model gives the target's own value, so anchors it already gets right (most of the
+    background) add little; alpha_t weighs positives by alpha and negatives by 1 - alpha. gamma 0 or alpha None
+    makes that factor 1.
+    """
 
     def __init__(self, gamma: float = 2.0, alpha: Optional[float] = 0.25):
         self._gamma = gamma
         self._alpha = alpha
 
     def _compute_loss(self, prediction_tensor, target_tensor, weights, class_indices=None):
-        if class_indices is not None:
-            weights *= tf.reshape(tf.reduce_max(tf.one_hot(class_indices, tf.shape(prediction_tensor)[2]), 0),
-                                  [1, 1, -1])
-        cross_ent = tf.nn.sigmoid_cross_entropy_with_logits(labels=target_tensor, logits=prediction_tensor)
-        probs = tf.sigmoid(prediction_tensor)
-        p_t = (target_tensor * probs) + ((1 - target_tensor) * (1 - probs))
-        modulating_factor = 1.0
-        if self._gamma:
-            modulating_factor = tf.pow(1.0 - p_t, self._gamma)
-        alpha_weight_factor = 1.0
-        if self._alpha is not None:
-            alpha_weight_factor = target_tensor * self._alpha + (1 - target_tensor) * (1 - self._alpha)
-        return modulating_factor * alpha_weight_factor * cross_ent * weights
+        weights = _restrict_to_classes(weights, class_indices, tf.shape(prediction_tensor)[2])
+        cross_entropy = tf.nn.sigmoid_cross_entropy_with_logits(labels=target_tensor, logits=prediction_tensor)
+        probabilities = tf.sigmoid(prediction_tensor)
+        # A factor that is switched off stays in the product as 1.0 rather than leaving it: graph mode regroups a
+        # product chain by its shape, and the same chain in every configuration keeps the float32 results.
+        focus = (tf.pow(1.0 - _by_target(target_tensor, probabilities, 1 - probabilities), self._gamma)
+                 if self._gamma else 1.0)
+        balance = _by_target(target_tensor, self._alpha, 1 - self._alpha) if self._alpha is not None else 1.0
+        return focus * balance * cross_entropy * weights
 
 
 class WeightedSoftmaxClassificationLoss(Loss):

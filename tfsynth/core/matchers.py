@@ -22,65 +22,78 @@ def unmatched_column_indicator(match_results: tf.Tensor) -> tf.Tensor:
     return tf.equal(match_results, -1)
 
 
+UNMATCHED = -1
+IGNORED = -2
+
+
 class ArgMaxMatcher:
-    """Each anchor takes its best groundtruth; thresholds make it negative / ignored (the OD API's ArgMaxMatcher)."""
+    """Each anchor (column) takes its most similar groundtruth row (the OD API's ArgMaxMatcher).
+
+    The anchor's best similarity s decides what the match means:
+        s >= matched_threshold                        -> matched (the row index)
+        unmatched_threshold <= s < matched_threshold  -> the "middle" band
+        s < unmatched_threshold                       -> the "low" band
+    negatives_lower_than_unmatched (the usual case) makes the low band negatives and the middle band ignored;
+    false swaps the two. matched_threshold None keeps every best row. force_match_for_each_row then hands each
+    valid row its best anchor, so no groundtruth is left without one.
+    """
 
     def __init__(self, matched_threshold: Optional[float], unmatched_threshold: Optional[float] = None,
                  negatives_lower_than_unmatched: bool = True, force_match_for_each_row: bool = False,
                  use_matmul_gather: bool = False):
-        if matched_threshold is None and unmatched_threshold is not None:
-            raise ValueError("argmax_matcher: unmatched_threshold needs matched_threshold")
-        self._matched_threshold = matched_threshold
+        del use_matmul_gather  # gathers are exact either way
         if unmatched_threshold is None:
-            self._unmatched_threshold = matched_threshold
-        else:
-            if unmatched_threshold > matched_threshold:
-                raise ValueError(f"argmax_matcher: unmatched_threshold {unmatched_threshold} exceeds "
-                                 f"matched_threshold {matched_threshold}")
-            self._unmatched_threshold = unmatched_threshold
-        if not negatives_lower_than_unmatched and self._unmatched_threshold == self._matched_threshold:
+            unmatched_threshold = matched_threshold
+        elif matched_threshold is None:
+            raise ValueError("argmax_matcher: unmatched_threshold needs matched_threshold")
+        elif unmatched_threshold > matched_threshold:
+            raise ValueError(f"argmax_matcher: unmatched_threshold {unmatched_threshold} exceeds "
+                             f"matched_threshold {matched_threshold}")
+        # With negatives in the middle band, equal thresholds would leave no band for them.
+        if not negatives_lower_than_unmatched and unmatched_threshold == matched_threshold:
             raise ValueError("argmax_matcher: with negatives_lower_than_unmatched false the two thresholds must "
                              "differ")
-        self._negatives_lower_than_unmatched = negatives_lower_than_unmatched
+        self._matched_threshold = matched_threshold
+        self._unmatched_threshold = unmatched_threshold
+        self._low_band, self._middle_band = ((UNMATCHED, IGNORED) if negatives_lower_than_unmatched
+                                             else (IGNORED, UNMATCHED))
         self._force_match_for_each_row = force_match_for_each_row
 
-    @staticmethod
-    def _set(x, indicator, val):
-        indicator = tf.cast(indicator, x.dtype)
-        return tf.add(tf.multiply(x, 1 - indicator), val * indicator)
-
     def match(self, similarity: tf.Tensor, valid_rows: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """Match vector [num_anchors] of a similarity matrix [num_gt, num_anchors]; -1 everywhere without rows."""
         if valid_rows is None:
             valid_rows = tf.ones(tf.shape(similarity)[0], dtype=tf.bool)
+        num_columns = tf.shape(similarity)[1]
 
-        def rows_empty():
-            return -1 * tf.ones([tf.shape(similarity)[1]], dtype=tf.int32)
+        def no_rows() -> tf.Tensor:
+            return tf.fill([num_columns], UNMATCHED)
 
-        def rows_non_empty():
-            matches = tf.argmax(similarity, 0, output_type=tf.int32)
-            if self._matched_threshold is not None:
-                matched_vals = tf.reduce_max(similarity, 0)
-                below_unmatched = tf.greater(self._unmatched_threshold, matched_vals)
-                between = tf.logical_and(tf.greater_equal(matched_vals, self._unmatched_threshold),
-                                         tf.greater(self._matched_threshold, matched_vals))
-                if self._negatives_lower_than_unmatched:
-                    matches = self._set(matches, below_unmatched, -1)
-                    matches = self._set(matches, between, -2)
-                else:
-                    matches = self._set(matches, below_unmatched, -2)
-                    matches = self._set(matches, between, -1)
-            if self._force_match_for_each_row:
-                force_cols = tf.argmax(similarity, 1, output_type=tf.int32)
-                indicators = (tf.one_hot(force_cols, depth=tf.shape(similarity)[1])
-                              * tf.cast(tf.expand_dims(valid_rows, axis=-1), dtype=tf.float32))
-                force_rows = tf.argmax(indicators, 0, output_type=tf.int32)
-                force_mask = tf.cast(tf.reduce_max(indicators, 0), tf.bool)
-                return tf.where(force_mask, force_rows, matches)
-            return matches
+        def best_rows() -> tf.Tensor:
+            matches = self._threshold(tf.argmax(similarity, 0, output_type=tf.int32),
+                                      tf.reduce_max(similarity, 0))
+            return self._force_rows(similarity, valid_rows, matches) if self._force_match_for_each_row else matches
 
         if similarity.shape[0] is not None:
-            return rows_empty() if similarity.shape[0] == 0 else rows_non_empty()
-        return tf.cond(tf.greater(tf.shape(similarity)[0], 0), rows_non_empty, rows_empty)
+            return no_rows() if similarity.shape[0] == 0 else best_rows()
+        return tf.cond(tf.shape(similarity)[0] > 0, best_rows, no_rows)
+
+    def _threshold(self, best_row: tf.Tensor, best_similarity: tf.Tensor) -> tf.Tensor:
+        """best_row, with the anchors in the low and middle bands recoded. A NaN similarity is in neither band
+        (every comparison with it is false), so its anchor keeps its argmax row."""
+        if self._matched_threshold is None:
+            return best_row
+        in_low = best_similarity < self._unmatched_threshold
+        in_middle = tf.logical_and(best_similarity >= self._unmatched_threshold,
+                                   best_similarity < self._matched_threshold)
+        return tf.where(in_low, self._low_band, tf.where(in_middle, self._middle_band, best_row))
+
+    @staticmethod
+    def _force_rows(similarity: tf.Tensor, valid_rows: tf.Tensor, matches: tf.Tensor) -> tf.Tensor:
+        """Each valid row claims its most similar anchor; an anchor claimed by several rows goes to the first."""
+        claims = (tf.one_hot(tf.argmax(similarity, 1, output_type=tf.int32), depth=tf.shape(similarity)[1])
+                  * tf.cast(valid_rows[:, None], tf.float32))
+        claimed = tf.reduce_max(claims, 0) > 0
+        return tf.where(claimed, tf.argmax(claims, 0, output_type=tf.int32), matches)
 
 
 class GreedyBipartiteMatcher:

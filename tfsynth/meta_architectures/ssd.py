@@ -182,18 +182,23 @@ class SSDMetaArch(DetectionModel):
         else:
             localization_loss = tf.reduce_sum(location_losses)
             classification_loss = tf.reduce_sum(cls_losses)
-        normalizer = tf.constant(1.0, dtype=tf.float32)
-        if self._normalize_loss_by_num_matches:
-            normalizer = tf.maximum(tf.cast(tf.reduce_sum(batch_reg_weights), tf.float32), 1.0)
-        localization_normalizer = normalizer
-        if self._normalize_loc_loss_by_codesize:
-            localization_normalizer *= self._box_coder.code_size
+        per_match, per_coordinate = self._loss_normalizers(batch_reg_weights)
         return {
-            fields.LOCALIZATION_LOSS:
-                tf.multiply(self._localization_loss_weight / localization_normalizer, localization_loss),
-            fields.CLASSIFICATION_LOSS:
-                tf.multiply(self._classification_loss_weight / normalizer, classification_loss),
+            fields.LOCALIZATION_LOSS: (self._localization_loss_weight / per_coordinate) * localization_loss,
+            fields.CLASSIFICATION_LOSS: (self._classification_loss_weight / per_match) * classification_loss,
         }
+
+    def _loss_normalizers(self, batch_reg_weights: tf.Tensor):
+        """(classification, localization) divisors of the summed losses.
+
+        normalize_loss_by_num_matches divides by the number of matched anchors in the batch (the summed
+        regression weights), at least 1 so that a batch without matches still gives finite losses;
+        normalize_loc_loss_by_codesize further divides localization by the code size, a per-coordinate average.
+        """
+        per_match = (tf.maximum(tf.cast(tf.reduce_sum(batch_reg_weights), tf.float32), 1.0)
+                     if self._normalize_loss_by_num_matches else tf.constant(1.0, tf.float32))
+        per_coordinate = per_match * self._box_coder.code_size if self._normalize_loc_loss_by_codesize else per_match
+        return per_match, per_coordinate
 
     def restore_from_objects(self, fine_tune_checkpoint_type: str = "detection") -> Dict:
         """What a fine-tune checkpoint restores, as the OD API:
