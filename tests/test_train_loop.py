@@ -31,7 +31,7 @@ def _model_variables(pipeline, prefix):
     from tfsynth.training import inputs
     features, _ = next(iter(inputs.train_input(configs["train_config"], configs["train_input_config"],
                                                configs["model"], model=model)))
-    from tfsynth.training import model_step
+    from tfsynth.core import model_step
     model_step.build_model_variables(model, features)
     tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
     return {i: v.numpy() for i, v in enumerate(model.variables)}, model

@@ -145,7 +145,7 @@ def run_detection(saved_model: str, image_globs: str, output_dir: str, label_map
         names = {int(c["id"]): c["name"] for c in label_map_util.create_categories_from_labelmap(label_map)}
     saved_model_folder(saved_model)
     check_output_dir(output_dir, "--output_dir")
-    from tfsynth.training import visualization
+    from tfsynth.utils import visualization
     detector = Detector(saved_model)
     os.makedirs(output_dir, exist_ok=True)
     records = []

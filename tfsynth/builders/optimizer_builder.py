@@ -19,7 +19,7 @@ from typing import Callable
 import tensorflow as tf
 import tf_keras
 
-from tfsynth.training import learning_schedules
+from tfsynth.utils import learning_schedules
 
 
 def _field(message, name: str, default):

@@ -9,10 +9,11 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfsynth.core import model_step
 from tfsynth.core.standard_fields import DetectionResultFields as results
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.eval import evaluator as evaluator_lib
-from tfsynth.training import model_step, visualization
+from tfsynth.utils import visualization
 
 LABEL_ID_OFFSET = 1  # detection_classes are 0-based, label map ids start at 1
 

@@ -38,5 +38,5 @@ def check_common_flags() -> None:
 def load_export_configs() -> dict:
     """The configs named by the common flags (after flags are parsed)."""
     from absl import flags
-    from tfsynth.training import model_lib
+    from tfsynth.training import model_lib  # here, not above: model_lib loads TensorFlow (see the docstring)
     return model_lib.load_configs(flags.FLAGS.pipeline_config_path, flags.FLAGS.config_override or None)

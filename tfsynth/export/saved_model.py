@@ -12,9 +12,12 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
+from tfsynth.builders import model_builder
 from tfsynth.core.standard_fields import DetectionResultFields as results
 from tfsynth.core.standard_fields import TfExampleFields
 from tfsynth.export import INPUT_TYPES
+from tfsynth.training import checkpoints
+from tfsynth.utils import config_util
 LABEL_ID_OFFSET = 1
 
 
@@ -66,8 +69,6 @@ class DetectionInferenceModule(tf.Module):
 
 def build_and_restore(configs: dict, trained_checkpoint_dir: str) -> Any:
     """The inference model of configs with the newest checkpoint of trained_checkpoint_dir restored."""
-    from tfsynth.builders import model_builder
-    from tfsynth.training import checkpoints
     prefix = checkpoints.resolve_checkpoint_path(trained_checkpoint_dir, "--trained_checkpoint_dir")
     model = model_builder.build(configs["model"], is_training=False)
     status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
@@ -82,7 +83,6 @@ def export_inference_graph(input_type: str, configs: dict, trained_checkpoint_di
     """
     if use_side_inputs:
         raise ValueError("--use_side_inputs is not supported")
-    from tfsynth.utils import config_util
     model, status, prefix = build_and_restore(configs, trained_checkpoint_dir)
     module = DetectionInferenceModule(model, input_type)
     serving = module.signature()

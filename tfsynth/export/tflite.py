@@ -15,6 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfsynth.core.standard_fields import DetectionResultFields as results
+from tfsynth.export.saved_model import build_and_restore
 
 TFLITE_FILE = "model.tflite"
 
@@ -53,7 +54,6 @@ class TFLiteDetectionModule(tf.Module):
 def export_tflite(configs: dict, trained_checkpoint_dir: str, output_directory: str) -> str:
     """Writes output_directory/model.tflite (and the SavedModel it came from, output_directory/saved_model);
     returns the .tflite path."""
-    from tfsynth.export.saved_model import build_and_restore
     height, width = _fixed_input_size(configs["model"])
     model, status, _ = build_and_restore(configs, trained_checkpoint_dir)
     module = TFLiteDetectionModule(model, height, width)

@@ -13,8 +13,9 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
+from tfsynth.builders import dataset_builder
 from tfsynth.data import record_checks
-from tfsynth.training import checkpoints
+from tfsynth.training import checkpoints, inputs
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ def check_input_reader(input_config: Any, model_config: Any, config_name: str, o
     and the report's record_filter() is what the input pipeline must leave out. max_records_per_file bounds the
     content check of each shard (for very large shards; the framing of every file is still walked in full).
     """
-    from tfsynth.builders import dataset_builder
-    from tfsynth.training import inputs
     paths = dataset_builder.expand_input_paths(input_config, config_name)
     label_map_path = getattr(input_config, "label_map_path", "")
     try:

@@ -18,10 +18,14 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
+from tfsynth.builders import model_builder, optimizer_builder
+from tfsynth.core import model_step
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.eval import eval_loop
-from tfsynth.training import checkpoints, input_checks, model_step, strategy as strategy_lib, summaries, variables
+from tfsynth.training import checkpoints, input_checks, inputs, strategy as strategy_lib, summaries, variables
+from tfsynth.utils import config_util, label_map_util
 from tfsynth.utils.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -40,7 +44,6 @@ class NonFiniteLossError(RuntimeError):
 
 def load_configs(pipeline_config_path: str, config_override: Optional[str] = None, **overrides: Any) -> dict:
     """pipeline.config (+ config_override text, + keyword overrides such as train_steps) -> configs dict."""
-    from tfsynth.utils import config_util
     configs = config_util.get_configs_from_pipeline_file(pipeline_config_path, config_override=config_override)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
@@ -54,7 +57,6 @@ def load_configs(pipeline_config_path: str, config_override: Optional[str] = Non
 
 def save_final_config(configs: dict, model_dir: str) -> None:
     """Writes the merged configuration to model_dir/pipeline.config (what the run really used)."""
-    from tfsynth.utils import config_util
     config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs), model_dir)
 
 
@@ -66,7 +68,6 @@ def categories_for(eval_input_config: Any, model_config: Any) -> list[dict]:
     """Categories of the label map of eval_input_config (or class_1..class_N when it names none)."""
     path = getattr(eval_input_config, "label_map_path", "")
     if path:
-        from tfsynth.utils import label_map_util
         return label_map_util.create_categories_from_labelmap(path)
     num_classes = int(getattr(_meta_config(model_config), "num_classes", 1))
     return [{"id": i, "name": f"class_{i}"} for i in range(1, num_classes + 1)]
@@ -100,7 +101,6 @@ def _call_input_fn(input_fn: Callable, *args: Any, model: Any, input_context: An
 
 def _distributed_train_dataset(strategy: tf.distribute.Strategy, configs: dict, model: Any,
                                record_filter: Any = None, seed: Optional[int] = None) -> Any:
-    from tfsynth.training import inputs
     train_config, input_config, model_config = (configs["train_config"], configs["train_input_config"],
                                                 configs["model"])
     if "input_context" in inspect.signature(inputs.train_input).parameters:
@@ -152,7 +152,6 @@ def train_loop(pipeline_config_path: str, model_dir: str, config_override: Optio
     Raises NonFiniteLossError (after keeping the last good checkpoint) when the loss becomes NaN or infinite, or
     when a checkpoint is due while a variable is; no checkpoint with a non-finite variable is written.
     """
-    import tf_keras
     previous_policy = tf_keras.mixed_precision.global_policy()
     try:
         return _train(pipeline_config_path, model_dir, config_override, train_steps, use_tpu, save_final_config_file,
@@ -174,8 +173,6 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
            max_eval_batches: Optional[int] = None, on_input_error: str = "stop",
            max_input_check_records: Optional[int] = None, seed: Optional[int] = None, **kwargs: Any) -> dict:
     """The body of train_loop (which restores the global dtype policy afterwards)."""
-    from tfsynth.builders import model_builder, optimizer_builder
-
     strategy = strategy or tf.distribute.get_strategy()
     chief = strategy_lib.is_chief(strategy)
     if eval_every_n_steps and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -211,7 +208,6 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
     clip_norm = float(getattr(train_config, "gradient_clipping_by_norm", 0.0))
 
     if seed is not None:
-        import tf_keras
         tf_keras.utils.set_random_seed(seed)  # TF, NumPy and Python: the model starts from the same weights
     with strategy.scope():
         model = model_builder.build(model_config, is_training=True)
@@ -220,7 +216,6 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         optimizer, learning_rate_fns = optimizer_builder.build(train_config.optimizer, global_step=global_step)
         if policy == "mixed_float16":
-            import tf_keras
             optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
         iterator = iter(dataset)
         features, labels = next(iterator)
@@ -395,8 +390,6 @@ class _Evaluation:
     def __init__(self, configs: dict, model_dir: str, sample_1_of_n: int = 1, eval_index: int = 0,
                  eval_on_train_data: bool = False, max_batches: Optional[int] = None, record_filter: Any = None):
         """record_filter: what the input check of the evaluation records left out (skip mode)."""
-        from tfsynth.builders import model_builder
-        from tfsynth.training import inputs
         self.configs = configs
         self.model_dir = model_dir
         self.max_batches = max_batches

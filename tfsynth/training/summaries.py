@@ -6,7 +6,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfsynth.training import visualization
+from tfsynth.utils import visualization
 
 
 def write_scalars(writer: tf.summary.SummaryWriter, scalars: Mapping[str, float], step: int) -> None:
