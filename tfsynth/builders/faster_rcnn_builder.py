@@ -1,13 +1,12 @@
 """FasterRcnn proto -> FasterRCNNMetaArch (the OD API's model_builder._build_faster_rcnn_model, Keras path).
 
-Registers itself as model_builder.META_ARCH_BUILDERS['faster_rcnn']. Fields that tfsynth does not build raise
+model_builder.META_ARCH_BUILDERS lists build() under 'faster_rcnn'. Fields that tfsynth does not build raise
 an error naming them (Mask R-CNN, Inception-ResNet, R-FCN, context R-CNN, ...).
 """
 import functools
 from typing import Callable, Dict, Tuple
 
-from tfsynth.builders import (hyperparams_builder, image_resizer_builder, losses_builder, model_builder,
-                              post_processing_builder)
+from tfsynth.builders import hyperparams_builder, image_resizer_builder, losses_builder, post_processing_builder
 from tfsynth.builders.config_check import UnsupportedConfigError, reject_unhonoured, require_oneof
 from tfsynth.core import losses, post_processing
 from tfsynth.core.anchor_generators import MultiscaleAnchorGenerator
@@ -20,18 +19,18 @@ from tfsynth.core.region_similarity import IouSimilarity
 from tfsynth.core.target_assigner import TargetAssigner
 from tfsynth.meta_architectures.faster_rcnn import FasterRCNNMetaArch
 from tfsynth.models import mask_rcnn_box_predictor
+from tfsynth.models.faster_rcnn_resnet_fpn_keras import FasterRCNNResnetV1FpnKerasFeatureExtractor
+from tfsynth.models.faster_rcnn_resnet_keras import FasterRCNNResnetKerasFeatureExtractor
 
 
 def _resnet(depth: int) -> Callable:
     def make(**kwargs):
-        from tfsynth.models.faster_rcnn_resnet_keras import FasterRCNNResnetKerasFeatureExtractor
         return FasterRCNNResnetKerasFeatureExtractor(resnet_depth=depth, **kwargs)
     return make
 
 
 def _resnet_fpn(depth: int) -> Callable:
     def make(**kwargs):
-        from tfsynth.models.faster_rcnn_resnet_fpn_keras import FasterRCNNResnetV1FpnKerasFeatureExtractor
         return FasterRCNNResnetV1FpnKerasFeatureExtractor(resnet_depth=depth, **kwargs)
     return make
 
@@ -254,6 +253,3 @@ def _build_components(config, is_training: bool) -> Dict:
             config.second_stage_classification_loss, f"{where}.second_stage_classification_loss"),
         hard_example_miner=hard_example_miner, clip_anchors_to_image=config.clip_anchors_to_image,
         use_static_shapes=use_static_shapes)
-
-
-model_builder.META_ARCH_BUILDERS["faster_rcnn"] = build

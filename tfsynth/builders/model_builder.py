@@ -1,42 +1,43 @@
 """DetectionModel proto -> DetectionModel (the OD API's model_builder.build, TF2/Keras models only).
 
-META_ARCH_BUILDERS maps the `model` oneof name to a builder(config, is_training, add_summaries); other
-meta-architectures register into it (e.g. META_ARCH_BUILDERS['faster_rcnn'] = ...). SSD_FEATURE_EXTRACTORS maps
-feature_extractor.type to a factory; TF1 names (ssd_mobilenet_v2, ...) are aliases of the Keras extractors, so
-TF1 configs build the same Keras model (variables under the OD API's Keras names).
+META_ARCH_BUILDERS maps the `model` oneof name to a builder(config, is_training, add_summaries): SSD's is here,
+Faster R-CNN's in faster_rcnn_builder; the table is the one list of them (no builder adds itself on import).
+SSD_FEATURE_EXTRACTORS maps feature_extractor.type to a factory; TF1 names (ssd_mobilenet_v2, ...) are aliases of
+the Keras extractors, so TF1 configs build the same Keras model (variables under the OD API's Keras names).
 """
 from typing import Callable, Dict
 
-from tfsynth.builders import (anchor_generator_builder, box_coder_builder, box_predictor_builder, hyperparams_builder,
-                              image_resizer_builder, losses_builder, matcher_builder, post_processing_builder)
+from tfsynth.builders import (anchor_generator_builder, box_coder_builder, box_predictor_builder, faster_rcnn_builder,
+                              hyperparams_builder, image_resizer_builder, losses_builder, matcher_builder,
+                              post_processing_builder)
 from tfsynth.builders.config_check import UnsupportedConfigError, reject_unhonoured
 from tfsynth.core.target_assigner import TargetAssigner
 from tfsynth.meta_architectures.ssd import SSDMetaArch
+from tfsynth.models import ssd_resnet_v1_fpn_keras
+from tfsynth.models.ssd_mobilenet_v1_fpn_keras import SSDMobileNetV1FpnKerasFeatureExtractor
+from tfsynth.models.ssd_mobilenet_v1_keras import SSDMobileNetV1KerasFeatureExtractor
+from tfsynth.models.ssd_mobilenet_v2_fpn_keras import SSDMobileNetV2FpnKerasFeatureExtractor
+from tfsynth.models.ssd_mobilenet_v2_keras import SSDMobileNetV2KerasFeatureExtractor
 
 
 def _mobilenet_v2(**kwargs):
-    from tfsynth.models.ssd_mobilenet_v2_keras import SSDMobileNetV2KerasFeatureExtractor
     return SSDMobileNetV2KerasFeatureExtractor(**kwargs)
 
 
 def _fpn_mobilenet_v2(**kwargs):
-    from tfsynth.models.ssd_mobilenet_v2_fpn_keras import SSDMobileNetV2FpnKerasFeatureExtractor
     return SSDMobileNetV2FpnKerasFeatureExtractor(**kwargs)
 
 
 def _mobilenet_v1(**kwargs):
-    from tfsynth.models.ssd_mobilenet_v1_keras import SSDMobileNetV1KerasFeatureExtractor
     return SSDMobileNetV1KerasFeatureExtractor(**kwargs)
 
 
 def _fpn_mobilenet_v1(**kwargs):
-    from tfsynth.models.ssd_mobilenet_v1_fpn_keras import SSDMobileNetV1FpnKerasFeatureExtractor
     return SSDMobileNetV1FpnKerasFeatureExtractor(**kwargs)
 
 
 def _fpn_resnet_v1(depth: int):
     def build(**kwargs):
-        from tfsynth.models import ssd_resnet_v1_fpn_keras
         extractor_class = {50: ssd_resnet_v1_fpn_keras.SSDResNet50V1FpnKerasFeatureExtractor,
                            101: ssd_resnet_v1_fpn_keras.SSDResNet101V1FpnKerasFeatureExtractor,
                            152: ssd_resnet_v1_fpn_keras.SSDResNet152V1FpnKerasFeatureExtractor}[depth]
@@ -137,7 +138,7 @@ def _build_ssd(config, is_training: bool, add_summaries: bool = True) -> SSDMeta
         explicit_background_class=config.explicit_background_class)
 
 
-META_ARCH_BUILDERS: Dict[str, Callable] = {"ssd": _build_ssd}
+META_ARCH_BUILDERS: Dict[str, Callable] = {"ssd": _build_ssd, "faster_rcnn": faster_rcnn_builder.build}
 
 
 def build(model_config, is_training: bool, add_summaries: bool = True):
@@ -153,6 +154,3 @@ def build(model_config, is_training: bool, add_summaries: bool = True):
                                   f"{model_config.ssd.feature_extractor.type!r}: EfficientDet is not implemented")
     return META_ARCH_BUILDERS[meta_architecture](getattr(model_config, meta_architecture), is_training,
                                                  add_summaries)
-
-# Faster R-CNN registers META_ARCH_BUILDERS["faster_rcnn"] on import.
-from tfsynth.builders import faster_rcnn_builder  # noqa: E402,F401  pylint: disable=wrong-import-position

@@ -4,6 +4,7 @@ One tower of num_layers_before_predictor convs (shared across FPN levels; batch 
 tower for both with share_prediction_tower, then a box head and a class head shared by every level. Follows the
 OD API's Keras WeightSharedConvolutionalBoxPredictor layer for layer; its checkpoint keys have not been checked
 against an OD API checkpoint (no golden reference for the FPN models).
+Built from its proto message by tfsynth.builders.box_predictor_builder (models read no configuration).
 """
 import collections
 from typing import Dict, List
@@ -11,8 +12,6 @@ from typing import Dict, List
 import tensorflow as tf
 import tf_keras as keras
 
-from tfsynth.builders import hyperparams_builder
-from tfsynth.builders.config_check import reject_unhonoured
 from tfsynth.models.box_predictors import BOX_ENCODINGS, CLASS_PREDICTIONS_WITH_BACKGROUND
 
 
@@ -143,33 +142,3 @@ class WeightSharedConvolutionalBoxPredictor(keras.layers.Layer):
             predictions[CLASS_PREDICTIONS_WITH_BACKGROUND].append(
                 self._prediction_heads[CLASS_PREDICTIONS_WITH_BACKGROUND](class_feature))
         return dict(predictions)
-
-
-def build(c, where: str, is_training: bool, num_classes: int, num_predictions_per_location_list: List[int],
-          freeze_batchnorm: bool, add_background_class: bool):
-    """WeightSharedConvolutionalBoxPredictor proto -> predictor (the OD API's build_weight_shared... keras)."""
-    reject_unhonoured(c, {"conv_hyperparams", "num_layers_before_predictor", "depth", "kernel_size",
-                          "box_code_size", "class_prediction_bias_init", "use_dropout", "dropout_keep_probability",
-                          "share_prediction_tower", "use_depthwise", "box_encodings_clip_range"}, where)
-    if len(set(num_predictions_per_location_list)) != 1:
-        raise ValueError(f"{where}: needs the same number of anchors per location on every level, got "
-                         f"{num_predictions_per_location_list}")
-    hyperparams = hyperparams_builder.build(c.conv_hyperparams, f"{where}.conv_hyperparams")
-    per_location = num_predictions_per_location_list[0]
-    clip = ((c.box_encodings_clip_range.min, c.box_encodings_clip_range.max)
-            if c.HasField("box_encodings_clip_range") else None)
-    box_head = WeightSharedConvolutionalHead(c.box_code_size, per_location, c.kernel_size, hyperparams,
-                                             c.use_depthwise, "BoxPredictor", clip_range=clip,
-                                             name="WeightSharedConvolutionalBoxHead")
-    class_head = WeightSharedConvolutionalHead(
-        num_classes + 1 if add_background_class else num_classes, per_location, c.kernel_size, hyperparams,
-        c.use_depthwise, "ClassPredictor", bias_init=c.class_prediction_bias_init,
-        dropout_keep_prob=c.dropout_keep_probability if c.use_dropout else None,
-        name="WeightSharedConvolutionalClassHead")
-    return WeightSharedConvolutionalBoxPredictor(
-        is_training=is_training, num_classes=num_classes, box_prediction_head=box_head,
-        class_prediction_head=class_head, conv_hyperparams=hyperparams, depth=c.depth,
-        num_layers_before_predictor=c.num_layers_before_predictor, freeze_batchnorm=freeze_batchnorm,
-        kernel_size=c.kernel_size, apply_batch_norm=hyperparams.use_batch_norm(),
-        share_prediction_tower=c.share_prediction_tower, use_depthwise=c.use_depthwise,
-        name="WeightSharedConvolutionalBoxPredictor")
