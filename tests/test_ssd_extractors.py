@@ -8,9 +8,9 @@ import tf_keras as keras
 
 from tests.test_ssd_model import REF, load_model_config, run_once
 from tfsynth.builders import model_builder
-from tfsynth.core.checkpoint_restore import (CheckpointMismatchError, expected_checkpoint_keys,
-                                             restore_fine_tune_checkpoint)
 from tfsynth.models import mobilenet_v1
+from tfsynth.training.checkpoints import (CheckpointMismatchError, expected_checkpoint_keys,
+                                          restore_fine_tune_checkpoint)
 
 CONFIGS = REF / "configs_tf2"
 V1_FPN = "ssd_mobilenet_v1_fpn_640x640_coco17_tpu-8.config"

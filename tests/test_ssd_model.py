@@ -10,8 +10,8 @@ from google.protobuf import text_format
 import tfsynth.protos  # noqa: F401
 from tfsynth.builders import model_builder
 from tfsynth.builders.config_check import UnsupportedConfigError
-from tfsynth.core.checkpoint_restore import CheckpointMismatchError, restore_fine_tune_checkpoint
 from tfsynth.protos import pipeline_pb2
+from tfsynth.training.checkpoints import CheckpointMismatchError, restore_fine_tune_checkpoint
 from tfsynth.utils.shared_data import SHARED_DATA
 
 REF = SHARED_DATA / "odapi_reference"

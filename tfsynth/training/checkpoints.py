@@ -2,6 +2,10 @@
 
 Layout is the OD API's (and the TF2 Detection Zoo's): tf.train.Checkpoint objects written by a CheckpointManager
 as ckpt-N.index / ckpt-N.data-*, with a `checkpoint` state file, so either side can read the other's files.
+
+restore_fine_tune_checkpoint is the one fine-tune restorer (train_loop runs it; the tests call it directly): a
+checkpoint that does not fit raises CheckpointMismatchError listing every missing variable and every shape
+mismatch, instead of TF's first error only.
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -17,6 +21,7 @@ import tensorflow as tf
 from tfsynth.utils.files import write_atomically
 
 BEST_DIR = "best"
+_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class NonFiniteCheckpointError(RuntimeError):
@@ -67,14 +72,58 @@ def _sample(names: list, count: int = 8) -> str:
     return ", ".join(names[:count]) + f", … ({len(names)} in all)"
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint lacks variables of the model, or holds them with other shapes."""
+
+
+def expected_checkpoint_keys(objects: Dict[str, object]) -> Dict[str, List[int]]:
+    """Object-based checkpoint key -> shape of every variable reachable from tf.train.Checkpoint(**objects)."""
+    keys: Dict[str, List[int]] = {}
+    seen = set()
+    queue: List[Tuple[str, object]] = [(name, obj) for name, obj in objects.items()]
+    while queue:  # breadth first, like the checkpoint's own naming of shared variables
+        path, obj = queue.pop(0)
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, tf.Variable):
+            keys[path + _VALUE_SUFFIX] = obj.shape.as_list()
+            continue
+        children = obj._trackable_children(save_type="checkpoint")  # pylint: disable=protected-access
+        queue.extend((f"{path}/{name}", child) for name, child in children.items())
+    return keys
+
+
+def check_checkpoint_fits(objects: Dict[str, object], checkpoint_path: str) -> None:
+    """Raises CheckpointMismatchError listing missing and shape-mismatched variables."""
+    stored = dict(tf.train.list_variables(checkpoint_path))
+    expected = expected_checkpoint_keys(objects)
+    missing = sorted(k for k in expected if k not in stored)
+    mismatched = sorted(f"{k}: checkpoint {stored[k]}, model {shape}" for k, shape in expected.items()
+                        if k in stored and list(stored[k]) != shape)
+    if missing or mismatched:
+        lines = [f"checkpoint {checkpoint_path} does not fit the model "
+                 f"({len(missing)} missing, {len(mismatched)} with another shape)"]
+        lines += [f"  missing: {k}" for k in missing[:50]]
+        if len(missing) > 50:
+            lines.append(f"  ... and {len(missing) - 50} more missing")
+        lines += [f"  shape mismatch: {m}" for m in mismatched[:50]]
+        if len(mismatched) > 50:
+            lines.append(f"  ... and {len(mismatched) - 50} more mismatched")
+        raise CheckpointMismatchError("\n".join(lines))
+
+
 def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_type: str = "detection") -> None:
     """Restores the parts of `model` that model.restore_from_objects(checkpoint_type) names (the OD API's
     load_fine_tune_checkpoint). The model's variables must exist (run it once first).
 
     Restores with expect_partial (optimizer slots and unrelated objects of the checkpoint are skipped), then
-    requires every variable of the restored objects to have found its value. Raises ValueError listing the
-    variables without a value, or the shape mismatches, and a few of the checkpoint's own keys.
+    requires every variable of the restored objects to have found its value. When they did not,
+    CheckpointMismatchError (a ValueError) lists every missing variable and every shape mismatch, with a few of
+    the checkpoint's own keys; ValueError with TF's message when that comparison finds no difference.
     """
+    if not model.variables:
+        raise ValueError("restore_fine_tune_checkpoint: the model has no variables yet; run one forward pass first")
     checkpoint_type = checkpoint_type or "detection"
     prefix = resolve_checkpoint_path(checkpoint_path, "train_config.fine_tune_checkpoint")
     checkpoint_keys = [name for name, _ in tf.train.list_variables(prefix) if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
@@ -87,12 +136,17 @@ def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_ty
         status = checkpoint.restore(prefix).expect_partial()
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+        hint = (f"\nThe checkpoint holds e.g.: {_sample(checkpoint_keys)}.\nCheck fine_tune_checkpoint_type "
+                f"(detection, classification, full) and that the checkpoint comes from the same architecture.")
+        # TF names the first problem only; the comparison of keys and shapes names them all.
+        try:
+            check_checkpoint_fits(objects, prefix)
+        except CheckpointMismatchError as mismatch:
+            raise CheckpointMismatchError(f"{where}: {mismatch}{hint}") from error
         text = str(error)
         if len(text) > 2500:
             text = text[:2500] + " …"
-        raise ValueError(f"{where} does not fit the model: {text}\nThe checkpoint holds e.g.: "
-                         f"{_sample(checkpoint_keys)}.\nCheck fine_tune_checkpoint_type (detection, classification, "
-                         f"full) and that the checkpoint comes from the same architecture.") from error
+        raise ValueError(f"{where} does not fit the model: {text}{hint}") from error
     logging.info("Restored %s", where)
 
 
