@@ -229,3 +229,53 @@ def test_study_fields_are_checked_for_form(tmp_path):
             load_study(str(path))
     data = yaml.safe_load(text)
     assert data["rows"][0]["looks_per_class"] == 1
+
+
+@pytest.mark.slow
+def test_tiny_study_runs_backbone_dictionary_and_early_stopping_rows(tmp_path):
+    """The new row kinds through the real runner at a tiny size: b1c' (the COCO backbone fetched as a
+    classification checkpoint), a cut catalog without distractors, early stopping on the rendered validation
+    split; the report states the scale, the ratio, the stopping step and draws the quantity plot."""
+    from tests.test_main_path import _tiny_real_photos
+    real = _tiny_real_photos(tmp_path / "real_photos")
+    study_path = tmp_path / "study.yaml"
+    study_path.write_text(f"""
+title: tiny paper studies
+pipeline_config: {REPO_ROOT}/configs/ssdlite_fridge_quick.config
+catalog: {REPO_ROOT}/configs/fridge_us_catalog.yaml
+label_map: {REPO_ROOT}/configs/fridge_us_label_map.pbtxt
+class_init: {REPO_ROOT}/configs/coco_init_fridge_us.yaml
+real_data_dir: {real}
+num_images: 6
+validation_images: 2
+num_train_steps: 2
+width: 160
+height: 120
+num_workers: 1
+overrides: {{batch_size: 2}}
+x_label: row number
+ratios: ["a/b1c'"]
+rows:
+  - {{name: "a: fine-tuned", x: 1}}
+  - {{name: "b1c': COCO backbone only", fine_tune_checkpoint_type: classification, x: 2}}
+  - name: "d1: one look, no distractors, early stopping"
+    looks_per_class: 1
+    distractor_kinds: 0
+    num_train_steps: 4
+    early_stopping: {{every_n_steps: 1, patience: 1}}
+    x: 3
+""")
+    study = apply_scale(load_study(str(study_path)), 0.5)
+    report_path = StudyRunner(study, tmp_path / "out").run()
+    results = json.loads((report_path.parent / "results.json").read_text())
+    rows = {row["name"].split(":")[0]: row for row in results["rows"]}
+    assert rows["a"]["restore"] == "full" and rows["b1c'"]["restore"] == "classification"
+    backbone = tmp_path / "out" / "pretrained" / BACKBONE_NAME
+    assert json.loads((backbone / "conversion.json").read_text())["restore_with"].endswith("classification")
+    assert rows["d1"]["num_train_steps"] == 4 and rows["d1"]["stopped_at_step"] in (1, 2)
+    assert rows["d1"]["best_step"] in (1, 2) and rows["d1"]["validation_metric"].startswith("PascalBoxes")
+    text = report_path.read_text()
+    assert "Scale 0.5" in text and "mAP@0.5 ratio a/b1c' = " in text and "Early stopping" in text
+    assert "--scale 0.5" in text and (report_path.parent / "map_vs_quantity.png").stat().st_size > 1000
+    cut = next((tmp_path / "out" / "catalogs").glob("catalog_*.yaml"))
+    assert not yaml.safe_load(cut.read_text())["distractors"]

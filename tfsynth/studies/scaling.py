@@ -69,5 +69,6 @@ def describe_scale(study: Study) -> str:
     if study.scale == 1:
         return "Scale 1 (the study as written)."
     return (f"Scale {study.scale:g}: renders, validation renders and training steps are {study.scale:g} times the "
-            f"study file's (floors: {MIN_IMAGES} renders, {MIN_VALIDATION_IMAGES} validation renders, {MIN_STEPS} "
-            "steps); the rows are the study's, each at this reduced size.")
+            f"study file's, never below {MIN_IMAGES} renders, {MIN_VALIDATION_IMAGES} validation renders and "
+            f"{MIN_STEPS} steps (a count already below that is kept); the rows are the study's, each at this "
+            "reduced size.")
