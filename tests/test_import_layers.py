@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import pathlib
 import sys
 from typing import Iterable, Optional
@@ -93,7 +94,8 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def imports(root: pathlib.Path = REPO_ROOT) -> list[Import]:
+@functools.lru_cache(maxsize=None)  # parsed once per root for all the tests
+def imports(root: pathlib.Path = REPO_ROOT) -> tuple[Import, ...]:
     """Every import of a tfsynth module by a tfsynth module. `from P import name` counts as an import of P.name
     when that is a module, else of P."""
     modules = module_files(root)
@@ -114,7 +116,7 @@ def imports(root: pathlib.Path = REPO_ROOT) -> list[Import]:
             for target in dict.fromkeys(targets):  # `from p import a, b` of one module: one edge
                 if target == "tfsynth" or target.startswith("tfsynth."):
                     found.append(Import(module, target, relative, node.lineno, id(node) in in_function))
-    return found
+    return tuple(found)
 
 
 def layer_of(module: str) -> Optional[int]:
