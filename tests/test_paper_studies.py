@@ -188,6 +188,9 @@ def test_early_stopping_stops_after_patience_evaluations_without_improvement(tmp
             stopped_at = step
             break
     assert stopped_at == 700 and keeper.best_value == pytest.approx(0.31)
+    # A run killed and resumed keeps its count toward the patience (and its best), so it stops where this one did.
+    resumed = checkpoints.BestCheckpointKeeper(str(tmp_path), "PascalBoxes_Precision/mAP@0.5IOU")
+    assert resumed.evaluations_without_improvement == 3 and resumed.best_value == pytest.approx(0.31)
     best = json.loads((tmp_path / "best" / "best_metrics.json").read_text())
     assert best["step"] == 400
     restored = tf.Variable(0.0)

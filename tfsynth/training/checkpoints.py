@@ -240,6 +240,13 @@ class BestCheckpointKeeper:
         if os.path.exists(record):  # resumed run: keep comparing with the earlier best
             with open(record) as stream:
                 self.best_value = json.load(stream).get(metric)
+        # ... and keep counting toward the patience: a resumed run stops where an uninterrupted one would.
+        self._stall_record = os.path.join(model_dir, "early_stopping_state.json")
+        if self.best_value is not None and os.path.exists(self._stall_record):
+            with open(self._stall_record) as stream:
+                state = json.load(stream)
+            if state.get("metric") == metric:
+                self.evaluations_without_improvement = int(state.get("evaluations_without_improvement", 0))
 
     def update(self, metrics: dict, checkpoint_prefix: str, step: int) -> bool:
         """Considers one evaluation of checkpoint_prefix; copies it to best/ when it improves. Returns True then.
@@ -261,4 +268,6 @@ class BestCheckpointKeeper:
             logging.info("New best %s = %.5f at step %d -> %s", self.metric, value, step, self.folder)
         else:
             self.evaluations_without_improvement += 1
+        write_atomically(self._stall_record, json.dumps(
+            {"metric": self.metric, "evaluations_without_improvement": self.evaluations_without_improvement}) + "\n")
         return improved
