@@ -80,9 +80,12 @@ def test_mobilenet_v1_fpn_sample_config_builds_runs_with_od_api_names():
     extractor = model.feature_extractor
     assert [o.shape[-1] for o in extractor.classification_backbone.outputs] == [128, 256, 512, 1024]
     names = {v.name for v in extractor.variables}
-    for layer in ("FeatureMaps/projection_3", "FeatureMaps/projection_2", "FeatureMaps/projection_1"):
+    # The OD API's FPN layers run under the name scope 'top_down' (feature_map_generators.KerasFpnTopDownFeatureMaps).
+    for layer in ("FeatureMaps/top_down/projection_3", "FeatureMaps/top_down/projection_2",
+                  "FeatureMaps/top_down/projection_1"):
         assert any(n.endswith(layer + "/kernel:0") for n in names), layer
-    for layer in ("FeatureMaps/smoothing_2_conv", "FeatureMaps/smoothing_1_conv", "bottom_up_Conv2d_14_conv",
+    for layer in ("FeatureMaps/top_down/smoothing_2_conv", "FeatureMaps/top_down/smoothing_1_conv",
+                  "bottom_up_Conv2d_14_conv",
                   "bottom_up_Conv2d_15_conv"):
         assert any(n.endswith(layer + "/kernel:0") for n in names), layer
     assert "conv_pw_3/kernel:0" in names
@@ -105,7 +108,7 @@ def test_mobilenet_v1_fpn_depthwise_narrows_last_pointwise_convs():
     assert backbone.get_layer("conv_pw_12").kernel.shape[-1] == 512
     assert backbone.get_layer("conv_pw_13").kernel.shape[-1] == 256
     names = {v.name for v in model.feature_extractor.variables}
-    assert any(n.endswith("FeatureMaps/smoothing_1_depthwise_conv/pointwise_kernel:0") for n in names)
+    assert any(n.endswith("FeatureMaps/top_down/smoothing_1_depthwise_conv/pointwise_kernel:0") for n in names)
 
 
 def test_mobilenet_v1_width_follows_the_od_api_override():
@@ -167,8 +170,8 @@ def test_resnet_v1_fpn_sample_configs_build_run_with_od_api_names(depth):
     names = {v.name for v in extractor.variables}
     assert "conv1_conv/kernel:0" in names and f"conv4_block{stage_blocks[2]}_3_bn/moving_variance:0" in names
     assert not any(n.startswith("conv1_conv/bias") for n in names)  # the OD API's convs have no bias
-    for layer in ("FeatureMaps/projection_3", "FeatureMaps/smoothing_1_conv", "bottom_up_block5_conv",
-                  "bottom_up_block6_conv"):
+    for layer in ("FeatureMaps/top_down/projection_3", "FeatureMaps/top_down/smoothing_1_conv",
+                  "bottom_up_block5_conv", "bottom_up_block6_conv"):
         assert f"ResNet{depth}V1_FPN/{layer}/kernel:0" in names, layer
     # override_base_feature_extractor_hyperparams: the config's batch norm (epsilon 0.001) and RELU_6 in the
     # backbone, as in the OD API.

@@ -6,6 +6,7 @@ which gives the checkpoint keys feature_map_generator/convolutions/<i>/<j>/... o
 import collections
 from typing import Dict, List
 
+import tensorflow as tf
 import tf_keras as keras
 
 from tfsynth.models.layer_factory import fixed_padding
@@ -107,7 +108,6 @@ def create_conv_block(use_depthwise: bool, kernel_size: int, padding: str, strid
 
 def nearest_neighbor_upsampling(images, scale: int = 2):
     """Nearest-neighbour upsampling by stacking (the OD API's ops.nearest_neighbor_upsampling)."""
-    import tensorflow as tf
     shape = [d if d is not None else tf.shape(images)[i] for i, d in enumerate(images.shape.as_list())]
     out = tf.stack([images] * scale, axis=3)
     out = tf.stack([out] * scale, axis=2)
@@ -116,11 +116,16 @@ def nearest_neighbor_upsampling(images, scale: int = 2):
 
 class KerasFpnTopDownFeatureMaps(keras.Model):
     """FPN top-down pathway (the OD API's KerasFpnTopDownFeatureMaps): 1x1 projections, 2x nearest upsampling,
-    sums, 3x3 smoothing. call([(name, map), ...] fine to coarse) -> OrderedDict top_down_<name> fine to coarse."""
+    sums, 3x3 smoothing. call([(name, map), ...] fine to coarse) -> OrderedDict top_down_<name> fine to coarse.
+
+    The layers run (and so create their variables) under the name scope `scope`, 'top_down' by default, as in the
+    OD API: variable names are <model>/FeatureMaps/top_down/projection_3/kernel:0 and so on.
+    """
 
     def __init__(self, num_levels: int, depth: int, is_training: bool, conv_hyperparams, freeze_batchnorm: bool,
-                 use_depthwise: bool = False, use_explicit_padding: bool = False, name=None):
+                 use_depthwise: bool = False, use_explicit_padding: bool = False, scope: str = None, name=None):
         super().__init__(name=name)
+        self.scope = scope or "top_down"
         padding = "VALID" if use_explicit_padding else "SAME"
         self.top_layers = [keras.layers.Conv2D(depth, [1, 1], strides=1, padding=padding,
                                                name=f"projection_{num_levels}",
@@ -144,22 +149,23 @@ class KerasFpnTopDownFeatureMaps(keras.Model):
             self.conv_layers.append(conv_net)
 
     def call(self, image_features):
-        top_down = image_features[-1][1]
-        for layer in self.top_layers:
-            top_down = layer(top_down)
-        maps, keys = [top_down], [f"top_down_{image_features[-1][0]}"]
-        for index, level in enumerate(reversed(range(len(image_features) - 1))):
-            residual = image_features[level][1]
-            top_down = maps[-1]
-            for layer in self.residual_blocks[index]:
-                residual = layer(residual)
-            for layer in self.top_down_blocks[index]:
+        with tf.name_scope(self.scope):
+            top_down = image_features[-1][1]
+            for layer in self.top_layers:
                 top_down = layer(top_down)
-            for layer in self.reshape_blocks[index]:
-                top_down = layer([residual, top_down])
-            top_down += residual
-            for layer in self.conv_layers[index]:
-                top_down = layer(top_down)
-            maps.append(top_down)
-            keys.append(f"top_down_{image_features[level][0]}")
+            maps, keys = [top_down], [f"top_down_{image_features[-1][0]}"]
+            for index, level in enumerate(reversed(range(len(image_features) - 1))):
+                residual = image_features[level][1]
+                top_down = maps[-1]
+                for layer in self.residual_blocks[index]:
+                    residual = layer(residual)
+                for layer in self.top_down_blocks[index]:
+                    top_down = layer(top_down)
+                for layer in self.reshape_blocks[index]:
+                    top_down = layer([residual, top_down])
+                top_down += residual
+                for layer in self.conv_layers[index]:
+                    top_down = layer(top_down)
+                maps.append(top_down)
+                keys.append(f"top_down_{image_features[level][0]}")
         return collections.OrderedDict(reversed(list(zip(keys, maps))))

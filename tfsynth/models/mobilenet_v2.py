@@ -50,7 +50,8 @@ def mobilenet_v2(batchnorm_training, conv_hyperparams=None, use_explicit_padding
                  min_depth=None, conv_1_filters: int = 1280) -> keras.Model:
     """The full MobileNetV2 (include_top=False) as a functional keras Model with input [None, None, None, 3].
 
-    conv_1_filters: width of the last 1x1 conv (the OD API's conv_defs; FPNLite uses 256).
+    conv_1_filters: width of the last 1x1 conv (the OD API's Conv_1 conv def). None of the OD API's SSD extractors
+    changes it: SSD MobileNetV2 FPNLite defines a 256-wide one but never passes it, so its Conv_1 is 1280 wide.
     """
     f = LayerFactory(batchnorm_training, conv_hyperparams, use_explicit_padding,
                      default_batchnorm_momentum=0.999, default_initializer_stddev=0.09, min_depth=min_depth or 0)

@@ -32,10 +32,14 @@ class SSDFpnKerasFeatureExtractor(SSDKerasFeatureExtractor):
         self._fpn_features_generator = None
         self._coarse_feature_layers = []
 
+    # Number of the backbone's last block in the OD API's MobileNet FPN naming: the coarse blocks are numbered on
+    # from it (MobileNetV1: Conv2d_13, so bottom_up_Conv2d_14, ...). Subclasses with another backbone override it.
+    _LAST_BACKBONE_BLOCK = 13
+
     def _coarse_layer_name(self, level: int) -> str:
         """Name of the stride-2 conv block that makes FPN level `level` (above min(fpn_max_level, 5)): the OD API's
-        MobileNet FPN names, numbered on from the backbone's Conv2d_13."""
-        return f"bottom_up_Conv2d_{level - self._base_fpn_max_level + 13}"
+        MobileNet FPN names, numbered on from the backbone's last block."""
+        return f"bottom_up_Conv2d_{level - self._base_fpn_max_level + self._LAST_BACKBONE_BLOCK}"
 
     def _fpn_levels(self) -> range:
         """The levels the FPN top-down pathway makes, fine to coarse."""

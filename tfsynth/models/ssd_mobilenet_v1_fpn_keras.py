@@ -2,9 +2,9 @@
 SSDMobileNetV1FpnKerasFeatureExtractor).
 
 Backbone outputs conv_pw_3/5/11/13_relu (strides 4, 8, 16, 32; the OD API's Conv2d_3/5/11/13_pointwise) feed an FPN
-(FeatureMaps/projection_N, smoothing_N) for levels fpn_min_level..min(fpn_max_level, 5); coarser levels come from
-stride-2 3x3 convs on the last FPN map (bottom_up_Conv2d_14, _15, ...). With use_depthwise the FPN convs are
-separable and conv_pw_12 / conv_pw_13 are 512 / 256 wide.
+(FeatureMaps/top_down/projection_N, smoothing_N) for levels fpn_min_level..min(fpn_max_level, 5); coarser levels
+come from stride-2 3x3 convs on the last FPN map (bottom_up_Conv2d_14, _15, ...). With use_depthwise the FPN convs
+are separable and conv_pw_12 / conv_pw_13 are 512 / 256 wide.
 """
 from typing import List
 

@@ -9,7 +9,7 @@ the config's conv_hyperparams (override_base_feature_extractor_hyperparams: thei
 norm and activation -- RELU_6 in the sample configs) or the defaults (l2 0.0001, variance scaling, batch norm
 momentum 0.997 / epsilon 1e-5, ReLU).
 
-The block outputs conv2..conv5 ("block1".."block4", strides 4..32) feed an FPN (FeatureMaps/projection_N,
+The block outputs conv2..conv5 ("block1".."block4", strides 4..32) feed an FPN (FeatureMaps/top_down/projection_N,
 smoothing_N) for levels fpn_min_level..min(fpn_max_level, 5); coarser levels come from stride-2 3x3 convs
 bottom_up_block5, bottom_up_block6, ... on the last FPN map. Inputs are mean-subtracted (VGG channel means) and must
 be at least 129 pixels high and wide.
