@@ -200,8 +200,10 @@ def test_early_stopping_stops_after_patience_evaluations_without_improvement(tmp
     lines = report.stopping_lines([{"name": "e2: stop", "early_stopping": {"patience": 3}, "max_steps": 800,
                                     "stopped_at_step": stopped_at, "stopped_early": True, "best_step": best["step"],
                                     "validation_metric": "PascalBoxes_Precision/mAP@0.5IOU",
-                                    "best_validation": keeper.best_value, "mAP@0.5": 0.42}])
+                                    "best_validation": keeper.best_value, "mAP@0.5": 0.42},
+                                   {"name": "e1: fixed", "num_train_steps": 800, "mAP@0.5": 0.40}])
     assert "| e2: stop | 800 | 700 | yes | 400 | PascalBoxes_Precision/mAP@0.5IOU = 31.00 | 42.00 |" in lines
+    assert "| e1: fixed | 800 | 800 | no (fixed steps) | - | - | 40.00 |" in lines
 
 
 def test_report_plots_the_quantity_and_states_ratios(tmp_path):

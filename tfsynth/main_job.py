@@ -6,7 +6,13 @@ real photos' 8 classes, fine-tunes on the renders alone, evaluates on the real f
 is skipped when its output is complete, so a stopped job resumes where it stopped.
 
   python -m tfsynth.main_job --output_dir runs/main                # quick default, ~20 min on 2 cores
-  python -m tfsynth.main_job --output_dir runs/full --recipe full  # the paper's recipe: 4000 renders, rows a, b1, b2
+  python -m tfsynth.main_job --output_dir runs/full --recipe full  # the paper's recipe: 4000 renders, rows a, b1c',
+                                                                   # b1, b1n, b2 and the ratio a/b1c'
+  python -m tfsynth.main_job --output_dir runs/size --recipe size --scale hour  # a paper study, about an hour
+
+Recipes size, dictionary, architecture, layers and early_stopping are the paper's other studies
+(configs/studies/NAME.yaml); --scale S runs every row at S times its renders and steps ('hour': the study's
+hour_scale).
 
 Your own products: the same recipes with your files in place of the US fridge's (they replace the recipe's study
 fields; the report's notes list each one and the command that reproduces the run):
@@ -78,7 +84,7 @@ def _define_flags() -> None:
                         "../shared/data/real/cntk_fridge_us beside the repository. --real_data takes any form.")
     flags.DEFINE_integer("num_images", None, "Override the recipe's number of rendered training images.")
     flags.DEFINE_integer("num_train_steps", None, "Override the recipe's number of training steps.")
-    flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1, b1n, b2, c0..c4); their report goes "
+    flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1c', b1, b1n, b2, c0..c4, s250..s4000, d1..d4, ar1..ar3, l1..l3, e1, e2); their report goes "
                       "to OUTPUT_DIR/report_<labels>.")
     flags.DEFINE_integer("num_workers", None, "Render workers (default: one per core).")
 

@@ -2,6 +2,8 @@
 tfsynth.experiments and tfsynth.main_job).
 
 spec: the study as data, read and checked for form; checks: its files cross-checked; steps: resumable commands;
-runner: StudyRunner; report: results.json, Markdown and plots. Imports flow one way: spec <- checks, steps <- runner
-<- the commands (the runner imports report lazily: it loads TensorFlow).
+scaling: --scale (every row at a fraction of its renders and steps); catalogs: a row's cut catalog (looks per class,
+distractor kinds); runner: StudyRunner; report: results.json, Markdown and plots (the study's quantity against
+mAP@0.5). Imports flow one way: spec <- catalogs, checks, scaling; steps <- runner <- the commands (the runner
+imports report lazily: it loads TensorFlow).
 """

@@ -167,19 +167,24 @@ def ratio_lines(rows: Sequence[dict], ratios: Sequence[str]) -> list[str]:
 
 
 def stopping_lines(rows: Sequence[dict]) -> list[str]:
-    """The early-stopping table: each stopping row's stop, best step and validation score beside its real score."""
-    stopped = [row for row in rows if row.get("early_stopping")]
-    if not stopped:
+    """The early-stopping table, when a row stopped early: each trained row's step limit, the step it stopped at and
+    its real score; for a stopping row also the best step and its validation score (a fixed row trains to the end)."""
+    if not any(row.get("early_stopping") for row in rows):
         return []
     lines = ["", "Early stopping (on the rendered validation split; the real photos are never read for it):", "",
              "| row | max steps | stopped at step | stopped early | best step | validation metric at best | "
              "real mAP@0.5 |", "|---|---|---|---|---|---|---|"]
-    for row in stopped:
-        best = row.get("best_validation")
-        lines.append(f"| {row['name']} | {row.get('max_steps')} | {row.get('stopped_at_step')} | "
-                     f"{'yes' if row.get('stopped_early') else 'no'} | {row.get('best_step', '-')} | "
-                     f"{row.get('validation_metric')} = {'-' if best is None else f'{best * 100:.2f}'} | "
-                     f"{_percent(row['mAP@0.5'])} |")
+    for row in rows:
+        if row.get("early_stopping"):
+            best = row.get("best_validation")
+            lines.append(f"| {row['name']} | {row.get('max_steps')} | {row.get('stopped_at_step')} | "
+                         f"{'yes' if row.get('stopped_early') else 'no'} | {row.get('best_step', '-')} | "
+                         f"{row.get('validation_metric')} = {'-' if best is None else f'{best * 100:.2f}'} | "
+                         f"{_percent(row['mAP@0.5'])} |")
+        elif row.get("num_train_steps"):  # a fixed number of steps: scored at its last step
+            steps = row["num_train_steps"]
+            lines.append(f"| {row['name']} | {steps} | {steps} | no (fixed steps) | - | - | "
+                         f"{_percent(row['mAP@0.5'])} |")
     return lines
 
 
