@@ -84,8 +84,8 @@ def _define_flags() -> None:
                         "../shared/data/real/cntk_fridge_us beside the repository. --real_data takes any form.")
     flags.DEFINE_integer("num_images", None, "Override the recipe's number of rendered training images.")
     flags.DEFINE_integer("num_train_steps", None, "Override the recipe's number of training steps.")
-    flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1c', b1, b1n, b2, c0..c4, s250..s4000, d1..d4, ar1..ar3, l1..l3, e1, e2); their report goes "
-                      "to OUTPUT_DIR/report_<labels>.")
+    flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1c', b1, b1n, b2, c0..c4, s250..s4000, "
+                      "d1..d4, ar1..ar3, l1..l3, e1, e2); their report goes to OUTPUT_DIR/report_<labels>.")
     flags.DEFINE_integer("num_workers", None, "Render workers (default: one per core).")
 
 
