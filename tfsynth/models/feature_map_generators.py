@@ -149,23 +149,29 @@ class KerasFpnTopDownFeatureMaps(keras.Model):
             self.conv_layers.append(conv_net)
 
     def call(self, image_features):
+        """[(name, map), ...] fine to coarse -> OrderedDict top_down_<name> fine to coarse.
+
+        The coarsest map is projected to `depth`; going finer, each level's own projection (lateral) is added to
+        the 2x-upsampled output of the level above and the sum smoothed by a 3x3 conv, and that smoothed output is
+        what the next finer level upsamples.
+        """
+        names = [name for name, _ in image_features]
         with tf.name_scope(self.scope):
-            top_down = image_features[-1][1]
-            for layer in self.top_layers:
-                top_down = layer(top_down)
-            maps, keys = [top_down], [f"top_down_{image_features[-1][0]}"]
-            for index, level in enumerate(reversed(range(len(image_features) - 1))):
-                residual = image_features[level][1]
-                top_down = maps[-1]
-                for layer in self.residual_blocks[index]:
-                    residual = layer(residual)
-                for layer in self.top_down_blocks[index]:
-                    top_down = layer(top_down)
-                for layer in self.reshape_blocks[index]:
-                    top_down = layer([residual, top_down])
-                top_down += residual
-                for layer in self.conv_layers[index]:
-                    top_down = layer(top_down)
-                maps.append(top_down)
-                keys.append(f"top_down_{image_features[level][0]}")
-        return collections.OrderedDict(reversed(list(zip(keys, maps))))
+            above = _run(self.top_layers, image_features[-1][1])
+            outputs = {names[-1]: above}
+            for block, (name, features) in enumerate(reversed(image_features[:-1])):
+                lateral = _run(self.residual_blocks[block], features)
+                upsampled = _run(self.top_down_blocks[block], above)
+                # With explicit padding the upsampled map can be a row or column larger: cut to the lateral's size.
+                for layer in self.reshape_blocks[block]:
+                    upsampled = layer([lateral, upsampled])
+                above = _run(self.conv_layers[block], upsampled + lateral)
+                outputs[name] = above
+        return collections.OrderedDict((f"top_down_{name}", outputs[name]) for name in names)
+
+
+def _run(layers: List[keras.layers.Layer], inputs):
+    """inputs through layers in order."""
+    for layer in layers:
+        inputs = layer(inputs)
+    return inputs
