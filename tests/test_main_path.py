@@ -30,11 +30,11 @@ def _tiny_real_photos(target: pathlib.Path) -> pathlib.Path:
     return target
 
 
-def test_tiny_study_renders_trains_and_reports_on_real_photos(tmp_path):
-    real = _tiny_real_photos(tmp_path / "real_photos")
-    study_path = tmp_path / "study.yaml"
-    study_path.write_text(f"""
-title: tiny end-to-end
+def tiny_study_header(title: str, real: pathlib.Path) -> str:
+    """The study fields every tiny end-to-end study shares: the quick recipe's files, 6 renders of 160x120,
+    2 steps at batch 2, scored on the tiny real photo set at `real`; the caller appends its rows."""
+    return f"""
+title: {title}
 pipeline_config: {REPO_ROOT}/configs/ssdlite_fridge_quick.config
 catalog: {REPO_ROOT}/configs/fridge_us_catalog.yaml
 label_map: {REPO_ROOT}/configs/fridge_us_label_map.pbtxt
@@ -47,6 +47,13 @@ width: 160
 height: 120
 num_workers: 1
 overrides: {{batch_size: 2}}
+"""
+
+
+def test_tiny_study_renders_trains_and_reports_on_real_photos(tmp_path):
+    real = _tiny_real_photos(tmp_path / "real_photos")
+    study_path = tmp_path / "study.yaml"
+    study_path.write_text(tiny_study_header("tiny end-to-end", real) + f"""
 rows:
   - name: fine-tuned
   - name: coco mapped
@@ -117,7 +124,7 @@ rows:
     path.write_text(path.read_text().replace("early_stopping: {metric: x, patience: 2, every: 5}",
                                              "kind: coco_mapped\n    class_mapping: x.yaml\n    cues: -color"))
     with pytest.raises(StudyError, match=r"rows\[1\] \('typo'\): field\(s\) \['cues'\] have no effect on a row of "
-                                         r"kind coco_mapped; it reads only \['class_mapping', 'kind', 'name'\]"):
+                                         r"kind coco_mapped; it reads only \['class_mapping', 'kind', 'name', 'x'\]"):
         load_study(str(path))
     path.write_text(path.read_text().replace("kind: coco_mapped\n    ", ""))
     with pytest.raises(StudyError, match=r"rows\[1\] \('typo'\): field\(s\) \['class_mapping'\] have no effect on a row "

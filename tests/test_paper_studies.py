@@ -242,23 +242,10 @@ def test_tiny_study_runs_backbone_dictionary_and_early_stopping_rows(tmp_path):
     """The new row kinds through the real runner at a tiny size: b1c' (the COCO backbone fetched as a
     classification checkpoint), a cut catalog without distractors, early stopping on the rendered validation
     split; the report states the scale, the ratio, the stopping step and draws the quantity plot."""
-    from tests.test_main_path import _tiny_real_photos
+    from tests.test_main_path import _tiny_real_photos, tiny_study_header
     real = _tiny_real_photos(tmp_path / "real_photos")
     study_path = tmp_path / "study.yaml"
-    study_path.write_text(f"""
-title: tiny paper studies
-pipeline_config: {REPO_ROOT}/configs/ssdlite_fridge_quick.config
-catalog: {REPO_ROOT}/configs/fridge_us_catalog.yaml
-label_map: {REPO_ROOT}/configs/fridge_us_label_map.pbtxt
-class_init: {REPO_ROOT}/configs/coco_init_fridge_us.yaml
-real_data_dir: {real}
-num_images: 6
-validation_images: 2
-num_train_steps: 2
-width: 160
-height: 120
-num_workers: 1
-overrides: {{batch_size: 2}}
+    study_path.write_text(tiny_study_header("tiny paper studies", real) + f"""
 x_label: row number
 ratios: ["a/b1c'"]
 rows:
