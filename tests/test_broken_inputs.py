@@ -9,8 +9,6 @@ line must contain. Commands that fail before TensorFlow is imported are cheap; t
 from __future__ import annotations
 
 import pathlib
-import subprocess
-import sys
 import textwrap
 from typing import Callable
 
@@ -20,8 +18,8 @@ import tensorflow as tf
 from PIL import Image
 
 from tests import train_fixtures
+from tests.commands import run_module
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 Case = Callable[[pathlib.Path], tuple[list[str], list[str]]]  # folder -> (command after `python -m`, places)
 
@@ -239,7 +237,7 @@ CASES: list[Case] = [
 def test_broken_input_gets_one_line_naming_the_place(case, tmp_path):
     command, places = case(tmp_path)
     # A timeout, not a hang: an empty shard once made training spin forever.
-    result = subprocess.run([sys.executable, "-m", *command], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = run_module(*command, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 1, f"exit {result.returncode}:\n{output[-3000:]}"
     assert "Traceback" not in output, output[-3000:]
@@ -254,13 +252,11 @@ def test_broken_input_gets_one_line_naming_the_place(case, tmp_path):
 def test_bad_records_are_counted_and_left_out_when_the_user_chooses_skip(tmp_path):
     shard = _shard(tmp_path / "mixed.tfrecord", _good_records(3) + [_example([[-2.0, 0.1, 0.5, 3.0]], [1],
                                                                               [b"ketchup"])])
-    inspected = subprocess.run([sys.executable, "-m", "tfsynth.inspect", str(shard), "--on_error=skip"], cwd=REPO,
-                               capture_output=True, text=True, timeout=300)
+    inspected = run_module("tfsynth.inspect", str(shard), "--on_error=skip")
     assert inspected.returncode == 0, inspected.stderr[-3000:]
     assert "images: 3" in inspected.stdout or "3 images" in inspected.stdout, inspected.stdout
     assert "skipped: box outside [0, 1] 1" in inspected.stdout, inspected.stdout
-    trained = subprocess.run([sys.executable, "-m", *_train(tmp_path, shard), "--on_input_error=skip"], cwd=REPO,
-                             capture_output=True, text=True, timeout=600)
+    trained = run_module(*_train(tmp_path, shard), "--on_input_error=skip", timeout=600)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "box outside [0, 1] 1" in trained.stderr, trained.stderr[-3000:]
     assert tf.train.latest_checkpoint(str(tmp_path / "model")).endswith("ckpt-1")

@@ -3,9 +3,7 @@
 The commands run as subprocesses (sys.executable -m tfsynth.catalog), as a user runs them: the preview renders
 with Mesa's llvmpipe, which must never share a process with TensorFlow (other tests of the suite load it).
 """
-import os
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -14,15 +12,14 @@ from PIL import Image
 
 from tfsynth.catalog.preview import VIEWS, SheetLayout
 from tfsynth.generate.catalog import CatalogError, load_catalog, read_catalog
+from tests.commands import run_module, run_python
 
 CATALOG = "configs/fridge_us_catalog.yaml"
 LABEL_MAP = "configs/fridge_us_label_map.pbtxt"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfsynth.catalog", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_module("tfsynth.catalog", *args, timeout=timeout)
 
 
 def _write(path, text: str) -> str:
@@ -143,7 +140,7 @@ def test_catalog_command_never_imports_tensorflow():
     code = ("import sys; from tfsynth.catalog.__main__ import main; import tfsynth.catalog.preview; "
             f"status = main(['check', {CATALOG!r}, '--label_map', {LABEL_MAP!r}]); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(status)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = run_python(code, timeout=120)
     assert result.returncode == 0, result.stderr
 
 
@@ -176,8 +173,7 @@ def test_preview_renders_each_look_into_a_contact_sheet(tmp_path):
         assert image.size == (layout.width, layout.height)
         sheet = np.asarray(image.convert("RGB")).astype(np.int16)
     empty_path = tmp_path / "empty.npy"
-    empty_run = subprocess.run([sys.executable, "-c", _EMPTY_SHELF, path, str(empty_path), str(views), str(size)],
-                               cwd=REPO, capture_output=True, text=True, timeout=300)
+    empty_run = run_python(_EMPTY_SHELF, path, str(empty_path), str(views), str(size))
     assert empty_run.returncode == 0, empty_run.stderr
     empty = np.load(empty_path).astype(np.int16)  # [look, view, size, size, 3]
     rows = [(0, 0), (0, 1), (1, 0)]  # (section, row): ketchup, eggs, then the distractor lime

@@ -6,18 +6,17 @@ import glob
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from tfsynth.generate.pipeline import GenerateConfig, run
 from tfsynth.utils import cli
+from tests.commands import run_module
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    return run_module(*args, timeout=600)
 
 
 def _error_lines(stderr: str, command: str) -> list[str]:

@@ -1,7 +1,6 @@
 """tfsynth.convert on the real CNTK photos and on small broken fixtures."""
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -12,9 +11,9 @@ from tfsynth.utils import label_map_util
 from tfsynth import convert as convert_module
 from tfsynth.data import tfrecord
 from tfsynth.utils.shared_data import SHARED_DATA
+from tests.commands import run_command, run_module
 
 CNTK_FRIDGE = str(SHARED_DATA / "real/cntk_fridge_us")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cntk_fixture(root, boxes_by_image, size=(40, 30)):
@@ -128,15 +127,13 @@ def test_bad_inputs_are_named_and_counted(tmp_path):
 
 def test_command_line(tmp_path):
     source = _cntk_fixture(tmp_path / "src", {"a": [("milk", 1, 1, 10, 10)]})
-    result = subprocess.run([sys.executable, "-m", "tfsynth.convert", "--input_format", "cntk",
-                             "--input_path", source, "--output_dir", str(tmp_path / "out"), "--num_shards", "2"],
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    result = run_module("tfsynth.convert", "--input_format", "cntk", "--input_path", source,
+                        "--output_dir", str(tmp_path / "out"), "--num_shards", "2")
     assert result.returncode == 0, result.stderr
     assert "wrote 1 images, 1 boxes, 1 classes into 2 shard(s)" in result.stdout
     assert os.path.exists(tmp_path / "out" / "data-00001-of-00002.tfrecord")
-    failing = subprocess.run([sys.executable, "-m", "tfsynth.convert", "--input_format", "cntk",
-                              "--input_path", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "o")],
-                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    failing = run_module("tfsynth.convert", "--input_format", "cntk", "--input_path", str(tmp_path / "nowhere"),
+                         "--output_dir", str(tmp_path / "o"))
     assert failing.returncode == 1 and "nowhere: not a folder" in failing.stderr
 
 
@@ -152,14 +149,13 @@ def test_command_line_refuses_an_image_outside_the_root(tmp_path):
         "categories": [{"id": 1, "name": "milk"}]}))
     command = [sys.executable, "-m", "tfsynth.convert", "--input_format", "coco", "--input_path", str(json_path),
                "--output_dir", str(tmp_path / "out")]
-    refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    refused = run_command(command)
     assert refused.returncode == 1
     assert (f"{json_path}: images[1] (id 2, file_name '../outside.jpg'): image path resolves to "
             f"{os.path.realpath(tmp_path / 'outside.jpg')}, outside the dataset root; expected a path inside "
             f"{os.path.realpath(root)}") in refused.stderr
     assert not (tmp_path / "out").exists()
-    allowed = subprocess.run(command + ["--allow_images_outside_root"], capture_output=True, text=True,
-                             cwd=REPO_ROOT, timeout=300)
+    allowed = run_command(command + ["--allow_images_outside_root"])
     assert allowed.returncode == 0, allowed.stderr
     assert "wrote 2 images, 2 boxes" in allowed.stdout
 

@@ -1,8 +1,6 @@
 """exporter_main_v2 (Zoo layout, three input types), detect (JSON + images), TFLite matching the SavedModel."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,13 +8,13 @@ import tensorflow as tf
 from PIL import Image
 
 from tests import train_fixtures as fixtures
+from tests.commands import run_module
 
 
 from tfsynth import detect  # noqa: E402
 from tfsynth.export import saved_model as saved_model_lib, tflite as tflite_lib  # noqa: E402
 from tfsynth.training import model_lib  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +31,9 @@ def exported(trained):
     """The image_tensor export, written by the exporter_main_v2 command."""
     folder, pipeline, model_dir = trained
     out = str(folder / "exported")
-    subprocess.run([sys.executable, "-m", "tfsynth.exporter_main_v2", "--input_type=image_tensor", f"--pipeline_config_path={pipeline}",
-                    f"--trained_checkpoint_dir={model_dir}", f"--output_directory={out}"],
-                   check=True, cwd=REPO, capture_output=True)
+    result = run_module("tfsynth.exporter_main_v2", "--input_type=image_tensor", f"--pipeline_config_path={pipeline}",
+                        f"--trained_checkpoint_dir={model_dir}", f"--output_directory={out}", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
     return out
 
 

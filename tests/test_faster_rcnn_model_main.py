@@ -3,18 +3,16 @@ API's own checkpoint (fine_tune_checkpoint_type "detection", different num_class
 evaluates its checkpoint (COCO and PASCAL metrics), exactly as for SSD."""
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 
 from tests import train_fixtures as fixtures
+from tests.commands import run_module
 from tfsynth.protos import pipeline_pb2
 from tfsynth.utils.shared_data import SHARED_DATA
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 GOLDEN = SHARED_DATA / "odapi_reference/golden/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8"
 
 
@@ -47,8 +45,7 @@ def _pipeline(folder: pathlib.Path) -> str:
 
 
 def _run(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "tfsynth.model_main_tf2", *args], cwd=REPO,
-                            capture_output=True, text=True, timeout=900)
+    result = run_module("tfsynth.model_main_tf2", *args, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
 
 

@@ -5,9 +5,6 @@ TensorFlow is imported crashes), so every test that renders runs in a fresh spaw
 """
 from __future__ import annotations
 
-import dataclasses
-import glob
-import json
 import os
 
 import numpy as np
@@ -16,7 +13,6 @@ import pytest
 from tfsynth.generate import catalog as catalog_lib
 from tfsynth.generate.assets import AssetLibrary
 from tfsynth.generate.labeller import LabelPolicy, boxes_from_ids, label_objects
-from tfsynth.generate.pipeline import GenerateConfig, chunk_tasks, run
 from tfsynth.generate.render_gl import GLRenderer, get_preset
 from tfsynth.generate.sampler import CUES, SamplerConfig, parse_cues, sample_scene
 

@@ -10,7 +10,6 @@ import pathlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from tfsynth.training.checkpoints import expected_checkpoint_keys
 from tfsynth.utils.shared_data import SHARED_DATA
 
 from tests.golden_utils import build_restored_model, load_reference_image

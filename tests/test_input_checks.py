@@ -2,8 +2,6 @@
 is counted and left out in skip mode; a good set passes; the real commands stop with the file named."""
 import io
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from tests import train_fixtures as fixtures
+from tests.commands import run_module
 from tfsynth import inspect as inspect_module
 from tfsynth.builders import dataset_builder
 from tfsynth.core.standard_fields import TfExampleFields as F
@@ -22,7 +21,6 @@ from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
 from tfsynth.protos import input_reader_pb2, model_pb2
 from tfsynth.training import input_checks, model_lib
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABEL_MAP = {"ketchup": 1, "water": 2}
 
 
@@ -203,8 +201,7 @@ def test_inspect_stops_or_skips(tmp_path, label_map):
 
 
 def _command(args, timeout=400):
-    return subprocess.run([sys.executable, "-m"] + args, capture_output=True, text=True, cwd=REPO_ROOT,
-                          timeout=timeout)
+    return run_module(*args, timeout=timeout)
 
 
 def test_commands_stop_naming_the_file(tmp_path):

@@ -1,7 +1,4 @@
 """tfsynth.inspect: statistics and contact sheet from TFRecords, COCO JSON and a SOLO folder."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,9 +8,9 @@ from tfsynth.utils import label_map_util  # noqa: F401 - compiles protos before 
 from tfsynth import convert as convert_module
 from tfsynth import inspect as inspect_module
 from tfsynth.utils.shared_data import SHARED_DATA
+from tests.commands import run_module
 
 SOLO_SAMPLE = str(SHARED_DATA / "unity_solo_sample")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture()
@@ -75,12 +72,10 @@ def test_coco_json_and_solo_folder(converted):
 
 def test_command_line(converted, tmp_path):
     sheet = tmp_path / "cli_sheet.png"
-    result = subprocess.run([sys.executable, "-m", "tfsynth.inspect", str(converted / "*.tfrecord"),
-                             "--contact_sheet", str(sheet), "--num_images", "3"],
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    result = run_module("tfsynth.inspect", str(converted / "*.tfrecord"), "--contact_sheet", str(sheet),
+                        "--num_images", "3")
     assert result.returncode == 0, result.stderr
     assert "milk" in result.stdout and "box width (px):       min 10.0  median 20.0  max 40.0" in result.stdout
     assert Image.open(sheet).size[0] == 2 * (inspect_module.THUMBNAIL_SIZE + 4)
-    missing = subprocess.run([sys.executable, "-m", "tfsynth.inspect", str(tmp_path / "none*.tfrecord")],
-                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    missing = run_module("tfsynth.inspect", str(tmp_path / "none*.tfrecord"))
     assert missing.returncode == 1 and "no TFRecord files match" in missing.stderr

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from tests.commands import REPO, run_command
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _files(folder: pathlib.Path, pattern: str) -> dict[str, bytes]:
@@ -42,14 +42,15 @@ def _generate(output_dir: pathlib.Path) -> list[str]:
 
 def test_generation_killed_then_resumed_writes_the_same_bytes(tmp_path):
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    subprocess.run(_generate(whole), cwd=REPO, check=True, capture_output=True, timeout=600)
+    generated = run_command(_generate(whole), timeout=600)
+    assert generated.returncode == 0, generated.stderr[-3000:]
 
     def some_chunks_done() -> bool:
         return len(glob.glob(str(resumed / ".chunks" / "*" / "*.npz"))) >= 1
 
     _kill_when(_generate(resumed), some_chunks_done)
     assert not (resumed / "manifest.json").exists(), "killed too late: the run had finished"
-    result = subprocess.run(_generate(resumed), cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_command(_generate(resumed), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = _files(whole, "*.tfrecord")
     assert sum(name.startswith("train-") for name in expected) == 3 and any(n.startswith("val-") for n in expected)
@@ -89,7 +90,7 @@ def test_training_killed_then_resumed_gives_the_same_checkpoint(tmp_path):
     from tests import train_fixtures
     pipeline = train_fixtures.write_pipeline(str(tmp_path / "config"), extra=_TRAIN_EXTRA)
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    result = subprocess.run(_train(pipeline, whole), cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_command(_train(pipeline, whole), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
     def second_checkpoint_written() -> bool:
@@ -98,7 +99,7 @@ def test_training_killed_then_resumed_gives_the_same_checkpoint(tmp_path):
 
     _kill_when(_train(pipeline, resumed), second_checkpoint_written)
     assert not glob.glob(str(resumed / "ckpt-6.*")), "killed too late: the run had finished"
-    result = subprocess.run(_train(pipeline, resumed), cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_command(_train(pipeline, resumed), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resuming from" in result.stderr and "ckpt-" in result.stderr
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -18,8 +17,8 @@ from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
 from tfsynth.data.readers import solo as solo_reader
 from tfsynth.generate.solo_writer import instance_color, write_solo
 from tfsynth.utils.shared_data import SHARED_DATA
+from tests.commands import run_command
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLO_SAMPLE = str(SHARED_DATA / "unity_solo_sample")
 NAME_TO_ID = {"milk": 1, "juice": 2, "cheese": 3}
 
@@ -204,7 +203,7 @@ def test_generate_write_solo_reads_back(tmp_path):
     command = [sys.executable, "-m", "tfsynth.generate", f"--output_dir={out}", "--num_images=4", "--width=160",
                "--height=120", "--num_workers=1", "--num_shards=1", "--preset=fast", "--products_per_image=3,6",
                "--write_solo", "--include_masks"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_command(command, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     from tfsynth.data.tfrecord import example_to_annotation, read_examples
     from tfsynth.utils.label_map_util import get_label_map_dict

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfsynth.data import tfrecord
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+from tests.commands import run_python
 
 LABEL_MAP = {"milk": 1, "egg": 2}
 
@@ -150,9 +151,6 @@ print(hashlib.sha256(tfrecord.serialize_example(tfrecord.annotation_to_example(i
 
 def test_records_are_byte_identical_from_one_process_to_the_next():
     # Map order in protobuf's output follows a per-process hash seed: only separate processes can show it.
-    import subprocess
-    import sys
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    digests = {subprocess.run([sys.executable, "-c", _SERIALIZE_IN_CHILD.format(repo=repo)], capture_output=True,
-                              text=True, check=True).stdout.split()[-1] for _ in range(2)}
+    digests = {run_python(_SERIALIZE_IN_CHILD.format(repo=repo)).stdout.split()[-1] for _ in range(2)}
     assert len(digests) == 1

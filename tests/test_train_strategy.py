@@ -11,11 +11,11 @@ import tensorflow as tf
 import tf_keras
 
 from tests import train_fixtures as fixtures
+from tests.commands import REPO, run_command
 
 
 from tfsynth.training import model_lib  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _free_ports(count):
@@ -58,10 +58,9 @@ def test_two_workers_then_eval_command(tmp_path):
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-2")
     # evaluation mode of the command: evaluates the newest checkpoint, stops at the last training step
     eval_dir = str(tmp_path / "eval")
-    result = subprocess.run(_command([f"--pipeline_config_path={pipeline}", f"--model_dir={eval_dir}",
-                                      f"--checkpoint_dir={model_dir}", "--num_train_steps=2", "--eval_timeout=5",
-                                      "--eval_wait_interval=0"]),
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_command(_command([f"--pipeline_config_path={pipeline}", f"--model_dir={eval_dir}",
+                                       f"--checkpoint_dir={model_dir}", "--num_train_steps=2", "--eval_timeout=5",
+                                       "--eval_wait_interval=0"]), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(os.path.join(eval_dir, "metrics.json")) as stream:
         record = json.load(stream)
