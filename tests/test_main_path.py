@@ -174,12 +174,40 @@ def test_an_interrupted_step_reports_the_time_of_every_attempt(tmp_path):
     from tfsynth.studies.steps import run_step
     marker = tmp_path / "step" / ".done"
     seconds_file = tmp_path / "step" / ".done.seconds"
-    failing = [sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(3)"]
+    broken = tmp_path / "broken"  # the same command fails while this file exists (a transient failure)
+    broken.write_text("")
+    flaky = [sys.executable, "-c",
+             f"import os, sys, time; time.sleep(0.3); sys.exit(3 if os.path.exists({str(broken)!r}) else 0)"]
     with pytest.raises(SystemExit, match="exit 3"):
-        run_step("flaky", marker, failing, clock_interval=0.05)
+        run_step("flaky", marker, flaky, clock_interval=0.05)
     first_attempt = json.loads(seconds_file.read_text())["seconds"]
     assert first_attempt >= 0.3 and not marker.exists()
-    total = run_step("flaky", marker, [sys.executable, "-c", "pass"], clock_interval=0.05)
+    broken.unlink()
+    total = run_step("flaky", marker, flaky, clock_interval=0.05)
     assert total > first_attempt, "the second attempt forgot the first one's time"
     assert json.loads(marker.read_text())["seconds"] == pytest.approx(total)
     assert not seconds_file.exists(), "the attempt clock outlived its done step"
+
+
+def test_a_step_made_with_other_settings_is_refused_done_or_half_done(tmp_path):
+    from tfsynth.studies.steps import run_step
+    config = tmp_path / "pipeline.config"
+    config.write_text("num_steps: 8000\n")
+    marker = tmp_path / "model" / ".done"
+    command = [sys.executable, "-c", "pass"]
+    run_step("train a", marker, command, inputs=(str(config),))
+    assert run_step("train a", marker, command, inputs=(str(config),)) >= 0  # same settings: skipped
+    config.write_text("num_steps: 2500\n")  # the user changed the recipe, same --output_dir
+    with pytest.raises(StudyError, match=rf"step 'train a': {tmp_path / 'model'} holds the output of other settings "
+                                         rf"\(it depends on its command, {config}, which changed"):
+        run_step("train a", marker, command, inputs=(str(config),))
+    with pytest.raises(StudyError, match="holds the output of other settings"):
+        run_step("train a", marker, [sys.executable, "-c", "print()"], inputs=(str(config),))
+    # Half done: an attempt that was interrupted under the old settings is not resumed under new ones.
+    half_done = tmp_path / "half" / ".done"
+    with pytest.raises(SystemExit):
+        run_step("render", half_done, [sys.executable, "-c", "import sys; sys.exit(1)"], inputs=(str(config),))
+    config.write_text("num_steps: 100\n")
+    with pytest.raises(StudyError, match="remove .*half to redo it, or choose another --output_dir"):
+        run_step("render", half_done, [sys.executable, "-c", "import sys; sys.exit(1)"], inputs=(str(config),))
+    assert not half_done.exists()

@@ -84,7 +84,8 @@ class StudyRunner:
                 "class_init", self.initialised_dir / ".done",
                 python_module("tfsynth.pretrained.class_head", "--source", str(self.pretrained_dir),
                               "--label_map", self.study.label_map, "--init_from", self.study.class_init,
-                              "--output_dir", str(self.initialised_dir)))
+                              "--output_dir", str(self.initialised_dir)),
+                inputs=(self.study.label_map, self.study.class_init))
 
     @property
     def real_dir(self) -> pathlib.Path:
@@ -127,7 +128,8 @@ class StudyRunner:
         self.timings["convert_real"] = run_step(
             "convert_real", real_dir / ".done",
             python_module("tfsynth.convert", "--input_format", data_format, "--input_path", input_path, *options,
-                          "--output_dir", str(real_dir), "--name", "real", "--label_map", self.study.label_map))
+                          "--output_dir", str(real_dir), "--name", "real", "--label_map", self.study.label_map),
+            inputs=(self.study.label_map,))
 
     def catalog_for(self, row: RowSpec) -> str:
         """The catalog the row renders: its own or the study's, cut to looks_per_class / distractor_kinds."""
@@ -141,7 +143,8 @@ class StudyRunner:
         distractors = row.distractors
         if distractors is None and row.distractor_kinds == 0:
             distractors = "0"  # no kinds to draw from: none per image
-        args = ["--catalog", self.catalog_for(row), "--label_map", self.study.label_map,
+        catalog = self.catalog_for(row)
+        args = ["--catalog", catalog, "--label_map", self.study.label_map,
                 "--num_images", str(row.num_images or self.study.num_images),
                 "--validation_images", str(self.study.validation_images), "--seed", str(self.study.seed),
                 "--preset", self.study.preset]
@@ -150,12 +153,17 @@ class StudyRunner:
                             ("--height", self.study.height)):
             if value is not None:
                 args += [flag, str(value)]
-        key = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:12]
+        # The files' contents are part of the key: a catalog or label map edited in place renders anew.
+        identity = hashlib.sha256(json.dumps(args).encode())
+        for path in (catalog, self.study.label_map):
+            identity.update(b"\0" + pathlib.Path(path).read_bytes())
+        key = identity.hexdigest()[:12]
         dataset_dir = self.out / "datasets" / key
         workers = ["--num_workers", str(self.study.num_workers)] if self.study.num_workers else []
         self.timings[f"render {key}"] = run_step(
             f"render {row.name}", dataset_dir / ".done",
-            python_module("tfsynth.generate", "--output_dir", str(dataset_dir), *args, *workers))
+            python_module("tfsynth.generate", "--output_dir", str(dataset_dir), *args, *workers),
+            inputs=(catalog, self.study.label_map))
         return dataset_dir
 
     # Rows ----------------------------------------------------------------------------------------------------
@@ -218,7 +226,8 @@ class StudyRunner:
             command += [f"--eval_every_n_steps={int(stopping.get('every_n_steps', 200))}",
                         f"--early_stopping_metric={stopping.get('metric', 'PascalBoxes_Precision/mAP@0.5IOU')}",
                         f"--early_stopping_patience={int(stopping.get('patience', 3))}"]
-        self.timings[f"train {row.name}"] = run_step(f"train {row.name}", model_dir / ".done", command)
+        self.timings[f"train {row.name}"] = run_step(f"train {row.name}", model_dir / ".done", command,
+                                                     inputs=(pipeline_config,))
         best = model_dir / "best"
         return (str(best) if row.early_stopping and best.is_dir() else str(model_dir)), command
 
