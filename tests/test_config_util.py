@@ -1,4 +1,6 @@
-"""config_util: reading, splitting, overriding, checking and writing pipeline.config files."""
+"""pipeline.config files read, split, overridden, checked and written (config_io, config_overrides, config_checks),
+and config_util, the OD API's module name, offering their OD API names."""
+import ast
 import os
 import pathlib
 
@@ -6,8 +8,8 @@ import pytest
 from google.protobuf import text_format
 
 from tfsynth.protos import input_reader_pb2, pipeline_pb2
-from tfsynth.utils import config_util
-from tfsynth.utils.config_util import ConfigError
+from tfsynth.utils import config_checks, config_io, config_overrides, config_util
+from tfsynth.utils.config_io import ConfigError
 from tfsynth.utils.shared_data import SHARED_DATA
 
 REFERENCE = SHARED_DATA / "odapi_reference"
@@ -72,14 +74,14 @@ def data_dir(tmp_path):
 
 @pytest.mark.parametrize("path", SAMPLE_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_sample_configs_load_and_reassemble(path):
-    configs = config_util.get_configs_from_pipeline_file(str(path))
+    configs = config_io.get_configs_from_pipeline_file(str(path))
     original = text_format.Parse(path.read_text(), pipeline_pb2.TrainEvalPipelineConfig())
-    assert config_util.create_pipeline_proto_from_configs(configs) == original
-    assert config_util.get_number_of_classes(configs["model"]) >= 1
+    assert config_io.create_pipeline_proto_from_configs(configs) == original
+    assert config_io.get_number_of_classes(configs["model"]) >= 1
 
 
 def test_config_dict_has_the_od_api_keys():
-    configs = config_util.get_configs_from_pipeline_file(str(SSD_CONFIG))
+    configs = config_io.get_configs_from_pipeline_file(str(SSD_CONFIG))
     assert set(configs) == {"model", "train_config", "train_input_config", "eval_config",
                             "eval_input_configs", "eval_input_config"}
     assert len(configs["eval_input_configs"]) == 1
@@ -88,20 +90,21 @@ def test_config_dict_has_the_od_api_keys():
 
 
 def test_image_size_queries():
-    ssd = config_util.get_configs_from_pipeline_file(str(SSD_CONFIG))["model"]
-    assert config_util.get_spatial_image_size(config_util.get_image_resizer_config(ssd)) == [300, 300]  # the sample keeps 300x300
-    frcnn = config_util.get_configs_from_pipeline_file(str(FRCNN_CONFIG))["model"]
-    resizer = config_util.get_image_resizer_config(frcnn)
+    ssd = config_io.get_configs_from_pipeline_file(str(SSD_CONFIG))["model"]
+    # The sample keeps 300x300.
+    assert config_io.get_spatial_image_size(config_io.get_image_resizer_config(ssd)) == [300, 300]
+    frcnn = config_io.get_configs_from_pipeline_file(str(FRCNN_CONFIG))["model"]
+    resizer = config_io.get_image_resizer_config(frcnn)
     assert resizer.WhichOneof("image_resizer_oneof") == "keep_aspect_ratio_resizer"
-    assert config_util.get_spatial_image_size(resizer) == [640, 640]  # pad_to_max_dimension
+    assert config_io.get_spatial_image_size(resizer) == [640, 640]  # pad_to_max_dimension
     resizer.keep_aspect_ratio_resizer.pad_to_max_dimension = False
-    assert config_util.get_spatial_image_size(resizer) == [-1, -1]
+    assert config_io.get_spatial_image_size(resizer) == [-1, -1]
 
 
 def test_config_override_text_is_merged_on_top(data_dir):
     override = 'train_config { batch_size: 7 }\nmodel { ssd { num_classes: 9 } }'
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"),
-                                                         config_override=override)
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"),
+                                                       config_override=override)
     assert configs["train_config"].batch_size == 7
     assert configs["model"].ssd.num_classes == 9
     # Untouched fields stay.
@@ -111,7 +114,7 @@ def test_config_override_text_is_merged_on_top(data_dir):
 def test_multiple_files(tmp_path):
     model = _write(tmp_path / "model.config", "ssd { num_classes: 4 }")
     train = _write(tmp_path / "train.config", "batch_size: 3")
-    configs = config_util.get_configs_from_multiple_files(model_config_path=model, train_config_path=train)
+    configs = config_io.get_configs_from_multiple_files(model_config_path=model, train_config_path=train)
     assert set(configs) == {"model", "train_config"}
     assert configs["model"].ssd.num_classes == 4 and configs["train_config"].batch_size == 3
 
@@ -119,21 +122,21 @@ def test_multiple_files(tmp_path):
 # ------------------------------------------------------------------------------------------- writing
 
 def test_save_pipeline_config_round_trips(tmp_path, data_dir):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
-    pipeline = config_util.create_pipeline_proto_from_configs(configs)
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    pipeline = config_io.create_pipeline_proto_from_configs(configs)
     out_dir = tmp_path / "model_dir" / "nested"
-    path = config_util.save_pipeline_config(pipeline, str(out_dir))
+    path = config_io.save_pipeline_config(pipeline, str(out_dir))
     assert path == str(out_dir / "pipeline.config")
     assert os.listdir(out_dir) == ["pipeline.config"]  # no temporary file left behind
-    reloaded = config_util.get_configs_from_pipeline_file(path)
-    assert config_util.create_pipeline_proto_from_configs(reloaded) == pipeline
+    reloaded = config_io.get_configs_from_pipeline_file(path)
+    assert config_io.create_pipeline_proto_from_configs(reloaded) == pipeline
 
 
 # ------------------------------------------------------------------------------------------- overrides
 
 def test_named_overrides(data_dir):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
-    config_util.merge_external_params_with_configs(configs, kwargs_dict={
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    config_overrides.merge_external_params_with_configs(configs, kwargs_dict={
         "train_steps": "25", "batch_size": 4.4, "learning_rate": 0.05, "num_classes": "6",
         "train_input_path": "a.tfrecord,b.tfrecord", "eval_input_path": ["c.tfrecord"],
         "label_map_path": "lm.pbtxt", "sample_1_of_n_eval_examples": 5, "eval_num_epochs": "1",
@@ -157,24 +160,24 @@ def test_named_overrides(data_dir):
 
 
 def test_num_classes_follows_the_model_oneof():
-    configs = config_util.get_configs_from_pipeline_file(str(FRCNN_CONFIG))
-    config_util.merge_external_params_with_configs(configs, kwargs_dict={"num_classes": 11})
+    configs = config_io.get_configs_from_pipeline_file(str(FRCNN_CONFIG))
+    config_overrides.merge_external_params_with_configs(configs, kwargs_dict={"num_classes": 11})
     assert configs["model"].faster_rcnn.num_classes == 11
     assert configs["model"].WhichOneof("model") == "faster_rcnn"
 
 
 def test_cosine_learning_rate_override_scales_warmup():
-    configs = config_util.get_configs_from_pipeline_file(str(SSD_CONFIG))
+    configs = config_io.get_configs_from_pipeline_file(str(SSD_CONFIG))
     cosine = configs["train_config"].optimizer.momentum_optimizer.learning_rate.cosine_decay_learning_rate
     base, warmup = cosine.learning_rate_base, cosine.warmup_learning_rate
-    config_util.merge_external_params_with_configs(configs, kwargs_dict={"learning_rate": base / 2})
+    config_overrides.merge_external_params_with_configs(configs, kwargs_dict={"learning_rate": base / 2})
     assert cosine.learning_rate_base == pytest.approx(base / 2)
     assert cosine.warmup_learning_rate == pytest.approx(warmup / 2)
 
 
 def test_dotted_path_overrides(data_dir):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
-    config_util.merge_external_params_with_configs(configs, kwargs_dict={
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    config_overrides.merge_external_params_with_configs(configs, kwargs_dict={
         "model.ssd.num_classes": "8",
         "train_config.batch_size": 16,
         "train_input_reader.shuffle": "false",
@@ -191,9 +194,9 @@ def test_dotted_path_overrides(data_dir):
 
 
 def test_dotted_path_into_repeated_messages():
-    configs = config_util.get_configs_from_pipeline_file(str(SSD_CONFIG))
+    configs = config_io.get_configs_from_pipeline_file(str(SSD_CONFIG))
     key = "train_config.data_augmentation_options[0].random_horizontal_flip.probability"
-    config_util.merge_external_params_with_configs(configs, kwargs_dict={key: 0.25})
+    config_overrides.merge_external_params_with_configs(configs, kwargs_dict={key: 0.25})
     assert configs["train_config"].data_augmentation_options[0].random_horizontal_flip.probability == 0.25
 
 
@@ -201,16 +204,16 @@ def test_hparams_object_with_values_method(data_dir):
     class HParams:
         def values(self):
             return {"batch_size": 3}
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
-    config_util.merge_external_params_with_configs(configs, hparams=HParams())
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    config_overrides.merge_external_params_with_configs(configs, hparams=HParams())
     assert configs["train_config"].batch_size == 3
 
 
 def test_override_strings_parse():
-    assert config_util.parse_override_strings(["train_steps=10", " model.ssd.num_classes = 2"]) == {
+    assert config_overrides.parse_override_strings(["train_steps=10", " model.ssd.num_classes = 2"]) == {
         "train_steps": "10", "model.ssd.num_classes": "2"}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        config_util.parse_override_strings(["train_steps"])
+        config_overrides.parse_override_strings(["train_steps"])
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -225,9 +228,9 @@ def test_override_strings_parse():
     ("nowhere.batch_size", 1, "unknown config 'nowhere'"),
 ])
 def test_bad_overrides_raise(data_dir, key, value, message):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
     with pytest.raises(ConfigError, match=message):
-        config_util.merge_external_params_with_configs(configs, kwargs_dict={key: value})
+        config_overrides.merge_external_params_with_configs(configs, kwargs_dict={key: value})
 
 
 # ------------------------------------------------------------------------------------------- errors
@@ -235,7 +238,7 @@ def test_bad_overrides_raise(data_dir, key, value, message):
 def test_unknown_field_names_file_line_column_and_field(tmp_path):
     path = _write(tmp_path / "pipeline.config", "model {\n  ssd {\n    num_classez: 3\n  }\n}\n")
     with pytest.raises(ConfigError) as error:
-        config_util.get_configs_from_pipeline_file(path)
+        config_io.get_configs_from_pipeline_file(path)
     message = str(error.value)
     assert message.startswith(f"{path}:3:")
     assert "num_classez" in message and "Ssd" in message
@@ -244,7 +247,7 @@ def test_unknown_field_names_file_line_column_and_field(tmp_path):
 def test_wrong_type_names_file_line_and_field(tmp_path):
     path = _write(tmp_path / "pipeline.config", "train_config {\n  batch_size: 2\n  num_steps: lots\n}\n")
     with pytest.raises(ConfigError) as error:
-        config_util.get_configs_from_pipeline_file(path)
+        config_io.get_configs_from_pipeline_file(path)
     message = str(error.value)
     assert message.startswith(f"{path}:3:")
     assert "field 'num_steps'" in message and "lots" in message
@@ -254,18 +257,18 @@ def test_bad_enum_value_names_the_field(tmp_path):
     path = _write(tmp_path / "pipeline.config",
                   "model { ssd { image_resizer { fixed_shape_resizer { resize_method: SIDEWAYS } } } }\n")
     with pytest.raises(ConfigError, match=r":1:\d+: field 'resize_method':.*SIDEWAYS"):
-        config_util.get_configs_from_pipeline_file(path)
+        config_io.get_configs_from_pipeline_file(path)
 
 
 def test_bad_config_override_is_named(data_dir):
     with pytest.raises(ConfigError, match=r"<config_override>:1:\d+: field 'batch_sise'"):
-        config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"),
-                                                   config_override="train_config { batch_sise: 1 }")
+        config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"),
+                                                 config_override="train_config { batch_sise: 1 }")
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
-        config_util.get_configs_from_pipeline_file(str(tmp_path / "absent.config"))
+        config_io.get_configs_from_pipeline_file(str(tmp_path / "absent.config"))
 
 
 def test_config_error_is_a_value_error():
@@ -275,16 +278,16 @@ def test_config_error_is_a_value_error():
 # ------------------------------------------------------------------------------------------- checks
 
 def test_check_accepts_a_usable_config(data_dir):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
-    config_util.check_pipeline_config(configs, str(data_dir / "pipeline.config"))
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    config_checks.check_pipeline_config(configs, str(data_dir / "pipeline.config"))
 
 
 def test_check_reports_unmatched_glob_and_missing_label_map(data_dir):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
     configs["train_input_config"].tf_record_input_reader.input_path[0] = str(data_dir / "x-*.tfrecord")
     configs["eval_input_config"].label_map_path = str(data_dir / "missing.pbtxt")
     with pytest.raises(ConfigError) as error:
-        config_util.check_pipeline_config(configs, "pipeline.config")
+        config_checks.check_pipeline_config(configs, "pipeline.config")
     lines = str(error.value).splitlines()
     assert f"pipeline.config: train_input_reader.tf_record_input_reader.input_path " \
            f"'{data_dir / 'x-*.tfrecord'}' matches no file" in lines
@@ -292,47 +295,95 @@ def test_check_reports_unmatched_glob_and_missing_label_map(data_dir):
         in lines
     # Eval checks can be switched off (a training-only run).
     configs["train_input_config"].tf_record_input_reader.input_path[0] = str(data_dir / "train-*.tfrecord")
-    config_util.check_pipeline_config(configs, "pipeline.config", check_eval_input=False)
+    config_checks.check_pipeline_config(configs, "pipeline.config", check_eval_input=False)
 
 
 def test_check_reports_empty_file_missing_model_and_bad_num_classes(data_dir):
     pipeline = pipeline_pb2.TrainEvalPipelineConfig()
     with pytest.raises(ConfigError, match="pipeline.config: is empty; expected a pipeline.config text proto"):
-        config_util.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
+        config_checks.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
     pipeline.train_config.num_steps = 10
     with pytest.raises(ConfigError, match="pipeline.config: model: no meta-architecture set"):
-        config_util.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
+        config_checks.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
     pipeline.model.ssd.num_classes = 0
     with pytest.raises(ConfigError, match=r"model.ssd.num_classes is 0; expected >= 1"):
-        config_util.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
+        config_checks.check_pipeline_config(pipeline, "pipeline.config", check_train_input=False)
 
 
 def test_check_reports_zero_batch_sizes(data_dir):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
     configs["train_config"].batch_size = 0
     configs["eval_config"].batch_size = 0
     with pytest.raises(ConfigError) as error:
-        config_util.check_pipeline_config(configs, "pipeline.config")
+        config_checks.check_pipeline_config(configs, "pipeline.config")
     assert str(error.value).splitlines() == ["pipeline.config: train_config.batch_size is 0; expected >= 1",
                                              "pipeline.config: eval_config.batch_size is 0; expected >= 1"]
     configs["train_config"].batch_size = 2
     configs["eval_config"].batch_size = 1
-    config_util.check_pipeline_config(configs, "pipeline.config")
+    config_checks.check_pipeline_config(configs, "pipeline.config")
 
 
 def test_check_fine_tune_checkpoint(data_dir):
-    configs = config_util.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
+    configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
     configs["train_config"].fine_tune_checkpoint = str(data_dir / "ckpt-0")
     with pytest.raises(ConfigError, match="fine_tune_checkpoint .* is not a checkpoint"):
-        config_util.check_pipeline_config(configs, check_fine_tune_checkpoint=True)
+        config_checks.check_pipeline_config(configs, check_fine_tune_checkpoint=True)
     (data_dir / "ckpt-0.index").write_bytes(b"")
-    config_util.check_pipeline_config(configs, check_fine_tune_checkpoint=True)
+    config_checks.check_pipeline_config(configs, check_fine_tune_checkpoint=True)
 
 
 def test_update_fine_tune_checkpoint_type():
-    configs = config_util.get_configs_from_pipeline_file(str(SSD_CONFIG))
+    configs = config_io.get_configs_from_pipeline_file(str(SSD_CONFIG))
     train_config = configs["train_config"]
     train_config.ClearField("fine_tune_checkpoint_type")
     train_config.from_detection_checkpoint = True
-    config_util.update_fine_tune_checkpoint_type(train_config)
+    config_io.update_fine_tune_checkpoint_type(train_config)
     assert train_config.fine_tune_checkpoint_type == "detection"
+
+
+# ------------------------------------------------------------------------------------------- module layout
+
+# The OD API's public config_util functions that tfsynth implements: what config_util must go on offering.
+OD_API_NAMES = {
+    "create_configs_from_pipeline_proto", "create_pipeline_proto_from_configs", "get_configs_from_multiple_files",
+    "get_configs_from_pipeline_file", "get_image_resizer_config", "get_learning_rate_type", "get_number_of_classes",
+    "get_optimizer_type", "get_spatial_image_size", "merge_external_params_with_configs", "save_pipeline_config",
+    "update_fine_tune_checkpoint_type",
+}
+# tfsynth's own reading and writing names, offered by config_util before the split and still.
+READING_NAMES = {"PIPELINE_CONFIG_NAME", "ConfigDict", "ConfigError", "parse_pipeline_text",
+                 "pipeline_config_to_text", "read_pipeline_proto"}
+
+
+def test_config_util_offers_the_od_api_names_of_the_three_modules():
+    assert set(config_util.__all__) == OD_API_NAMES | READING_NAMES
+    for name in config_util.__all__:
+        source = config_overrides if name == "merge_external_params_with_configs" else config_io
+        assert getattr(config_util, name) is getattr(source, name), name
+    # tfsynth's own overrides and checks are imported from their modules, not offered under the OD API's name.
+    assert not hasattr(config_util, "check_pipeline_config")
+    assert not hasattr(config_util, "parse_override_strings")
+
+
+def _tfsynth_imports(module) -> set[str]:
+    """The tfsynth.utils.config_* modules that `module` imports (anywhere in its file)."""
+    found = set()
+    for node in ast.walk(ast.parse(pathlib.Path(module.__file__).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        # `from tfsynth.utils.config_io import X` yields tfsynth.utils.config_io.X too: only modules count.
+        found.update(name.split(".")[2] for name in names
+                     if name.startswith("tfsynth.utils.config_") and name.count(".") == 2)
+    return found
+
+
+def test_config_modules_import_one_way():
+    # Reading is at the bottom; overrides and checks read it and not each other; config_util only gathers.
+    assert _tfsynth_imports(config_io) == set()
+    assert _tfsynth_imports(config_overrides) == {"config_io"}
+    assert _tfsynth_imports(config_checks) == {"config_io"}
+    assert _tfsynth_imports(config_util) == {"config_io", "config_overrides"}

@@ -141,10 +141,10 @@ rows:
     fine_tune: false
     overrides: {model.ssd.freeze_batchnorm: false, batch_size: 2}
 """)
-    from tfsynth.utils import config_util
+    from tfsynth.utils import config_io
     study = load_study(str(path))
     runner = StudyRunner(study, tmp_path / "out")
-    configs = [config_util.get_configs_from_pipeline_file(
+    configs = [config_io.get_configs_from_pipeline_file(
         runner.pipeline_config_for(row, tmp_path / "renders", tmp_path / "rows" / str(index)))
         for index, row in enumerate(study.rows)]
     assert [c["model"].ssd.freeze_batchnorm for c in configs] == [True, False]

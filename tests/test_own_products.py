@@ -216,7 +216,7 @@ def test_real_data_errors_name_the_field_and_what_was_expected(tmp_path):
 
 
 def test_num_classes_follows_the_label_map_in_the_written_pipeline_config(tmp_path):
-    from tfsynth.utils import config_util
+    from tfsynth.utils import config_io
     label_map = LABEL_MAP + 'item { id: 3 name: "butter" }\n'
     catalog = CATALOG + ("  - {name: butter_block, class: butter, archetype: box, size_mm: {width: 100, height: 30, "
                          "depth: 60}, colors: [[230, 200, 90]]}\n")
@@ -225,7 +225,7 @@ def test_num_classes_follows_the_label_map_in_the_written_pipeline_config(tmp_pa
     study = load_study(str(path))
     assert check_study(study) == []
     runner = StudyRunner(study, tmp_path / "out")
-    configs = [config_util.get_configs_from_pipeline_file(
+    configs = [config_io.get_configs_from_pipeline_file(
         runner.pipeline_config_for(row, tmp_path / "renders", tmp_path / "rows" / row.name)) for row in study.rows]
     assert configs[0]["model"].ssd.num_classes == 3  # the template says 8
     assert configs[1]["model"].faster_rcnn.num_classes == 3  # the template says 90

@@ -23,7 +23,7 @@ from tfsynth.studies.runner import BACKBONE_NAME, StudyRunner
 from tfsynth.studies.scaling import MIN_IMAGES, apply_scale, describe_scale, parse_scale
 from tfsynth.studies.spec import REPO_ROOT, StudyError, load_study, row_label
 from tfsynth.training import checkpoints
-from tfsynth.utils import config_util
+from tfsynth.utils import config_io
 
 STUDY_DIR = REPO_ROOT / "configs" / "studies"
 NEW_STUDIES = ("size", "dictionary", "architecture", "layers", "early_stopping")
@@ -108,14 +108,14 @@ def test_row_restores_reach_the_pipeline_config(tmp_path):
     train = {}
     for label in ("a", "b1c'", "b1"):
         path = runner.pipeline_config_for(by_label[label], tmp_path / "data", tmp_path / label)
-        train[label] = config_util.get_configs_from_pipeline_file(path)["train_config"]
+        train[label] = config_io.get_configs_from_pipeline_file(path)["train_config"]
     assert train["a"].fine_tune_checkpoint_type == "full"
     assert train["b1c'"].fine_tune_checkpoint_type == "classification"
     assert BACKBONE_NAME in train["b1c'"].fine_tune_checkpoint
     assert not train["b1"].fine_tune_checkpoint and not train["b1"].freeze_variables
     layers = load_study(str(STUDY_DIR / "layers.yaml"))
     runner = StudyRunner(layers, tmp_path / "layers")
-    configs = [config_util.get_configs_from_pipeline_file(runner.pipeline_config_for(
+    configs = [config_io.get_configs_from_pipeline_file(runner.pipeline_config_for(
         row, tmp_path / "data", tmp_path / f"l{index}"))["train_config"] for index, row in enumerate(layers.rows)]
     assert list(configs[0].update_trainable_variables) == ["BoxPredictor"] and not configs[0].freeze_variables
     assert list(configs[1].freeze_variables) == ["Conv1", "expanded_conv", "block_([0-9]|1[0-2])_"]

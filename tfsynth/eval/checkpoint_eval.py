@@ -18,7 +18,7 @@ from tfsynth.builders import model_builder
 from tfsynth.data.annotations import ImageAnnotation
 from tfsynth.data.tfrecord import example_to_annotation, read_examples
 from tfsynth.eval.evaluator import add_batch, build_evaluators, evaluate_all
-from tfsynth.utils import config_util, label_map_util
+from tfsynth.utils import config_io, label_map_util
 
 
 @dataclasses.dataclass
@@ -54,7 +54,7 @@ class CheckpointEvaluation:
 
 def load_detection_model(pipeline_config_path: str, checkpoint_path: str) -> tuple[object, dict]:
     """Builds the model of a pipeline.config for inference and restores a checkpoint (file prefix or folder)."""
-    configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
+    configs = config_io.get_configs_from_pipeline_file(pipeline_config_path)
     model = model_builder.build(configs["model"], is_training=False)
     if os.path.isdir(checkpoint_path):
         latest = tf.train.latest_checkpoint(checkpoint_path)
@@ -62,7 +62,7 @@ def load_detection_model(pipeline_config_path: str, checkpoint_path: str) -> tup
             raise FileNotFoundError(f"{checkpoint_path}: no checkpoint in this folder")
         checkpoint_path = latest
     # One forward pass creates the variables, so the restore below checks every one of them.
-    height, width = config_util.get_spatial_image_size(config_util.get_image_resizer_config(configs["model"]))
+    height, width = config_io.get_spatial_image_size(config_io.get_image_resizer_config(configs["model"]))
     dummy = tf.zeros([1, max(height, 32), max(width, 32), 3], tf.float32)
     preprocessed, shapes = model.preprocess(dummy)
     model.postprocess(model.predict(preprocessed, shapes), shapes)

@@ -17,7 +17,7 @@ from tfsynth.core.standard_fields import DetectionResultFields as results
 from tfsynth.core.standard_fields import TfExampleFields
 from tfsynth.export import INPUT_TYPES
 from tfsynth.training import checkpoints
-from tfsynth.utils import config_util
+from tfsynth.utils import config_io
 LABEL_ID_OFFSET = 1
 
 
@@ -95,7 +95,7 @@ def export_inference_graph(input_type: str, configs: dict, trained_checkpoint_di
                                          max_to_keep=1)
     manager.save(checkpoint_number=0)
     tf.saved_model.save(module, os.path.join(staging, "saved_model"), signatures={"serving_default": concrete})
-    config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs), staging)
+    config_io.save_pipeline_config(config_io.create_pipeline_proto_from_configs(configs), staging)
     os.makedirs(output_directory, exist_ok=True)
     for name in ("saved_model", "checkpoint", "pipeline.config"):
         target = os.path.join(output_directory, name)

@@ -145,11 +145,11 @@ def build_remapped_checkpoint(source_dir: str, target_label_map: str, init_mappi
     import tensorflow as tf
 
     from tfsynth.builders import model_builder
-    from tfsynth.utils import config_util
+    from tfsynth.utils import config_io
     source = pathlib.Path(source_dir)
-    configs = config_util.get_configs_from_pipeline_file(str(source / "pipeline.config"))
+    configs = config_io.get_configs_from_pipeline_file(str(source / "pipeline.config"))
     source_label_map = str(source / "label_map.pbtxt")
-    num_source = config_util.get_number_of_classes(configs["model"])
+    num_source = config_io.get_number_of_classes(configs["model"])
     num_target = len(label_map_util.get_label_map_dict(target_label_map))
     mapping = read_init_mapping(init_mapping_path, source_label_map, target_label_map)
 
@@ -158,7 +158,7 @@ def build_remapped_checkpoint(source_dir: str, target_label_map: str, init_mappi
         model_config.CopyFrom(configs["model"])
         getattr(model_config, model_config.WhichOneof("model")).num_classes = num_classes
         model = model_builder.build(model_config, is_training=False)
-        height, width = config_util.get_spatial_image_size(config_util.get_image_resizer_config(model_config))
+        height, width = config_io.get_spatial_image_size(config_io.get_image_resizer_config(model_config))
         images, shapes = model.preprocess(tf.zeros([1, height, width, 3]))
         model.predict(images, shapes)
         return model, model_config
@@ -191,7 +191,7 @@ def build_remapped_checkpoint(source_dir: str, target_label_map: str, init_mappi
         configs["train_config"].fine_tune_checkpoint_type = "full"
         for reader in [configs["train_input_config"]] + list(configs["eval_input_configs"]):
             reader.label_map_path = str(output / "label_map.pbtxt")
-        config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs), str(staging))
+        config_io.save_pipeline_config(config_io.create_pipeline_proto_from_configs(configs), str(staging))
         shutil.copyfile(target_label_map, staging / "label_map.pbtxt")
         if output.exists():
             shutil.rmtree(output)

@@ -17,7 +17,7 @@ from tfsynth.pretrained.class_head import (COCO_LABEL_MAP, classes_sharing_a_sta
 from tfsynth.studies.catalogs import count_entries
 from tfsynth.studies.spec import (RowSpec, Study, StudyError, needs_backbone, read_image_list, real_data_format,
                                   restore_of)
-from tfsynth.utils import config_util, label_map_util
+from tfsynth.utils import config_io, label_map_util
 
 
 def label_map_classes(path: str) -> dict[str, int]:
@@ -99,7 +99,7 @@ def _check_study(study: Study, rows: list[RowSpec]) -> list[str]:
 
     for row, config_path, where in distinct_files("pipeline_config"):
         try:
-            model = config_util.get_configs_from_pipeline_file(config_path)["model"]
+            model = config_io.get_configs_from_pipeline_file(config_path)["model"]
         except (OSError, ValueError) as error:
             raise StudyError(f"{where}: {error}") from None
         architecture = model.WhichOneof("model")
@@ -190,7 +190,7 @@ def _check_restores(study: Study, trained: list[RowSpec], row_where) -> None:
                                  "prefix (PREFIX.index beside it) nor a folder holding one")
         if needs_backbone(row, study):
             config_path = row.pipeline_config or study.pipeline_config
-            model = config_util.get_configs_from_pipeline_file(config_path)["model"]
+            model = config_io.get_configs_from_pipeline_file(config_path)["model"]
             extractor = (model.ssd.feature_extractor.type if model.WhichOneof("model") == "ssd"
                          else model.faster_rcnn.feature_extractor.type)
             if "mobilenet_v2" not in extractor:

@@ -24,7 +24,7 @@ from tfsynth.studies.scaling import describe_scale
 from tfsynth.studies.spec import (RowSpec, Study, needs_backbone, real_data_format, read_image_list, restore_of,
                                   row_label, select_rows, slug, stage_image_list)
 from tfsynth.studies.steps import python_module, run_step
-from tfsynth.utils import config_util
+from tfsynth.utils import config_io, config_overrides
 
 PRETRAINED_NAME = "ssdlite_mobilenet_v2_coco"
 # The COCO SSDLite's MobileNetV2 alone, as a classification checkpoint: what a row of fine_tune_checkpoint_type
@@ -170,11 +170,11 @@ class StudyRunner:
     def pipeline_config_for(self, row: RowSpec, dataset_dir: pathlib.Path, row_dir: pathlib.Path) -> str:
         """Writes the row's pipeline.config (the template with the row's paths and changes); returns its path."""
         template = row.pipeline_config or self.study.pipeline_config
-        configs = config_util.get_configs_from_pipeline_file(template)
+        configs = config_io.get_configs_from_pipeline_file(template)
         steps = row.num_train_steps or self.study.num_train_steps
         # num_classes follows the label map, whatever the template says (its 8 would fail training only after
         # the renders, with a message about the label map).
-        configs = config_util.merge_external_params_with_configs(configs, kwargs_dict={
+        configs = config_overrides.merge_external_params_with_configs(configs, kwargs_dict={
             **self.study.overrides, **(row.overrides or {}),
             "train_input_path": str(dataset_dir / "train-*.tfrecord"),
             "eval_input_path": str(dataset_dir / "val-*.tfrecord"),
@@ -213,8 +213,8 @@ class StudyRunner:
             del train_config.update_trainable_variables[:]
             train_config.update_trainable_variables.extend(row.update_trainable_variables)
         row_dir.mkdir(parents=True, exist_ok=True)
-        path = config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs),
-                                                str(row_dir))
+        path = config_io.save_pipeline_config(config_io.create_pipeline_proto_from_configs(configs),
+                                              str(row_dir))
         return str(path)
 
     def train(self, row: RowSpec, pipeline_config: str, model_dir: pathlib.Path) -> tuple[str, list[str]]:

@@ -25,7 +25,7 @@ from tfsynth.core import model_step
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.eval import eval_loop
 from tfsynth.training import checkpoints, input_checks, inputs, strategy as strategy_lib, summaries, variables
-from tfsynth.utils import config_util, label_map_util
+from tfsynth.utils import config_checks, config_io, config_overrides, label_map_util
 from tfsynth.utils.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -44,20 +44,20 @@ class NonFiniteLossError(RuntimeError):
 
 def load_configs(pipeline_config_path: str, config_override: Optional[str] = None, **overrides: Any) -> dict:
     """pipeline.config (+ config_override text, + keyword overrides such as train_steps) -> configs dict."""
-    configs = config_util.get_configs_from_pipeline_file(pipeline_config_path, config_override=config_override)
+    configs = config_io.get_configs_from_pipeline_file(pipeline_config_path, config_override=config_override)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
-        configs = config_util.merge_external_params_with_configs(configs, None, kwargs_dict=overrides)
+        configs = config_overrides.merge_external_params_with_configs(configs, None, kwargs_dict=overrides)
     # The form of the config (an empty file, no meta-architecture, batch_size 0) is checked here, before any
     # model is built; inputs and fine_tune_checkpoint are checked by input_checks, with skipping where asked.
-    config_util.check_pipeline_config(configs, pipeline_config_path, check_train_input=False,
-                                      check_eval_input=False)
+    config_checks.check_pipeline_config(configs, pipeline_config_path, check_train_input=False,
+                                        check_eval_input=False)
     return configs
 
 
 def save_final_config(configs: dict, model_dir: str) -> None:
     """Writes the merged configuration to model_dir/pipeline.config (what the run really used)."""
-    config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs), model_dir)
+    config_io.save_pipeline_config(config_io.create_pipeline_proto_from_configs(configs), model_dir)
 
 
 def _meta_config(model_config: Any) -> Any:
