@@ -270,5 +270,10 @@ rows:
     text = report_path.read_text()
     assert "Scale 0.5" in text and "mAP@0.5 ratio a/b1c' = " in text and "Early stopping" in text
     assert "--scale 0.5" in text and (report_path.parent / "map_vs_quantity.png").stat().st_size > 1000
+    # Each row has a bootstrap interval over the photos; each later row is paired with the first.
+    for row in rows.values():
+        low, high = row["mAP@0.5_interval"]
+        assert 0.0 <= low <= high <= 1.0
+    assert "95 % interval" in text and "- b1c' - a: " in text and "95 % paired interval" in text
     cut = next((tmp_path / "out" / "catalogs").glob("catalog_*.yaml"))
     assert not yaml.safe_load(cut.read_text())["distractors"]

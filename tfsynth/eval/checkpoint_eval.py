@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -17,7 +17,9 @@ import tensorflow as tf
 from tfsynth.builders import model_builder
 from tfsynth.data.annotations import ImageAnnotation
 from tfsynth.data.tfrecord import example_to_annotation, read_examples
+from tfsynth.eval.bootstrap import Interval, map_interval
 from tfsynth.eval.evaluator import add_batch, build_evaluators, evaluate_all
+from tfsynth.eval.pascal_metrics import ImageMatches
 from tfsynth.utils import config_io, label_map_util
 
 
@@ -42,6 +44,11 @@ class CheckpointEvaluation:
     pr_curves: dict[str, tuple[np.ndarray, np.ndarray]]
     images: list[ImageResult]
     class_names: dict[int, str]  # label map id -> name
+    matches: ImageMatches  # per image and class, for bootstrap intervals over the images
+
+    def map50_interval(self, resamples: int = 2000, level: float = 0.95) -> Interval:
+        """PASCAL mAP@0.5 with its percentile bootstrap interval over the images (eval/bootstrap.py)."""
+        return map_interval(self.matches, resamples, level)
 
     @property
     def pascal_map50(self) -> float:
@@ -145,7 +152,7 @@ def score_results(results: Sequence[ImageResult], categories: Sequence[dict]) ->
     pascal = [e for e in evaluators if hasattr(e, "precision_recall_curves")][0]
     per_class_ap = {names[k]: v for k, v in pascal.per_class_average_precision().items()}
     curves = {names[k]: v for k, v in pascal.precision_recall_curves().items()}
-    return CheckpointEvaluation(metrics, per_class_ap, curves, list(results), names)
+    return CheckpointEvaluation(metrics, per_class_ap, curves, list(results), names, pascal.per_image_matches())
 
 
 def finite_or_none(value: float) -> Optional[float]:

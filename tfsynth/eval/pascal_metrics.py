@@ -7,6 +7,7 @@ precision/recall curve over all recall points (VOC 2010 onwards). mAP is the mea
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import numpy as np
@@ -66,6 +67,39 @@ def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((recall[changes] - recall[changes - 1]) * precision[changes]))
 
 
+def precision_recall(scores: np.ndarray, true_positive: np.ndarray, num_groundtruth: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall after each detection, taken by falling score, for `num_groundtruth` (> 0) boxes."""
+    order = np.argsort(-scores, kind="stable")
+    true_positive = true_positive[order].astype(np.float64)
+    tp_cumulative = np.cumsum(true_positive)
+    fp_cumulative = np.cumsum(1.0 - true_positive)
+    precision = tp_cumulative / np.maximum(tp_cumulative + fp_cumulative, 1e-12)
+    return precision, tp_cumulative / num_groundtruth
+
+
+@dataclasses.dataclass
+class ImageMatches:
+    """Per image and class: the scores of the detections that count and whether each is a true positive, and the
+    number of (non-difficult) ground-truth boxes. Rows follow the images, columns class_ids."""
+
+    class_ids: list[int]
+    scores: list[list[np.ndarray]]  # [class][image]
+    true_positives: list[list[np.ndarray]]  # [class][image]
+    groundtruth_counts: np.ndarray  # [image, class]
+
+    def mean_average_precision(self, images: Sequence[int]) -> float:
+        """mAP over the classes with ground truth among `images` (indices, repeats allowed), as evaluate() gives
+        it for those images; NaN when none has ground truth."""
+        counts = self.groundtruth_counts[images].sum(axis=0)
+        precisions = []
+        for column in np.flatnonzero(counts):
+            scores = np.concatenate([self.scores[column][i] for i in images])
+            true_positive = np.concatenate([self.true_positives[column][i] for i in images])
+            precisions.append(average_precision(*precision_recall(scores, true_positive, int(counts[column]))))
+        return float(np.mean(precisions)) if precisions else float("nan")
+
+
 class PascalDetectionEvaluator:
     """Collects ground truth and detections image by image; evaluate() gives PascalBoxes_* metrics.
 
@@ -85,6 +119,7 @@ class PascalDetectionEvaluator:
         """Forgets all images added so far."""
         self._groundtruth: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._evaluated: set = set()
+        self._image_order: list = []  # images with detections, in the order of the per-class lists below
         self._scores: dict[int, list[np.ndarray]] = {int(c["id"]): [] for c in self._categories}
         self._true_positives: dict[int, list[np.ndarray]] = {int(c["id"]): [] for c in self._categories}
         self._num_groundtruth: dict[int, int] = {int(c["id"]): 0 for c in self._categories}
@@ -113,6 +148,7 @@ class PascalDetectionEvaluator:
         if image_id in self._evaluated:
             return
         self._evaluated.add(image_id)
+        self._image_order.append(image_id)
         gt_boxes, gt_classes, gt_difficult = self._groundtruth[image_id]
         boxes = np.asarray(detections_dict["detection_boxes"], dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(detections_dict["detection_scores"], dtype=np.float64).reshape(-1)
@@ -135,14 +171,19 @@ class PascalDetectionEvaluator:
             scores = np.concatenate(self._scores[class_id]) if self._scores[class_id] else np.zeros(0)
             true_positive = np.concatenate(self._true_positives[class_id]) \
                 if self._true_positives[class_id] else np.zeros(0, bool)
-            order = np.argsort(-scores, kind="stable")
-            true_positive = true_positive[order].astype(np.float64)
-            tp_cumulative = np.cumsum(true_positive)
-            fp_cumulative = np.cumsum(1.0 - true_positive)
-            precision = tp_cumulative / np.maximum(tp_cumulative + fp_cumulative, 1e-12)
-            recall = tp_cumulative / self._num_groundtruth[class_id]
-            curves[class_id] = (precision, recall)
+            curves[class_id] = precision_recall(scores, true_positive, self._num_groundtruth[class_id])
         return curves
+
+    def per_image_matches(self) -> "ImageMatches":
+        """The images' matched detections per class, in the order they were added (for bootstrap intervals)."""
+        class_ids = list(self._scores)
+        groundtruth_counts = np.zeros((len(self._image_order), len(class_ids)), dtype=np.int64)
+        for row, image_id in enumerate(self._image_order):
+            _, classes, difficult = self._groundtruth[image_id]
+            for column, class_id in enumerate(class_ids):
+                groundtruth_counts[row, column] = int(np.sum((classes == class_id) & ~difficult))
+        return ImageMatches(class_ids, [list(self._scores[c]) for c in class_ids],
+                            [list(self._true_positives[c]) for c in class_ids], groundtruth_counts)
 
     def per_class_average_precision(self) -> dict[int, float]:
         """{class id: AP}; NaN for classes without (non-difficult) ground truth."""

@@ -15,6 +15,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
+from tfsynth.eval.bootstrap import paired_difference
 from tfsynth.eval.checkpoint_eval import CheckpointEvaluation, ImageResult, finite_or_none
 from tfsynth.utils.files import write_atomically
 
@@ -30,7 +31,9 @@ class Row:
     details: dict = dataclasses.field(default_factory=dict)
 
     def as_json(self) -> dict:
+        interval = self.evaluation.map50_interval()
         return {"name": self.name, "mAP@0.5": finite_or_none(self.evaluation.pascal_map50),
+                "mAP@0.5_interval": [finite_or_none(interval.low), finite_or_none(interval.high)],
                 "coco_mAP": finite_or_none(self.evaluation.coco_map),
                 "coco_mAP@0.5": finite_or_none(self.evaluation.metrics.get("DetectionBoxes_Precision/mAP@.50IOU")),
                 "per_class_AP@0.5": {k: finite_or_none(v) for k, v in self.evaluation.per_class_ap.items()},
@@ -166,6 +169,22 @@ def ratio_lines(rows: Sequence[dict], ratios: Sequence[str]) -> list[str]:
     return lines
 
 
+def difference_lines(rows: Sequence[Row]) -> list[str]:
+    """Each later row's mAP@0.5 minus the first row's on the same photos, with its paired bootstrap interval."""
+    lines = []
+    for row in rows[1:]:
+        try:
+            difference = paired_difference(row.evaluation.matches, rows[0].evaluation.matches)
+        except ValueError:  # scored on other photos or classes: no pairing
+            continue
+        label, first = row.name.split(":", 1)[0].strip(), rows[0].name.split(":", 1)[0].strip()
+        verdict = "these photos cannot tell them apart" if difference.low <= 0 <= difference.high else \
+            "a difference these photos resolve"
+        lines.append(f"- {label} - {first}: {difference.value * 100:+.1f} points (95 % paired interval "
+                     f"{difference.low * 100:+.1f} to {difference.high * 100:+.1f}): {verdict}")
+    return [""] + lines if lines else []
+
+
 def stopping_lines(rows: Sequence[dict]) -> list[str]:
     """The early-stopping table, when a row stopped early: each trained row's step limit, the step it stopped at and
     its real score; for a stopping row also the best step and its validation score (a fixed row trains to the end)."""
@@ -238,11 +257,16 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
     write_atomically(report_dir / "results.json", json.dumps(results, indent=2) + "\n")
     lines = [f"# {title}", ""]
     lines += [f"- {note}" for note in notes]
-    lines += ["", "| row | mAP@0.5 (PASCAL) | COCO mAP | COCO mAP@0.5 | wall time (min) |", "|---|---|---|---|---|"]
+    lines += ["", "| row | mAP@0.5 (PASCAL) | 95 % interval | COCO mAP | COCO mAP@0.5 | wall time (min) |",
+              "|---|---|---|---|---|---|"]
     for row in results["rows"]:
         minutes = f"{row['seconds'] / 60:.1f}" if row.get("seconds") is not None else "-"
-        lines.append(f"| {row['name']} | {_percent(row['mAP@0.5'])} | {_percent(row['coco_mAP'])} | "
-                     f"{_percent(row['coco_mAP@0.5'])} | {minutes} |")
+        low, high = row["mAP@0.5_interval"]
+        lines.append(f"| {row['name']} | {_percent(row['mAP@0.5'])} | {_percent(low)} to {_percent(high)} | "
+                     f"{_percent(row['coco_mAP'])} | {_percent(row['coco_mAP@0.5'])} | {minutes} |")
+    lines += ["", "- 95 % interval: percentile bootstrap over the real photos (2000 draws with replacement); it "
+              "says how much these few photos can tell, not how the model would score on other photos."]
+    lines += difference_lines(rows)
     if results["ratios"]:
         lines += [""] + [f"- {line}" for line in results["ratios"]]
     lines += stopping_lines(results["rows"])
