@@ -47,7 +47,6 @@ train_config {
   num_steps: 3
   optimizer { momentum_optimizer { learning_rate { constant_learning_rate { learning_rate: 0.01 } }
     momentum_optimizer_value: 0.9 } use_moving_average: false }
-  max_number_of_boxes: 10
   unpad_groundtruth_tensors: false
 }
 train_input_reader { label_map_path: "LABEL_MAP" tf_record_input_reader { input_path: "TRAIN_RECORDS" } }

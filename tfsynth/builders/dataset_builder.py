@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import tensorflow as tf
 from official.vision.dataloaders import tf_example_decoder
 
+from tfsynth.builders import pipeline_fields
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.core.standard_fields import TfExampleFields as keys
 
@@ -195,8 +196,11 @@ def build(input_reader_config, transform_input_data_fn: Optional[Callable] = Non
     record_filter leaves out what an input check skipped. With a seed (see the module docstring) the transform
     is called as fn(decoded dict, element_seed), element_seed an int64 [2] tensor (seed, record number) unique to
     the record's place in the stream, for stateless random ops.
+    Raises UnsupportedConfigError naming a field of the reader that tfsynth ignores and that would change the
+    data (builders/pipeline_fields.py).
     """
     config = input_reader_config
+    pipeline_fields.check_input_reader(config, config_name, drop_remainder=drop_remainder if batch_size else None)
     decoder = ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
     num_parallel_calls = (batch_size * config.num_parallel_batches if batch_size else tf.data.AUTOTUNE)
     deterministic = _deterministic(config, seed)

@@ -12,24 +12,30 @@ DEFAULT_METRICS_SET = "coco_detection_metrics"
 SUPPORTED_METRICS = ("coco_detection_metrics", "pascal_voc_detection_metrics")
 
 
-def build_evaluators(eval_config: Any, categories: Sequence[dict]) -> list:
-    """One evaluator per entry of eval_config.metrics_set (COCO when empty, as the OD API).
+def metric_names(eval_config: Any) -> list[str]:
+    """The names of eval_config.metrics_set (COCO when empty, as the OD API).
 
-    Raises ValueError naming the unknown metric and the supported ones.
+    Raises ValueError naming an unknown metric and the supported ones: cheap, so a run checks it before it trains.
     """
     names = list(getattr(eval_config, "metrics_set", [])) or [DEFAULT_METRICS_SET]
+    for name in names:
+        if name not in SUPPORTED_METRICS:
+            raise ValueError(f"eval_config.metrics_set: {name!r} is not supported; expected one of "
+                             f"{', '.join(SUPPORTED_METRICS)}")
+    return names
+
+
+def build_evaluators(eval_config: Any, categories: Sequence[dict]) -> list:
+    """One evaluator per entry of eval_config.metrics_set (see metric_names)."""
     per_category = bool(getattr(eval_config, "include_metrics_per_category", False))
     all_per_category = bool(getattr(eval_config, "all_metrics_per_category", False))
     evaluators = []
-    for name in names:
+    for name in metric_names(eval_config):
         if name == "coco_detection_metrics":
             evaluators.append(CocoDetectionEvaluator(categories, include_metrics_per_category=per_category,
                                                      all_metrics_per_category=all_per_category))
-        elif name == "pascal_voc_detection_metrics":
-            evaluators.append(PascalDetectionEvaluator(categories))
         else:
-            raise ValueError(f"eval_config.metrics_set: {name!r} is not supported; expected one of "
-                             f"{', '.join(SUPPORTED_METRICS)}")
+            evaluators.append(PascalDetectionEvaluator(categories))
     return evaluators
 
 

@@ -4,7 +4,10 @@
   a glob that matches nothing, empty, unreadable, cut-short or corrupt shards, records without the OD API keys,
   classes the label map does not know, boxes outside [0, 1] or empty;
 - train_config.fine_tune_checkpoint: it must exist (a checkpoint prefix with its .index file, or a folder holding
-  a checkpoint) unless the run resumes from its own checkpoints, which take precedence.
+  a checkpoint) unless the run resumes from its own checkpoints, which take precedence;
+- the fields of train_config, eval_config and the input readers (check_config_fields, first of all): one that
+  tfsynth ignores and that would change what is trained or scored is refused (builders/pipeline_fields.py), and
+  eval_config.metrics_set must name metrics tfsynth computes.
 """
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
-from tfsynth.builders import dataset_builder
+from tfsynth.builders import dataset_builder, pipeline_fields
 from tfsynth.data import record_checks
+from tfsynth.eval import evaluator
 from tfsynth.training import checkpoints, inputs
 
 logger = logging.getLogger(__name__)
@@ -26,6 +30,42 @@ SKIP_HINT = "--on_input_error=skip skips and counts such records instead"
 
 class InputCheckError(ValueError):
     """An input named by pipeline.config that cannot work: the message names the config field and the path."""
+
+
+def _eval_reader_name(configs: dict, eval_index: int) -> str:
+    """How an eval input reader is named in errors: eval_input_reader, or eval_input_reader[i] among several."""
+    return "eval_input_reader" if len(configs.get("eval_input_configs") or []) <= 1 else \
+        f"eval_input_reader[{eval_index}]"
+
+
+def check_config_fields(configs: dict, source: str = "", train: bool = True, evaluate: bool = False,
+                        eval_index: int = 0, eval_on_train_data: bool = False) -> None:
+    """Refuses, before anything is read or built, a field of the messages a run reads that tfsynth would ignore
+    although it changes what is trained or scored (UnsupportedConfigError `SOURCE: MESSAGE.FIELD = VALUE: ...`).
+
+    train: train_config and train_input_reader (batches of a fixed size). evaluate: eval_config, its metrics_set,
+    and the reader evaluated: eval_input_reader[eval_index], or train_input_reader with eval_on_train_data.
+    source: the pipeline.config path the errors start with.
+    """
+    prefix = f"{source}: " if source else ""
+    if train:
+        pipeline_fields.check_train_config(configs["train_config"], f"{prefix}train_config")
+        pipeline_fields.check_input_reader(configs["train_input_config"], f"{prefix}train_input_reader",
+                                           drop_remainder=True)
+    if evaluate:
+        pipeline_fields.check_eval_config(configs["eval_config"], f"{prefix}eval_config")
+        try:
+            evaluator.metric_names(configs["eval_config"])
+        except ValueError as error:
+            raise ValueError(f"{prefix}{error}") from None
+        if eval_on_train_data:
+            reader, name = configs["train_input_config"], "train_input_reader"
+        else:
+            readers = list(configs.get("eval_input_configs") or [])
+            if eval_index >= len(readers):
+                return  # no such reader: model_lib says so where it picks the reader
+            reader, name = readers[eval_index], _eval_reader_name(configs, eval_index)
+        pipeline_fields.check_input_reader(reader, f"{prefix}{name}", drop_remainder=False)
 
 
 def check_fine_tune_checkpoint(train_config: Any, model_dir: str) -> Optional[str]:

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from tfsynth.builders import dataset_builder, preprocessor_builder
+from tfsynth.builders import dataset_builder, pipeline_fields, preprocessor_builder
 from tfsynth.core import preprocessor
 from tfsynth.core.standard_fields import InputDataFields as fields
 
@@ -250,7 +250,10 @@ def train_input(train_config, train_input_config, model_config, model=None,
     batched by `batch_size` (default train_config.batch_size), incomplete last batch dropped; record_filter
     (tfsynth.data.record_checks.RecordFilter) leaves out the records an input check skipped.
     seed: a reproducible, resumable pipeline (seeded shuffles, order kept, stateless augmentation keyed on each
-    record's place in the stream; see dataset_builder); None: the OD API's unseeded pipeline."""
+    record's place in the stream; see dataset_builder); None: the OD API's unseeded pipeline.
+    Raises UnsupportedConfigError naming a field of train_config or the reader that tfsynth ignores and that
+    would change what is trained."""
+    pipeline_fields.check_train_config(train_config)
     augmentation = [preprocessor_builder.build(step) for step in train_config.data_augmentation_options]
     return _input_fn_dataset(
         train_input_config, model_config, model, batch_size or train_config.batch_size, augmentation,
@@ -262,7 +265,9 @@ def eval_input(eval_config, eval_input_config, model_config, model=None,
                batch_size: Optional[int] = None, record_filter=None) -> tf.data.Dataset:
     """Evaluation dataset of (features, labels): no augmentation, original_image kept (resized) when
     eval_config.retain_original_images, every example kept (no dropped remainder), less the records
-    record_filter leaves out."""
+    record_filter leaves out. Raises UnsupportedConfigError naming a field of eval_config or the reader that
+    tfsynth ignores and that would change what is scored."""
+    pipeline_fields.check_eval_config(eval_config)
     return _input_fn_dataset(
         eval_input_config, model_config, model, batch_size or eval_config.batch_size, [],
         retain_original_image=eval_config.retain_original_images, use_bfloat16=False,

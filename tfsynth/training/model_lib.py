@@ -180,6 +180,9 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         raise ValueError("--eval_every_n_steps / early stopping need single-machine training; with several workers "
                          "run a separate evaluator: model_main_tf2 --checkpoint_dir=MODEL_DIR")
     configs = load_configs(pipeline_config_path, config_override, train_steps=train_steps, **kwargs)
+    # A field tfsynth would ignore although it changes the result is refused before any record is read.
+    input_checks.check_config_fields(configs, pipeline_config_path, train=True,
+                                     evaluate=eval_every_n_steps > 0 and chief)
     model_config, train_config = configs["model"], configs["train_config"]
     if train_steps is None and train_config.num_steps:
         train_steps = int(train_config.num_steps)
@@ -458,6 +461,8 @@ def eval_continuously(pipeline_config_path: str, config_override: Optional[str] 
     model_dir = model_dir or checkpoint_dir
     os.makedirs(model_dir, exist_ok=True)
     configs = load_configs(pipeline_config_path, config_override, train_steps=train_steps, **kwargs)
+    input_checks.check_config_fields(configs, pipeline_config_path, train=False, evaluate=True,
+                                     eval_index=eval_index, eval_on_train_data=eval_on_train_data)
     if train_steps is None and configs["train_config"].num_steps:
         train_steps = int(configs["train_config"].num_steps)
     sample = sample_1_of_n_eval_on_train_examples if eval_on_train_data else sample_1_of_n_eval_examples
