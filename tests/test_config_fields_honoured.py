@@ -69,29 +69,23 @@ def test_every_field_is_sorted_once(message_name):
     assert {(message_name, f) for f in honoured & refused} <= PARTLY_HONOURED
 
 
-@pytest.mark.parametrize("text, kwargs, expected", [
-    pytest.param("eval_config { image_classes_field_map_empty_to_ones: false }", {"train": False, "evaluate": True},
-                 f"pipeline.config: eval_config.image_classes_field_map_empty_to_ones = false: {SUFFIX} "
-                 "(image-level labels are not read)", id="eval_config"),
-    pytest.param("eval_config { use_moving_averages: true }", {"train": False, "evaluate": True},
-                 f"pipeline.config: eval_config.use_moving_averages = true: {SUFFIX} (tfsynth scores the trained "
-                 "weights, not their moving averages)", id="eval_config-moving-averages"),
-    pytest.param("train_input_reader { use_keypoint_label_map: true }", {},
-                 f"pipeline.config: train_input_reader.use_keypoint_label_map = true: {SUFFIX} (keypoints are not "
-                 "implemented)", id="train_input_reader"),
-    pytest.param("eval_input_reader { mask_type: PNG_MASKS }", {"train": False, "evaluate": True},
-                 f"pipeline.config: eval_input_reader.mask_type = PNG_MASKS: {SUFFIX} (instance masks are not "
-                 "implemented)", id="eval_input_reader"),
-    pytest.param("train_config { use_multiclass_scores: true }", {},
-                 f"pipeline.config: train_config.use_multiclass_scores = true: {SUFFIX} (multiclass scores are not "
-                 "used as targets)", id="train_config"),
-    pytest.param("train_config { max_number_of_boxes: 500 }", {},
-                 f"pipeline.config: train_config.max_number_of_boxes = 500: {SUFFIX} (boxes per image are capped by "
-                 "train_input_reader.max_number_of_boxes (as in the OD API's TF2 inputs); set that instead)",
-                 id="train_config-max-boxes"),
-])
-def test_field_that_changes_the_result_is_refused_by_name(text, kwargs, expected):
-    assert _refusal(text, **kwargs) == expected
+# (message, field, value as written in the config and shown in the error, the reason the error gives)
+REFUSALS = [
+    ("eval_config", "image_classes_field_map_empty_to_ones", "false", "image-level labels are not read"),
+    ("eval_config", "use_moving_averages", "true", "tfsynth scores the trained weights, not their moving averages"),
+    ("train_input_reader", "use_keypoint_label_map", "true", "keypoints are not implemented"),
+    ("eval_input_reader", "mask_type", "PNG_MASKS", "instance masks are not implemented"),
+    ("train_config", "use_multiclass_scores", "true", "multiclass scores are not used as targets"),
+    ("train_config", "max_number_of_boxes", "500", "boxes per image are capped by train_input_reader."
+     "max_number_of_boxes (as in the OD API's TF2 inputs); set that instead"),
+]
+
+
+@pytest.mark.parametrize("message, field, value, reason", REFUSALS, ids=[f"{m}.{f}" for m, f, _, _ in REFUSALS])
+def test_field_that_changes_the_result_is_refused_by_name(message, field, value, reason):
+    evaluation = message.startswith("eval")
+    refusal = _refusal(f"{message} {{ {field}: {value} }}", train=not evaluation, evaluate=evaluation)
+    assert refusal == f"pipeline.config: {message}.{field} = {value}: {SUFFIX} ({reason})"
 
 
 def test_eval_reader_is_named_with_its_index_among_several():
