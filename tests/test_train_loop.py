@@ -208,6 +208,11 @@ def test_fine_tune_checkpoint_restored_and_mismatch_explained(trained, tmp_path)
     assert names
     for name in names:
         np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+    # No type and no from_detection_checkpoint: the OD API's TF2 loop restores a classification checkpoint, and
+    # a detection checkpoint holds no bare backbone, so the restore says which type it tried.
+    with pytest.raises(ValueError, match="fine_tune_checkpoint_type 'classification'"):
+        model_lib.train_loop(pipeline, str(tmp_path / "untyped"), train_steps=1,
+                             config_override=f'train_config {{ fine_tune_checkpoint: "{source}" }}')
     # a checkpoint of something else: clear error naming the checkpoint's content
     other = tf.Module()
     other.unrelated = tf.Variable(np.zeros([3, 3], np.float32))

@@ -241,8 +241,10 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
             max_to_keep=checkpoint_max_to_keep, required={"step": global_step, "model": model})
         fine_tune = getattr(train_config, "fine_tune_checkpoint", "")
         if run_checkpoints.latest is None and fine_tune:
-            checkpoints.restore_fine_tune_checkpoint(model, fine_tune,
-                                                     getattr(train_config, "fine_tune_checkpoint_type", "detection"))
+            # As the OD API's TF2 train loop: an unset type follows the deprecated from_detection_checkpoint, so a
+            # config naming neither restores a classification checkpoint (the backbone alone).
+            config_io.update_fine_tune_checkpoint_type(train_config)
+            checkpoints.restore_fine_tune_checkpoint(model, fine_tune, train_config.fine_tune_checkpoint_type)
         all_trainable = list(model.trainable_variables)
         trainable = variables.select_trainable_variables(
             all_trainable, **variables.train_config_selection(train_config, model_config))
