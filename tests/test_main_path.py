@@ -173,7 +173,7 @@ def test_a_done_step_is_skipped_and_keeps_its_recorded_time(tmp_path):
 def test_an_interrupted_step_reports_the_time_of_every_attempt(tmp_path):
     from tfsynth.studies.steps import run_step
     marker = tmp_path / "step" / ".done"
-    seconds_file = tmp_path / "step" / ".done.seconds"
+    seconds_file = tmp_path / ".step.seconds"
     broken = tmp_path / "broken"  # the same command fails while this file exists (a transient failure)
     broken.write_text("")
     flaky = [sys.executable, "-c",
@@ -211,3 +211,7 @@ def test_a_step_made_with_other_settings_is_refused_done_or_half_done(tmp_path):
     with pytest.raises(StudyError, match="remove .*half to redo it, or choose another --output_dir"):
         run_step("render", half_done, [sys.executable, "-c", "import sys; sys.exit(1)"], inputs=(str(config),))
     assert not half_done.exists()
+    # The record of an attempt lies beside the step's folder: a command that refuses an existing folder still runs.
+    fresh = tmp_path / "fresh" / "out"
+    refuses_existing = [sys.executable, "-c", f"import os, sys; sys.exit(os.path.exists({str(fresh)!r}))"]
+    run_step("fetch", fresh / ".done", refuses_existing)

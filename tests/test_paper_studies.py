@@ -20,7 +20,7 @@ from tfsynth.main_job import STUDIES, apply_overrides
 from tfsynth.studies import catalogs, report
 from tfsynth.studies.checks import check_study
 from tfsynth.studies.runner import BACKBONE_NAME, StudyRunner
-from tfsynth.studies.scaling import MIN_IMAGES, apply_scale, describe_scale, parse_scale
+from tfsynth.studies.scaling import MIN_IMAGES, MIN_STEPS, apply_scale, describe_scale, parse_scale
 from tfsynth.studies.spec import REPO_ROOT, StudyError, load_study, row_label
 from tfsynth.training import checkpoints
 from tfsynth.utils import config_io
@@ -59,7 +59,7 @@ def test_scale_shrinks_every_count_and_keeps_rows_in_order():
     apply_scale(study, 0.1)
     after = [(row.num_images, row.num_train_steps) for row in study.rows]
     assert len(after) == len(before) == 5
-    assert after == [(max(MIN_IMAGES, round(n / 10)), round(s / 10)) for n, s in before]
+    assert after == [(max(MIN_IMAGES, round(n / 10)), max(MIN_STEPS, round(s / 10))) for n, s in before]
     assert [n for n, _ in after] == sorted(n for n, _ in after)  # the quantity keeps its order
     assert study.num_images == 400 and study.validation_images == 10 and study.num_train_steps == 250
     stopping = load_study(str(STUDY_DIR / "early_stopping.yaml"))

@@ -17,14 +17,16 @@ from tfsynth.utils.files import write_atomically
 
 
 class _AttemptClock:
-    """The seconds a step has run over all its attempts, kept in a file beside its done marker while it runs.
+    """The seconds a step has run over all its attempts, kept in a file beside its folder while it runs.
 
     A killed or interrupted step resumes in a later attempt; without this its recorded wall time would count the last
     attempt only. A thread rewrites the file every `interval` seconds, so at most that much is lost to a hard kill.
     """
 
     def __init__(self, done_marker: pathlib.Path, interval: float = 30.0):
-        self.path = done_marker.with_name(done_marker.name + ".seconds")
+        # Beside the step's folder, not in it, as the record of its settings: the command makes its folder.
+        folder = done_marker.parent
+        self.path = folder.with_name(f".{folder.name}.seconds")
         self.interval = interval
         self.earlier = self._read()
         self.start = time.time()
@@ -66,7 +68,8 @@ def step_fingerprint(command: list[str], inputs: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()
 
 
-def _check_same_settings(name: str, recorded_in: pathlib.Path, fingerprint: str, inputs: tuple[str, ...]) -> None:
+def _check_same_settings(name: str, folder: pathlib.Path, recorded_in: pathlib.Path, fingerprint: str,
+                         inputs: tuple[str, ...]) -> None:
     """Refuses to skip or resume a step whose folder was made with other settings (a changed step count, label map,
     class_init or catalog under the same --output_dir): its output would silently stand for the new settings."""
     try:
@@ -75,8 +78,8 @@ def _check_same_settings(name: str, recorded_in: pathlib.Path, fingerprint: str,
         return
     if recorded is not None and recorded != fingerprint:
         depends_on = "its command" + "".join(f", {path}" for path in inputs)
-        raise StudyError(f"step '{name}': {recorded_in.parent} holds the output of other settings (it depends on "
-                         f"{depends_on}, which changed since it was made); remove {recorded_in.parent} to redo it, "
+        raise StudyError(f"step '{name}': {folder} holds the output of other settings (it depends on "
+                         f"{depends_on}, which changed since it was made); remove {folder} to redo it, "
                          "or choose another --output_dir")
 
 
@@ -87,16 +90,18 @@ def run_step(name: str, done_marker: pathlib.Path, command: list[str], clock_int
     study still reports every step's time). `inputs` are files the output depends on beyond the command's words:
     a step made with another command or other file contents is refused, done or half done."""
     fingerprint = step_fingerprint(command, inputs)
-    started = done_marker.with_name(done_marker.name + ".inputs")
+    folder = done_marker.parent
+    # Beside the step's folder, not in it: a command may refuse a folder that exists before it runs.
+    started = folder.with_name(f".{folder.name}.inputs")
     if done_marker.exists():
-        _check_same_settings(name, done_marker, fingerprint, inputs)
+        _check_same_settings(name, folder, done_marker, fingerprint, inputs)
         logging.info("[%s] complete, skipped (%s exists)", name, done_marker)
         try:
             return float(json.loads(done_marker.read_text()).get("seconds", 0.0))
         except (ValueError, AttributeError):  # a marker from an older version: plain text
             return 0.0
     if started.exists():  # an attempt was interrupted: resume it only under the same settings
-        _check_same_settings(name, started, fingerprint, inputs)
+        _check_same_settings(name, folder, started, fingerprint, inputs)
     write_atomically(started, json.dumps({"fingerprint": fingerprint}) + "\n")
     logging.info("[%s] %s", name, " ".join(command))
     with _AttemptClock(done_marker, clock_interval) as clock:
