@@ -48,6 +48,7 @@ HONOURED: dict[str, frozenset[str]] = {
         "optimizer",  # optimizer_builder
         "num_steps", "gradient_clipping_by_norm", "add_regularization_loss", "unpad_groundtruth_tensors",  # model_lib
         "fine_tune_checkpoint", "fine_tune_checkpoint_type",  # input_checks, checkpoints
+        "from_detection_checkpoint",  # model_lib: the restore type when fine_tune_checkpoint_type is unset
         "update_trainable_variables", "freeze_variables",  # variables
     }),
 }
@@ -100,10 +101,6 @@ ACCEPTED_UNREAD: dict[tuple[str, str], str] = {
                                                     "object-based checkpoints and requires every restored "
                                                     "variable to be found, so another format is an error naming "
                                                     "the checkpoint, never a run from other weights",
-    (TRAIN_CONFIG, "from_detection_checkpoint"): "deprecated form of fine_tune_checkpoint_type: \"detection\"; "
-                                                 "tfsynth restores a detection checkpoint when "
-                                                 "fine_tune_checkpoint_type is empty, and the type wins when set, "
-                                                 "as in the OD API",
 }
 
 # (message, field) -> what the field would change; shown in the error. Any value but the default is refused.
