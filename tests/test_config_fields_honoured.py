@@ -100,7 +100,7 @@ def test_cosmetic_and_infrastructure_fields_are_accepted():
         train_config { sync_replicas: true replicas_to_aggregate: 8 startup_delay_steps: 0 summarize_gradients: true
                        fine_tune_checkpoint_version: V2 keep_checkpoint_every_n_hours: 1 }
         train_input_reader { queue_capacity: 10 prefetch_size: 4 drop_remainder: true input_type: TF_EXAMPLE }
-        eval_config { visualization_export_dir: "/tmp/vis" skip_scores: true num_examples: 8000 max_evals: 10
+        eval_config { visualization_export_dir: "visualizations" skip_scores: true num_examples: 8000 max_evals: 10
                       eval_interval_secs: 60 }
         eval_input_reader { drop_remainder: false input_type: INPUT_DEFAULT num_parallel_map_calls: 2 }""")
     input_checks.check_config_fields(configs, "pipeline.config", train=True, evaluate=True)

@@ -8,6 +8,7 @@ both (a paired bootstrap), which removes the photos' shared difficulty from the 
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 
@@ -29,36 +30,31 @@ class Interval:
                 f"{self.high * scale:.1f})")
 
 
-def _draws(num_images: int, resamples: int, seed: int) -> np.ndarray:
+def _bootstrap(num_images: int, statistic: Callable[[np.ndarray], float], resamples: int, level: float,
+               seed: int) -> Interval:
+    """statistic(image indices) on all images, and the central `level` of it over draws with replacement."""
     if num_images == 0:
         raise ValueError("a bootstrap interval needs at least one image")
-    return np.random.default_rng(seed).integers(0, num_images, size=(resamples, num_images))
-
-
-def _interval(value: float, samples: np.ndarray, level: float) -> Interval:
-    samples = samples[~np.isnan(samples)]
+    draws = np.random.default_rng(seed).integers(0, num_images, size=(resamples, num_images))
+    samples = np.array([statistic(draw) for draw in draws])
+    samples = samples[~np.isnan(samples)]  # a draw without any ground truth has no mAP
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail]) if len(samples) else (np.nan, np.nan)
-    return Interval(float(value), float(low), float(high), level)
+    return Interval(float(statistic(np.arange(num_images))), float(low), float(high), level)
 
 
 def map_interval(matches: ImageMatches, resamples: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
     """mAP@0.5 of all images and its percentile bootstrap interval over the images."""
-    everything = np.arange(len(matches.groundtruth_counts))
-    draws = _draws(len(everything), resamples, seed)
-    samples = np.array([matches.mean_average_precision(draw) for draw in draws])
-    return _interval(matches.mean_average_precision(everything), samples, level)
+    return _bootstrap(len(matches.groundtruth_counts), matches.mean_average_precision, resamples, level, seed)
 
 
 def paired_difference(first: ImageMatches, second: ImageMatches, resamples: int = 2000, level: float = 0.95,
                       seed: int = 0) -> Interval:
     """mAP of `first` minus mAP of `second` on the same images, with its paired bootstrap interval: an interval
     that holds 0 means these photos cannot tell the two apart."""
-    if (len(first.groundtruth_counts) != len(second.groundtruth_counts) or first.class_ids != second.class_ids
-            or not np.array_equal(first.groundtruth_counts, second.groundtruth_counts)):
+    if first.class_ids != second.class_ids or not np.array_equal(first.groundtruth_counts,
+                                                                  second.groundtruth_counts):
         raise ValueError("paired_difference: the two evaluations are not of the same images, classes and boxes")
-    everything = np.arange(len(first.groundtruth_counts))
-    draws = _draws(len(everything), resamples, seed)
-    samples = np.array([first.mean_average_precision(draw) - second.mean_average_precision(draw) for draw in draws])
-    value = first.mean_average_precision(everything) - second.mean_average_precision(everything)
-    return _interval(value, samples, level)
+    return _bootstrap(len(first.groundtruth_counts),
+                      lambda images: first.mean_average_precision(images) - second.mean_average_precision(images),
+                      resamples, level, seed)

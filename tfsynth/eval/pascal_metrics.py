@@ -118,8 +118,8 @@ class PascalDetectionEvaluator:
     def clear(self) -> None:
         """Forgets all images added so far."""
         self._groundtruth: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._evaluated: set = set()
-        self._image_order: list = []  # images with detections, in the order of the per-class lists below
+        # Images with detections, in the order of the per-class lists below (a dict keeps insertion order).
+        self._evaluated: dict[Any, None] = {}
         self._scores: dict[int, list[np.ndarray]] = {int(c["id"]): [] for c in self._categories}
         self._true_positives: dict[int, list[np.ndarray]] = {int(c["id"]): [] for c in self._categories}
         self._num_groundtruth: dict[int, int] = {int(c["id"]): 0 for c in self._categories}
@@ -147,8 +147,7 @@ class PascalDetectionEvaluator:
             raise ValueError(f"image {image_id!r}: detections added before its ground truth")
         if image_id in self._evaluated:
             return
-        self._evaluated.add(image_id)
-        self._image_order.append(image_id)
+        self._evaluated[image_id] = None
         gt_boxes, gt_classes, gt_difficult = self._groundtruth[image_id]
         boxes = np.asarray(detections_dict["detection_boxes"], dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(detections_dict["detection_scores"], dtype=np.float64).reshape(-1)
@@ -177,8 +176,8 @@ class PascalDetectionEvaluator:
     def per_image_matches(self) -> "ImageMatches":
         """The images' matched detections per class, in the order they were added (for bootstrap intervals)."""
         class_ids = list(self._scores)
-        groundtruth_counts = np.zeros((len(self._image_order), len(class_ids)), dtype=np.int64)
-        for row, image_id in enumerate(self._image_order):
+        groundtruth_counts = np.zeros((len(self._evaluated), len(class_ids)), dtype=np.int64)
+        for row, image_id in enumerate(self._evaluated):
             _, classes, difficult = self._groundtruth[image_id]
             for column, class_id in enumerate(class_ids):
                 groundtruth_counts[row, column] = int(np.sum((classes == class_id) & ~difficult))

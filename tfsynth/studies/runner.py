@@ -160,10 +160,10 @@ class StudyRunner:
         key = identity.hexdigest()[:12]
         dataset_dir = self.out / "datasets" / key
         workers = ["--num_workers", str(self.study.num_workers)] if self.study.num_workers else []
+        # The folder's key holds the files' contents, so the step's command (which names the folder) covers them.
         self.timings[f"render {key}"] = run_step(
             f"render {row.name}", dataset_dir / ".done",
-            python_module("tfsynth.generate", "--output_dir", str(dataset_dir), *args, *workers),
-            inputs=(catalog, self.study.label_map))
+            python_module("tfsynth.generate", "--output_dir", str(dataset_dir), *args, *workers))
         return dataset_dir
 
     # Rows ----------------------------------------------------------------------------------------------------

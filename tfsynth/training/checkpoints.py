@@ -124,7 +124,9 @@ def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_ty
     """
     if not model.variables:
         raise ValueError("restore_fine_tune_checkpoint: the model has no variables yet; run one forward pass first")
-    checkpoint_type = checkpoint_type or "detection"
+    if not checkpoint_type:  # model_lib resolves an unset type from from_detection_checkpoint, as the OD API
+        raise ValueError("restore_fine_tune_checkpoint: no fine_tune_checkpoint_type given (expected detection, "
+                         "classification or full)")
     prefix = resolve_checkpoint_path(checkpoint_path, "train_config.fine_tune_checkpoint")
     checkpoint_keys = [name for name, _ in tf.train.list_variables(prefix) if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
     objects = model.restore_from_objects(fine_tune_checkpoint_type=checkpoint_type)
