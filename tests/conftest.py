@@ -15,3 +15,40 @@ def pytest_configure(config: pytest.Config) -> None:
     if missing:
         raise pytest.UsageError(f"shared test data missing under {SHARED_DATA}: {missing}; put the project's shared/ "
                                 "folder beside the repository or set TFSYNTH_SHARED_DATA to its data/ folder")
+
+
+# Longer than this, a failed == of two strings, byte strings or containers of them is reported by size and first
+# difference only: pytest's own report diffs them with difflib, which takes hours on megabytes (a checkpoint's bytes
+# once ran CI past its time limit that way).
+_LONGEST_DIFFED = 20_000
+
+
+def _size(value: object) -> int:
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_size(key) + _size(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(item) for item in value)
+    return 0
+
+
+def _first_difference(left: object, right: object) -> str:
+    if isinstance(left, dict) and isinstance(right, dict):
+        keys = sorted(set(left) ^ set(right), key=repr)
+        if keys:
+            return f"keys on one side only: {keys[:5]!r}"
+        differing = [key for key in left if left[key] != right[key]]
+        return f"{len(differing)} values differ, at keys {differing[:5]!r}"
+    if isinstance(left, (str, bytes, bytearray)) and isinstance(right, type(left)):
+        at = next((i for i, (a, b) in enumerate(zip(left, right)) if a != b), min(len(left), len(right)))
+        return f"first difference at offset {at}"
+    return "values differ"
+
+
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """A short report of a failed == between large values, instead of pytest's difflib diff of them."""
+    if op != "==" or max(_size(left), _size(right)) <= _LONGEST_DIFFED:
+        return None
+    return [f"{type(left).__name__} of size {_size(left)} != {type(right).__name__} of size {_size(right)}",
+            _first_difference(left, right)]

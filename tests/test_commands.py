@@ -1,10 +1,11 @@
 """The tests' command runner: a command past its timeout fails the test at once, children and all."""
 import os
+import sys
 import time
 
 import pytest
 
-from tests.commands import run_python
+from tests.commands import run_command, run_python
 
 # The command starts a child that inherits its output pipes and outlives it, as a generation pool's workers do.
 _PARENT_AND_CHILD = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', "
@@ -37,3 +38,16 @@ def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path):
 def test_output_and_exit_status_come_back():
     result = run_python("import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)")
     assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n")
+
+
+def test_a_failed_comparison_of_large_values_is_reported_at_once(tmp_path):
+    # pytest's own report of this failure is a difflib diff of two megabyte-long values, which runs for hours.
+    test_file = tmp_path / "test_large.py"
+    test_file.write_text("def test_large():\n"
+                         "    assert {'ckpt.data': bytes(3_000_000)} == {'ckpt.data': bytes(2_999_999) + b'1'}\n")
+    start = time.monotonic()
+    result = run_command([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+                          "--rootdir", str(tmp_path), str(test_file)], timeout=120)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "1 values differ, at keys ['ckpt.data']" in result.stdout, result.stdout[-2000:]
+    assert time.monotonic() - start < 100
