@@ -61,7 +61,7 @@ def test_scale_shrinks_every_count_and_keeps_rows_in_order():
     assert len(after) == len(before) == 5
     assert after == [(max(MIN_IMAGES, round(n / 10)), max(MIN_STEPS, round(s / 10))) for n, s in before]
     assert [n for n, _ in after] == sorted(n for n, _ in after)  # the quantity keeps its order
-    assert study.num_images == 400 and study.validation_images == 10 and study.num_train_steps == 250
+    assert study.num_images == 400 and study.validation_images == 10 and study.num_train_steps == 480
     stopping = load_study(str(STUDY_DIR / "early_stopping.yaml"))
     apply_scale(stopping, 0.25)
     assert stopping.rows[1].early_stopping["every_n_steps"] == 50 and stopping.rows[1].early_stopping["patience"] == 3
