@@ -36,7 +36,7 @@ def test_study_files_load_and_check_at_their_hour_scale(name):
     study = load_study(str(path))
     rows = [row.name for row in study.rows]
     scale = parse_scale("hour", study)
-    assert 0 < study.hour_scale < 1 and scale == study.hour_scale
+    assert 0 < study.hour_scale <= 1 and scale == study.hour_scale
     apply_scale(study, scale)
     assert [row.name for row in study.rows] == rows and study.scale == pytest.approx(scale)
     check_study(study)  # raises StudyError naming file and field on any problem
@@ -80,10 +80,10 @@ def test_scale_hour_needs_the_study_field():
 
 
 def test_main_job_scale_flag_is_an_override_of_the_recipe():
-    study = load_study(str(STUDIES["layers"]))
+    study = load_study(str(STUDIES["size"]))
     changes = apply_overrides(study, {"scale": "hour"})
-    assert [(c.flag, c.value) for c in changes] == [("--scale", "0.5")]
-    assert study.num_train_steps == 1000
+    assert [(c.flag, c.value) for c in changes] == [("--scale", "0.8")]
+    assert study.num_train_steps == 3840
 
 
 def test_dictionary_rows_render_cut_catalogs(tmp_path):
@@ -225,9 +225,9 @@ def test_study_fields_are_checked_for_form(tmp_path):
     text = (STUDY_DIR / "dictionary.yaml").read_text()
     path = tmp_path / "study.yaml"
     for bad, message in (("looks_per_class: 1", "'looks_per_class': expected an integer >= 1"),
-                         ("hour_scale: 0.3", "'hour_scale': expected a number in"),
+                         ("hour_scale: 1", "'hour_scale': expected a number in"),
                          ("x_label: looks per class, distractor kinds", "'ratios': 'd1/zz': 'zz' is not a row")):
-        replacement = {"looks_per_class: 1": "looks_per_class: 0", "hour_scale: 0.3": "hour_scale: 3",
+        replacement = {"looks_per_class: 1": "looks_per_class: 0", "hour_scale: 1": "hour_scale: 3",
                        "x_label: looks per class, distractor kinds":
                            "x_label: looks\nratios: ['d1/zz']"}[bad]
         path.write_text(text.replace(bad, replacement, 1).replace("../", str(STUDY_DIR.parent) + "/"))

@@ -10,6 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
+
 from tests.commands import REPO, run_command
 
 
@@ -21,7 +24,7 @@ def _files(folder: pathlib.Path, pattern: str) -> dict[str, str]:
             for p in sorted(glob.glob(str(folder / pattern)))}
 
 
-def _kill_when(command: list[str], ready, timeout_s: float = 300.0) -> None:
+def _kill_when(command: list[str], ready, timeout_s: float = 600.0) -> None:
     """Starts `command` in its own process group and kills the whole group with SIGKILL as soon as ready()."""
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)
@@ -44,10 +47,65 @@ def _generate(output_dir: pathlib.Path) -> list[str]:
             "--num_shards=3", "--products_per_image=3,6", "--seed=11"]
 
 
-def test_generation_killed_then_resumed_writes_the_same_bytes(tmp_path):
-    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    generated = run_command(_generate(whole), timeout=600)
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> pathlib.Path:
+    """An uninterrupted generation run: the bytes every interrupted one must end with."""
+    folder = tmp_path_factory.mktemp("generation") / "whole"
+    generated = run_command(_generate(folder), timeout=600)
     assert generated.returncode == 0, generated.stderr[-3000:]
+    return folder
+
+
+def _same_outputs(folder: pathlib.Path, whole: pathlib.Path) -> None:
+    expected = _files(whole, "*.tfrecord")
+    assert sum(name.startswith("train-") for name in expected) == 3 and any(n.startswith("val-") for n in expected)
+    assert _files(folder, "*.tfrecord") == expected
+    for name in ("label_map.pbtxt", "train_coco.json", "val_coco.json"):
+        assert (folder / name).read_bytes() == (whole / name).read_bytes(), name
+    assert not (folder / ".chunks").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while listed
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.split("/")[2]))
+    return found
+
+
+def test_a_render_worker_that_dies_is_replaced_and_the_bytes_are_the_same(tmp_path, whole):
+    # A worker once died of a segmentation fault in the GL driver and multiprocessing.Pool then waited forever for
+    # its chunk. Here one worker is killed mid-run: the run must finish by itself, with the uninterrupted bytes.
+    crashed = tmp_path / "crashed"
+    process = subprocess.Popen(_generate(crashed), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not glob.glob(str(crashed / ".chunks" / "*" / "*.npz")):
+            assert process.poll() is None and time.monotonic() < deadline, "no chunk was rendered"
+            time.sleep(0.05)
+        # The pool's workers are the children that run the spawn entry point (not its resource tracker).
+        workers = [pid for pid in _children(process.pid)
+                   if b"spawn_main" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert workers, "no render worker found"
+        os.kill(workers[0], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, stderr[-3000:]
+    assert "a render worker died" in stderr
+    _same_outputs(crashed, whole)
+
+
+def test_generation_killed_then_resumed_writes_the_same_bytes(tmp_path, whole):
+    resumed = tmp_path / "resumed"
 
     def some_chunks_done() -> bool:
         return len(glob.glob(str(resumed / ".chunks" / "*" / "*.npz"))) >= 1
@@ -56,12 +114,7 @@ def test_generation_killed_then_resumed_writes_the_same_bytes(tmp_path):
     assert not (resumed / "manifest.json").exists(), "killed too late: the run had finished"
     result = run_command(_generate(resumed), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = _files(whole, "*.tfrecord")
-    assert sum(name.startswith("train-") for name in expected) == 3 and any(n.startswith("val-") for n in expected)
-    assert _files(resumed, "*.tfrecord") == expected
-    for name in ("label_map.pbtxt", "train_coco.json", "val_coco.json"):
-        assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
-    assert not (resumed / ".chunks").exists()
+    _same_outputs(resumed, whole)
 
 
 # Augmentation and shuffling on, so that a pipeline that restarted from scratch after the kill, or drew its random

@@ -16,6 +16,7 @@ resumed run with the same flags writes the same names, so it removes nothing of 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import glob
 import hashlib
@@ -28,7 +29,7 @@ import platform
 import shutil
 import sys
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -40,6 +41,8 @@ from tfsynth.utils.preflight import check_output_dir
 
 SPLITS = (("train", 0), ("val", 1))
 CHUNK_SIZE = 25
+# New pools started after a render worker died, before the run gives up (a rerun still resumes).
+MAX_POOL_RESTARTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,6 +339,38 @@ def _remove_stale_outputs(config: GenerateConfig, summary: dict) -> list[str]:
     return removed
 
 
+def _render_pending(config: GenerateConfig, pending: list, advance: Callable[[int], object],
+                    restarts: int = MAX_POOL_RESTARTS) -> None:
+    """Renders the pending chunks in a pool of spawned workers; advance(n) after each chunk.
+
+    A worker that dies (a segmentation fault inside the GL driver was seen once in 4200 images) breaks the pool:
+    multiprocessing.Pool would wait forever for its lost chunk, a ProcessPoolExecutor raises BrokenProcessPool.
+    The chunks already written stay (each is committed by rename), so a new pool renders only the missing ones,
+    and the records are the same as without the crash: a chunk is a pure function of its indices.
+    """
+    context = multiprocessing.get_context("spawn")  # fresh workers: no inherited GL or TF state
+    for attempt in range(restarts + 1):
+        remaining = [task for task in pending if not os.path.exists(task[4])]
+        if not remaining:
+            return
+        workers = max(1, min(config.num_workers, len(remaining)))
+        try:
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                                        initargs=(config,)) as pool:
+                for future in concurrent.futures.as_completed([pool.submit(render_chunk, t) for t in remaining]):
+                    advance(future.result())
+            return
+        except concurrent.futures.process.BrokenProcessPool as error:
+            lost = [task[4] for task in remaining if not os.path.exists(task[4])]
+            if attempt == restarts:
+                raise RenderWorkerError(
+                    f"a render worker died {restarts + 1} times (killed by a signal or out of memory: {error}); "
+                    f"{len(lost)} chunks are not rendered, the first {lost[0]}. Rendered chunks are kept: rerun "
+                    f"the same command to render the rest") from None
+            logging.warning("a render worker died (%s); %d chunks still to render, starting a new pool (%d of %d)",
+                           error, len(lost), attempt + 1, restarts)
+
+
 def _load_chunk_all(tasks, split_name: str, config: GenerateConfig):
     for task in tasks:
         yield from _load_chunk(task[4], split_name, config)
@@ -363,13 +398,8 @@ def run(config: GenerateConfig, progress: bool = True) -> dict:
     done_before = total - sum(t[3] - t[2] for t in pending)
     render_started = time.time()
     if pending:
-        context = multiprocessing.get_context("spawn")  # fresh workers: no inherited GL or TF state
-        workers = max(1, min(config.num_workers, len(pending)))
-        with context.Pool(workers, initializer=_worker_init, initargs=(config,)) as pool, \
-                tqdm(total=total, initial=done_before, unit="img", disable=not progress,
-                     desc="rendering") as bar:
-            for count in pool.imap_unordered(render_chunk, pending):
-                bar.update(count)
+        with tqdm(total=total, initial=done_before, unit="img", disable=not progress, desc="rendering") as bar:
+            _render_pending(config, pending, bar.update)
     render_seconds = time.time() - render_started
     summary = _assemble(config, catalog, tasks, name_to_id)
     removed = _remove_stale_outputs(config, summary)
