@@ -91,15 +91,20 @@ REFERENCE: list[dict] = [
          "tfsynth's first training step: 32-36 s"]},
     {"date": "2026-12-06", "source": "this script, OD API = tf-object-detection-api 0.1 patched for TF 2.20 "
                                      "(benchmarks/README.md), 1 round, 200 steps (steady: 101-200), 64 + 16 "
-                                     "fast-preset renders, 8 classes; run at the lowest CPU priority on 2 cores "
-                                     "that long training jobs kept busy: a smoke test of the script, not a verdict",
+                                     "fast-preset renders, 8 classes, random init; run at the lowest CPU priority "
+                                     "on 2 cores that long training jobs kept busy (load average 7.5): a smoke "
+                                     "test of the script, not a verdict",
      "figures": [
-         "SSD MobileNetV2 320 batch 2: tfsynth 0.451 s/step, OD API 0.321 (ratio 1.40); a standalone OD API run "
-         "10 minutes earlier gave 1.029 under another load. CLI wall 129 s vs 188 s, peak RSS 1604 vs 1822 MB",
-         "evaluator on the OD API's step-200 checkpoint, 16 val images: CLI wall tfsynth 207 s (of which 180 s "
-         "waiting: it took the step from the file name ckpt-2, since mended in the script by "
-         "--eval_wait_interval=1), OD API 135 s",
-         "ratio tfsynth / OD API: ssd_b2 1.40 (loaded machine, 1 round)"]},
+         "SSD MobileNetV2 320 batch 2: tfsynth 0.553 s/step, OD API 0.336 (ratio 1.65); an earlier round gave "
+         "0.451 vs 0.321 (tfsynth slower both times) and a standalone OD API run 1.029: only an idle machine can "
+         "tell how much. CLI wall 234 s vs "
+         "284 s, peak RSS 1597 vs 1811 MB",
+         "SSDLite MobileNetV2 300 (main job) batch 16: tfsynth 3.249 s/step, OD API 5.340 (ratio 0.61); CLI wall "
+         "867 s vs 1393 s, peak RSS 2340 vs 4606 MB",
+         "evaluator on the OD API's SSD b2 step-200 checkpoint, 16 val images: CLI wall tfsynth 35 s, OD API 58 s "
+         "(ratio 0.60)",
+         "not measured: SSD MobileNetV2 batch 16, Faster R-CNN ResNet50 batch 2 (no time on the loaded machine)",
+         "ratio tfsynth / OD API (loaded machine, 1 round): ssd_b2 1.65, ssdlite_b16 0.61, eval 0.60"]},
 ]
 
 STEP_LINE = re.compile(r"Step (\d+) per-step time ([0-9.]+)s")
