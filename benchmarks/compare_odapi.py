@@ -190,9 +190,7 @@ def make_trainers(odapi_research: pathlib.Path, odapi_python: str) -> dict[str, 
     return {
         "tfsynth": Trainer("tfsynth", [sys.executable, "-m", "tfsynth.model_main_tf2", "--precision", "float32"],
                            tfsynth_env,
-                           # tfsynth takes the step from the checkpoint's number, which for the OD API's ckpt-N is
-                           # the save count, so it does not see the last step and waits for another checkpoint:
-                           # wait 1 s, not 180, so that the wall time is the evaluation's.
+                           # Wait 1 s, not 180, between checkpoints, so that the wall time is the evaluation's.
                            eval_args=["--eval_wait_interval=1"]),
         # --alsologtostderr, as the OD API's own instructions run it: absl's INFO lines (the per-step times) go to
         # the output this script reads.

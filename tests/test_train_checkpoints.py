@@ -47,3 +47,15 @@ def test_missing_checkpoint_is_named(tmp_path):
         checkpoints.resolve_checkpoint_path(str(tmp_path / "ckpt-0"), "train_config.fine_tune_checkpoint")
     with pytest.raises(FileNotFoundError, match="no checkpoint in folder"):
         checkpoints.resolve_checkpoint_path(str(tmp_path), "x")
+
+
+def test_a_checkpoints_step_is_its_step_variable_not_its_file_number(tmp_path):
+    # The OD API's trainer numbers checkpoints by saves: its ckpt-1 here holds step 200. The evaluator reports and
+    # stops by this step.
+    odapi_style = tf.train.CheckpointManager(tf.train.Checkpoint(step=tf.Variable(200, dtype=tf.int64)),
+                                             str(tmp_path / "odapi"), max_to_keep=2).save()
+    assert odapi_style.endswith("ckpt-1") and checkpoints.checkpoint_step(odapi_style) == 200
+    # Without a step variable (a Zoo checkpoint, say) the file number is all there is.
+    stepless = tf.train.CheckpointManager(tf.train.Checkpoint(weights=tf.Variable([1.0])), str(tmp_path / "zoo"),
+                                          max_to_keep=2).save(checkpoint_number=7)
+    assert checkpoints.checkpoint_step(stepless) == 7

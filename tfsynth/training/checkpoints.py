@@ -66,6 +66,17 @@ def resolve_checkpoint_path(path: str, what: str = "checkpoint") -> str:
     return path
 
 
+def checkpoint_step(prefix: str) -> Optional[int]:
+    """The training step a checkpoint holds: its `step` variable (both trainers save the global step under that
+    name), else the number in its file name, else None. The file number alone is not the step: the OD API's
+    trainer numbers checkpoints by how many it has saved (its ckpt-2 may hold step 200), tfsynth's by step."""
+    try:
+        return int(tf.train.load_checkpoint(prefix).get_tensor("step" + _VALUE_SUFFIX))
+    except (tf.errors.NotFoundError, ValueError):  # no such variable (e.g. a Zoo checkpoint)
+        number = prefix.rsplit("-", 1)[-1]
+        return int(number) if number.isdigit() else None
+
+
 def _sample(names: list, count: int = 8) -> str:
     if len(names) <= count:
         return ", ".join(names)

@@ -475,8 +475,8 @@ def eval_continuously(pipeline_config_path: str, config_override: Optional[str] 
                              record_filter=report.record_filter())
     metrics = None
     for prefix in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=wait_interval, timeout=timeout):
-        step = int(prefix.rsplit("-", 1)[-1]) if prefix.rsplit("-", 1)[-1].isdigit() else None
         try:
+            step = checkpoints.checkpoint_step(prefix)
             metrics = evaluation.evaluate(prefix, step)
         except tf.errors.NotFoundError:  # deleted by the trainer's max_to_keep meanwhile
             logger.warning("checkpoint %s disappeared before it was evaluated; waiting for the next", prefix)
