@@ -63,9 +63,9 @@ def coco_from_entries(entries, categories: list[dict]) -> dict:
     """The COCO instances dict of (image entry, annotations) pairs from coco_entries, in order: images numbered
     1..N, annotations 1..M."""
     coco_images, coco_annotations = [], []
-    for image_id, (image_entry, annotations) in enumerate(entries, 1):
+    for image_id, (image_entry, image_annotations) in enumerate(entries, 1):
         coco_images.append({"id": image_id, **image_entry})
-        for annotation in annotations:
+        for annotation in image_annotations:
             coco_annotations.append({"id": len(coco_annotations) + 1, "image_id": image_id, **annotation})
     return {
         "info": {"description": "written by tfsynth"},

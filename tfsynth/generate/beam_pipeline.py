@@ -78,46 +78,65 @@ def pipeline_options(runner: str, options_text: str, num_workers: int) -> Pipeli
 
 # --- worker side: one render process per worker process, shared by the DoFn instances it runs ------------------
 _RENDER_LOCK = threading.Lock()
-_RENDER: dict = {}  # "pool": the render process (a one-process Pool); "users": DoFn instances set up with it
+# config -> [render process (a one-process Pool), DoFn instances set up with it]. Keyed by the configuration:
+# Beam need not call teardown, so a later pipeline in the same process must never get a process of another config.
+_RENDER: dict = {}
 
 
 def _render_pool(config: GenerateConfig):
-    """The worker process's render process, started on first use. Spawned, not forked: a fork would carry this
-    process's TensorFlow (and Beam's threads) into the process that opens the GL context."""
+    """The worker process's render process for `config`, started on first use. Spawned, not forked: a fork would
+    carry this process's TensorFlow (and Beam's threads) into the process that opens the GL context."""
     with _RENDER_LOCK:
-        if "pool" not in _RENDER:
+        if config not in _RENDER:
             context = multiprocessing.get_context("spawn")
-            _RENDER["pool"] = context.Pool(1, initializer=init_render_worker, initargs=(config,))
-            _RENDER["users"] = 0
-        _RENDER["users"] += 1
-        return _RENDER["pool"]
+            _RENDER[config] = [context.Pool(1, initializer=init_render_worker, initargs=(config,)), 0]
+        _RENDER[config][1] += 1
+        return _RENDER[config][0]
 
 
-def _release_render_pool() -> None:
+def _release_render_pool(config: GenerateConfig) -> None:
     with _RENDER_LOCK:
-        _RENDER["users"] = _RENDER.get("users", 1) - 1
-        if _RENDER["users"] <= 0 and "pool" in _RENDER:
-            _RENDER.pop("pool").terminate()
+        entry = _RENDER.get(config)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                _RENDER.pop(config)[0].terminate()
 
 
-class RenderShard(beam.DoFn):
+class RenderingDoFn(beam.DoFn):
+    """A DoFn that renders: setup gives it its worker process's render process (self.render_pool, a one-process
+    Pool whose render_encoded((split_id, index)) returns a one-image chunk). Subclasses write what they render."""
+
+    def __init__(self, config: GenerateConfig):
+        super().__init__()
+        self._config = config
+        self.render_pool = None
+
+    def setup(self) -> None:
+        # The render process and its EGL context, once per worker process, before the first element.
+        self.render_pool = _render_pool(self._config)
+
+    def teardown(self) -> None:
+        if self.render_pool is not None:
+            self.render_pool = None
+            _release_render_pool(self._config)
+
+    def rendered(self, split_name: str, split_id: int, indices):
+        """ImageAnnotations of images `indices` of a split, in order; the render process works on the next image
+        while the caller handles this one (imap)."""
+        chunks = self.render_pool.imap(render_encoded, [(split_id, index) for index in indices])
+        for index, chunk in zip(indices, chunks):
+            item = decode_chunk(f"image {split_name}/{index} from the render process", chunk)[0]
+            yield annotation_from_item(item, split_name)
+
+
+class RenderShard(RenderingDoFn):
     """Renders one shard's images and writes its TFRecord file, its JPEGs (--write_images) and its receipt;
     yields (split name, shard index)."""
 
     def __init__(self, config: GenerateConfig, name_to_id: dict[str, int]):
-        super().__init__()
-        self._config = config
+        super().__init__(config)
         self._name_to_id = name_to_id
-        self._pool = None
-
-    def setup(self) -> None:
-        # The render process and its EGL context, once per worker process, before the first shard.
-        self._pool = _render_pool(self._config)
-
-    def teardown(self) -> None:
-        if self._pool is not None:
-            self._pool = None
-            _release_render_pool()
 
     def process(self, task: shards.ShardTask):
         from tfsynth.data.coco_json import coco_entries
@@ -128,11 +147,7 @@ class RenderShard(beam.DoFn):
         image_dir = os.path.join(config.output_dir, "images", task.split_name)
 
         def records():
-            # imap keeps the render process busy with the next image while this one is written.
-            rendered = self._pool.imap(render_encoded, [(task.split_id, index) for index in task.indices])
-            for index, chunk in zip(task.indices, rendered):
-                item = decode_chunk(f"image {task.split_name}/{index} from the render process", chunk)[0]
-                image = annotation_from_item(item, task.split_name)
+            for image in self.rendered(task.split_name, task.split_id, task.indices):
                 for obj in image.objects:
                     obj.class_id = name_to_id[obj.class_name]
                 yield serialize_example(annotation_to_example(image, name_to_id, include_masks=config.include_masks))
