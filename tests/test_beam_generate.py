@@ -11,10 +11,14 @@ import hashlib
 import json
 import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tests.commands import run_module
+from tests.commands import REPO, run_module
 from tfsynth.generate.pipeline import GenerateConfig
 
 # Small, but enough for every shard of train (3 shards) and val (2 shards) to hold several images, masks on so the
@@ -105,6 +109,45 @@ def test_beam_rerun_redoes_only_missing_shards(pool_outputs, tmp_path):
     assert manifest["rendered_this_run"] == 4 + 2  # train shard 1: images 1, 4, 7, 10; val shard 0: images 0, 2
     assert all(os.stat(p).st_mtime_ns == mtime for p, mtime in kept.items() if "val-00000" not in p)
     assert _digests(out) == _digests(pool_outputs)  # receipts removed after success (no --keep_chunks)
+
+
+def _spawned_children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` and that run multiprocessing's spawn entry point (Linux /proc)."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            parent = int(pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()[1])
+            child = int(stat.split("/")[2])
+            if parent == pid and b"spawn_main" in pathlib.Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except (OSError, IndexError, ValueError):  # ended while listed
+            continue
+    return found
+
+
+def test_beam_render_process_that_dies_is_replaced_and_the_bytes_are_the_same(pool_outputs, tmp_path):
+    # A render process can die (a segmentation fault in the GL driver was seen once in 4200 images). In the
+    # DirectRunner's in_memory mode the DoFn runs in the command's own process, so its render process is a child of
+    # it: killed as soon as it exists, the run must go on by itself and end with the pool's bytes.
+    out = tmp_path / "k"
+    argv = [sys.executable, "-m", "tfsynth.generate", *_argv(out), "--runner=DirectRunner",
+            "--beam_pipeline_options=direct_running_mode=in_memory,direct_num_workers=1"]
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not (children := _spawned_children(process.pid)):
+            assert process.poll() is None and time.monotonic() < deadline, "no render process was started"
+            time.sleep(0.05)
+        os.kill(children[0], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, stderr[-3000:]
+    assert "a render process died" in stderr
+    assert _digests(out) == _digests(pool_outputs)
 
 
 def test_beam_flag_errors_name_the_flag(tmp_path):

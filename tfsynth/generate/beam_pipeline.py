@@ -19,6 +19,7 @@ as the pool's chunks are.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import multiprocessing
 import os
@@ -32,8 +33,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tfsynth.generate import shards
-from tfsynth.generate.pipeline import (GenerateConfig, RenderWorkerError, annotation_from_item, categories_of,
-                                       decode_chunk, finish, prepare, render_encoded, split_plan, init_render_worker)
+from tfsynth.generate.pipeline import (MAX_POOL_RESTARTS, GenerateConfig, RenderWorkerError, annotation_from_item,
+                                       categories_of, decode_chunk, finish, init_render_worker, prepare,
+                                       render_encoded, split_plan)
 from tfsynth.utils.files import write_atomically
 
 _OPTION = re.compile(r"[A-Za-z][A-Za-z0-9_]*(=.*)?$")
@@ -78,20 +80,37 @@ def pipeline_options(runner: str, options_text: str, num_workers: int) -> Pipeli
 
 # --- worker side: one render process per worker process, shared by the DoFn instances it runs ------------------
 _RENDER_LOCK = threading.Lock()
-# config -> [render process (a one-process Pool), DoFn instances set up with it]. Keyed by the configuration:
-# Beam need not call teardown, so a later pipeline in the same process must never get a process of another config.
+# config -> [render process (a one-process ProcessPoolExecutor), DoFn instances set up with it]. Keyed by the
+# configuration: Beam need not call teardown, so a later pipeline in the same process never gets another config's.
 _RENDER: dict = {}
 
 
-def _render_pool(config: GenerateConfig):
-    """The worker process's render process for `config`, started on first use. Spawned, not forked: a fork would
-    carry this process's TensorFlow (and Beam's threads) into the process that opens the GL context."""
+def _start_render_process(config: GenerateConfig) -> concurrent.futures.ProcessPoolExecutor:
+    # Spawned, not forked: a fork would carry this process's TensorFlow (and Beam's threads) into the process that
+    # opens the GL context. An executor, not multiprocessing.Pool: when its process dies (a segmentation fault in
+    # the GL driver was seen once in 4200 images) it raises BrokenProcessPool where a Pool waits forever.
+    return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=init_render_worker, initargs=(config,))
+
+
+def _render_pool(config: GenerateConfig) -> concurrent.futures.ProcessPoolExecutor:
+    """The worker process's render process for `config`, started on first use."""
     with _RENDER_LOCK:
         if config not in _RENDER:
-            context = multiprocessing.get_context("spawn")
-            _RENDER[config] = [context.Pool(1, initializer=init_render_worker, initargs=(config,)), 0]
+            _RENDER[config] = [_start_render_process(config), 0]
         _RENDER[config][1] += 1
         return _RENDER[config][0]
+
+
+def _replace_render_pool(config: GenerateConfig, broken) -> concurrent.futures.ProcessPoolExecutor:
+    """A new render process in place of `broken` (one that died); another DoFn instance may have replaced it
+    already, then that one."""
+    with _RENDER_LOCK:
+        entry = _RENDER.setdefault(config, [broken, 1])
+        if entry[0] is broken:
+            broken.shutdown(wait=False, cancel_futures=True)
+            entry[0] = _start_render_process(config)
+        return entry[0]
 
 
 def _release_render_pool(config: GenerateConfig) -> None:
@@ -100,12 +119,13 @@ def _release_render_pool(config: GenerateConfig) -> None:
         if entry is not None:
             entry[1] -= 1
             if entry[1] <= 0:
-                _RENDER.pop(config)[0].terminate()
+                _RENDER.pop(config)[0].shutdown(wait=False, cancel_futures=True)
 
 
 class RenderingDoFn(beam.DoFn):
-    """A DoFn that renders: setup gives it its worker process's render process (self.render_pool, a one-process
-    Pool whose render_encoded((split_id, index)) returns a one-image chunk). Subclasses write what they render."""
+    """A DoFn that renders: setup gives it its worker process's render process (self.render_pool, whose
+    render_encoded((split_id, index)) returns a one-image chunk); rendered() yields the images. Subclasses write
+    what they render."""
 
     def __init__(self, config: GenerateConfig):
         super().__init__()
@@ -122,12 +142,28 @@ class RenderingDoFn(beam.DoFn):
             _release_render_pool(self._config)
 
     def rendered(self, split_name: str, split_id: int, indices):
-        """ImageAnnotations of images `indices` of a split, in order; the render process works on the next image
-        while the caller handles this one (imap)."""
-        chunks = self.render_pool.imap(render_encoded, [(split_id, index) for index in indices])
-        for index, chunk in zip(indices, chunks):
-            item = decode_chunk(f"image {split_name}/{index} from the render process", chunk)[0]
-            yield annotation_from_item(item, split_name)
+        """ImageAnnotations of images `indices` of a split, in order; the render process works on the next images
+        while the caller handles this one. A render process that dies is replaced (up to MAX_POOL_RESTARTS times)
+        and rendering goes on at the image it lost: an image is a pure function of its index, so the output is the
+        same as without the crash."""
+        remaining = list(indices)
+        for restart in range(MAX_POOL_RESTARTS + 1):
+            try:
+                chunks = self.render_pool.map(render_encoded, [(split_id, index) for index in remaining])
+                for chunk in chunks:
+                    index = remaining.pop(0)
+                    item = decode_chunk(f"image {split_name}/{index} from the render process", chunk)[0]
+                    yield annotation_from_item(item, split_name)
+                return
+            except concurrent.futures.process.BrokenProcessPool as error:
+                if restart == MAX_POOL_RESTARTS:
+                    raise RenderWorkerError(
+                        f"a render process died {restart + 1} times ({error}); image {split_name}/{remaining[0]} "
+                        "is not rendered. Shards already written are kept: rerun the same command for the "
+                        "rest") from None
+                logging.warning("a render process died (%s) before image %s/%d; starting a new one (%d of %d)",
+                                error, split_name, remaining[0], restart + 1, MAX_POOL_RESTARTS)
+                self.render_pool = _replace_render_pool(self._config, self.render_pool)
 
 
 class RenderShard(RenderingDoFn):
