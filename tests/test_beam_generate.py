@@ -11,14 +11,11 @@ import hashlib
 import json
 import os
 import pathlib
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.commands import REPO, run_module
+from tests.commands import run_killing_a_worker, run_module
 from tfsynth.generate.pipeline import GenerateConfig
 
 # Small, but enough for every shard of train (3 shards) and val (2 shards) to hold several images, masks on so the
@@ -111,20 +108,6 @@ def test_beam_rerun_redoes_only_missing_shards(pool_outputs, tmp_path):
     assert _digests(out) == _digests(pool_outputs)  # receipts removed after success (no --keep_chunks)
 
 
-def _spawned_children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` and that run multiprocessing's spawn entry point (Linux /proc)."""
-    found = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            parent = int(pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()[1])
-            child = int(stat.split("/")[2])
-            if parent == pid and b"spawn_main" in pathlib.Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(child)
-        except (OSError, IndexError, ValueError):  # ended while listed
-            continue
-    return found
-
-
 def test_beam_render_process_that_dies_is_replaced_and_the_bytes_are_the_same(pool_outputs, tmp_path):
     # A render process can die (a segmentation fault in the GL driver was seen once in 4200 images). In the
     # DirectRunner's in_memory mode the DoFn runs in the command's own process, so its render process is a child of
@@ -132,21 +115,9 @@ def test_beam_render_process_that_dies_is_replaced_and_the_bytes_are_the_same(po
     out = tmp_path / "k"
     argv = [sys.executable, "-m", "tfsynth.generate", *_argv(out), "--runner=DirectRunner",
             "--beam_pipeline_options=direct_running_mode=in_memory,direct_num_workers=1"]
-    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        deadline = time.monotonic() + 600
-        while not (children := _spawned_children(process.pid)):
-            assert process.poll() is None and time.monotonic() < deadline, "no render process was started"
-            time.sleep(0.05)
-        os.kill(children[0], signal.SIGKILL)
-        _, stderr = process.communicate(timeout=600)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, stderr[-3000:]
-    assert "a render process died" in stderr
+    result = run_killing_a_worker(argv, lambda: True)  # killed as soon as it exists
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "a render process died" in result.stderr
     assert _digests(out) == _digests(pool_outputs)
 
 
