@@ -37,7 +37,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("export, pretrained", ("tfsynth.export", "tfsynth.pretrained")),
     ("commands", ("tfsynth.convert", "tfsynth.inspect", "tfsynth.detect", "tfsynth.model_main_tf2",
                   "tfsynth.exporter_main_v2", "tfsynth.export_tflite", "tfsynth.experiments", "tfsynth.main_job",
-                  "tfsynth.system_check", "tfsynth.generate", "tfsynth.catalog", "tfsynth.studies")),
+                  "tfsynth.system_check", "tfsynth.generate", "tfsynth.catalog", "tfsynth.studies",
+                  "tfsynth.datasets")),
 ]
 
 # (importing module, imported module) -> why this upward import is accepted. Empty: there is none.

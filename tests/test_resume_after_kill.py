@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.commands import REPO, run_command
+from tests.commands import REPO, run_command, run_killing_a_worker
 
 
 
@@ -65,42 +65,14 @@ def _same_outputs(folder: pathlib.Path, whole: pathlib.Path) -> None:
     assert not (folder / ".chunks").exists()
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            fields = pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended while listed
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.split("/")[2]))
-    return found
-
-
 def test_a_render_worker_that_dies_is_replaced_and_the_bytes_are_the_same(tmp_path, whole):
     # A worker once died of a segmentation fault in the GL driver and multiprocessing.Pool then waited forever for
     # its chunk. Here one worker is killed mid-run: the run must finish by itself, with the uninterrupted bytes.
     crashed = tmp_path / "crashed"
-    process = subprocess.Popen(_generate(crashed), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 600
-        while not glob.glob(str(crashed / ".chunks" / "*" / "*.npz")):
-            assert process.poll() is None and time.monotonic() < deadline, "no chunk was rendered"
-            time.sleep(0.05)
-        # The pool's workers are the children that run the spawn entry point (not its resource tracker).
-        workers = [pid for pid in _children(process.pid)
-                   if b"spawn_main" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()]
-        assert workers, "no render worker found"
-        os.kill(workers[0], signal.SIGKILL)
-        _, stderr = process.communicate(timeout=600)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, stderr[-3000:]
-    assert "a render worker died" in stderr
+    result = run_killing_a_worker(_generate(crashed),
+                                  lambda: bool(glob.glob(str(crashed / ".chunks" / "*" / "*.npz"))))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "a render worker died" in result.stderr
     _same_outputs(crashed, whole)
 
 

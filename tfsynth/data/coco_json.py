@@ -35,31 +35,38 @@ def _segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray:
     return mask_util.decode(rle).astype(np.uint8)
 
 
-def coco_dict(images: list[ImageAnnotation], categories: list[dict]) -> dict:
-    """The COCO instances dict of `images` (ids 1..N); categories are {'id', 'name'} dicts.
-
-    An object's category is its class_id when set, else the category whose name is its class_name.
+def coco_entries(image: ImageAnnotation, name_to_id: dict[str, int]) -> tuple[dict, list[dict]]:
+    """One image's part of the COCO dict, before numbering: its image entry without "id" and its annotations
+    without "id" and "image_id". Plain JSON data, so a process that writes one shard can hand it on (generate's
+    Beam runner) and coco_from_entries numbers it exactly as coco_dict would.
     """
-    name_to_id = {category["name"]: int(category["id"]) for category in categories}
     known_ids = set(name_to_id.values())
+    annotations = []
+    for obj in image.objects:
+        category_id = obj.class_id if obj.class_id is not None else name_to_id.get(obj.class_name)
+        if category_id not in known_ids:
+            raise ValueError(f"image {image.filename!r}: class {obj.class_name!r} (id {obj.class_id}) "
+                             f"is not among the categories {sorted(name_to_id)}")
+        annotation = {
+            "category_id": int(category_id),
+            "bbox": [float(obj.xmin), float(obj.ymin), float(obj.xmax - obj.xmin), float(obj.ymax - obj.ymin)],
+            "area": float(obj.area) if obj.area is not None else float(obj.box_area),
+            "iscrowd": 0,
+        }
+        if obj.mask is not None:
+            annotation["segmentation"] = _mask_to_rle(obj.mask)
+        annotations.append(annotation)
+    return {"file_name": image.filename, "width": int(image.width), "height": int(image.height)}, annotations
+
+
+def coco_from_entries(entries, categories: list[dict]) -> dict:
+    """The COCO instances dict of (image entry, annotations) pairs from coco_entries, in order: images numbered
+    1..N, annotations 1..M."""
     coco_images, coco_annotations = [], []
-    for image_id, image in enumerate(images, 1):
-        coco_images.append({"id": image_id, "file_name": image.filename, "width": int(image.width),
-                            "height": int(image.height)})
-        for obj in image.objects:
-            category_id = obj.class_id if obj.class_id is not None else name_to_id.get(obj.class_name)
-            if category_id not in known_ids:
-                raise ValueError(f"image {image.filename!r}: class {obj.class_name!r} (id {obj.class_id}) "
-                                 f"is not among the categories {sorted(name_to_id)}")
-            annotation = {
-                "id": len(coco_annotations) + 1, "image_id": image_id, "category_id": int(category_id),
-                "bbox": [float(obj.xmin), float(obj.ymin), float(obj.xmax - obj.xmin), float(obj.ymax - obj.ymin)],
-                "area": float(obj.area) if obj.area is not None else float(obj.box_area),
-                "iscrowd": 0,
-            }
-            if obj.mask is not None:
-                annotation["segmentation"] = _mask_to_rle(obj.mask)
-            coco_annotations.append(annotation)
+    for image_id, (image_entry, image_annotations) in enumerate(entries, 1):
+        coco_images.append({"id": image_id, **image_entry})
+        for annotation in image_annotations:
+            coco_annotations.append({"id": len(coco_annotations) + 1, "image_id": image_id, **annotation})
     return {
         "info": {"description": "written by tfsynth"},
         "licenses": [],
@@ -70,9 +77,23 @@ def coco_dict(images: list[ImageAnnotation], categories: list[dict]) -> dict:
     }
 
 
+def coco_dict(images: list[ImageAnnotation], categories: list[dict]) -> dict:
+    """The COCO instances dict of `images` (ids 1..N); categories are {'id', 'name'} dicts.
+
+    An object's category is its class_id when set, else the category whose name is its class_name.
+    """
+    name_to_id = {category["name"]: int(category["id"]) for category in categories}
+    return coco_from_entries((coco_entries(image, name_to_id) for image in images), categories)
+
+
 def write_coco_json(path: str, images: list[ImageAnnotation], categories: list[dict]) -> None:
     """Writes the COCO ground truth of `images` to `path` (temporary file, then rename)."""
-    data = coco_dict(images, categories)
+    write_coco_dict(path, coco_dict(images, categories))
+
+
+def write_coco_dict(path: str, data: dict) -> None:
+    """Writes a COCO dict (coco_dict, coco_from_entries) to `path` (temporary file, then rename): one layout of the
+    file for every writer, so equal dicts give equal bytes."""
     write_atomically(path, json.dumps(data))
 
 

@@ -11,7 +11,8 @@ import hashlib
 import io
 import logging
 import os
-from typing import Iterator, Union
+import uuid
+from typing import Iterable, Iterator, Union
 
 import numpy as np
 import tensorflow as tf
@@ -193,6 +194,29 @@ def remove_stale_shards(output_dir: str, name: str, current: list[str]) -> list[
         os.remove(path)
         logging.warning("removed %s: a shard of an earlier run that this run does not overwrite", path)
     return stale
+
+
+def write_shard(path: str, records: Iterable[bytes]) -> int:
+    """Writes serialized records into one shard file at `path`, through a temporary name beside it that is renamed
+    over `path` once every record is written; returns the number written.
+
+    The temporary name is unique to this call, so two processes given the same shard (a distributed runner retries
+    or duplicates work) never write one file; each renames a whole shard, and with the same records the same bytes.
+    On an exception the temporary file is removed and an earlier file at `path` is left as it was.
+    """
+    temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    count = 0
+    try:
+        with tf.io.TFRecordWriter(temporary) as writer:
+            for record in records:
+                writer.write(record)
+                count += 1
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    return count
 
 
 class ShardedTFRecordWriter:

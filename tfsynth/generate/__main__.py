@@ -3,6 +3,7 @@
 Example:
   python -m tfsynth.generate --output_dir /tmp/gen --num_images 4000 --num_workers 2
   python -m tfsynth.generate --output_dir /tmp/gen_notex --num_images 4000 --cues=-texture
+  python -m tfsynth.generate --output_dir /tmp/gen --num_images 4000 --runner DirectRunner --num_workers 2
 """
 from __future__ import annotations
 
@@ -38,7 +39,23 @@ flags.DEFINE_boolean("include_masks", False, "Write instance masks.")
 flags.DEFINE_boolean("write_images", False, "Also write the JPEG files under images/<split>/.")
 flags.DEFINE_boolean("write_solo", False, "Also write a SOLO dataset per split (solo_<split>/).")
 flags.DEFINE_boolean("keep_chunks", False, "Keep the rendered chunks (OUTPUT_DIR/.chunks) after a successful run.")
+flags.DEFINE_string("runner", None, "Run generation as an Apache Beam pipeline on this runner (DirectRunner, "
+                    "PrismRunner, FlinkRunner, DataflowRunner, ...; needs the beam extra). Default: the local "
+                    "process pool. Same records either way.")
+flags.DEFINE_string("beam_pipeline_options", None, "Beam options for --runner, 'NAME=VALUE,NAME=VALUE' (e.g. "
+                    "'direct_num_workers=4' or 'flink_master=host:8081,environment_type=LOOPBACK'). For the "
+                    "DirectRunner, --num_workers worker processes unless these say otherwise.")
 flags.mark_flag_as_required("output_dir")
+
+
+def _run_on_runner(config: GenerateConfig) -> dict:
+    """Generation on --runner: the Beam pipeline, imported only here so the local pool never needs apache-beam."""
+    import importlib.util
+    if importlib.util.find_spec("apache_beam") is None:
+        raise ValueError(f"--runner {FLAGS.runner}: needs apache-beam, which is not installed; install it with "
+                         "pip install -e '.[beam]'")
+    from tfsynth.generate import beam_pipeline
+    return beam_pipeline.run(config, FLAGS.runner, FLAGS.beam_pipeline_options)
 
 
 def main(argv: list[str]) -> None:
@@ -59,7 +76,9 @@ def main(argv: list[str]) -> None:
         min_visibility=FLAGS.min_visibility, low_visibility=FLAGS.low_visibility,
         include_masks=FLAGS.include_masks, write_images=FLAGS.write_images, write_solo=FLAGS.write_solo,
         keep_chunks=FLAGS.keep_chunks)
-    manifest = run(config)
+    if FLAGS.beam_pipeline_options and not FLAGS.runner:
+        raise app.UsageError("--beam_pipeline_options needs --runner (without it the local pool runs)")
+    manifest = _run_on_runner(config) if FLAGS.runner else run(config)
     for split, info in manifest["outputs"].items():
         print(f"{split}: {info['images']} images, {info['objects']} objects -> {config.output_dir}")
     if manifest["removed_stale_outputs"]:

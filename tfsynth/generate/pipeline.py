@@ -110,7 +110,7 @@ def check_config(config: GenerateConfig) -> None:
 _WORKER: dict = {}
 
 
-def _worker_init(config: GenerateConfig) -> None:
+def init_render_worker(config: GenerateConfig) -> None:
     # A Pool respawns workers whose initializer raises, forever: keep the error for the first task instead.
     try:
         _setup_worker(config)
@@ -172,10 +172,11 @@ def encode_chunk(images: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
-def decode_chunk(path: str) -> list[dict]:
-    """The images of a chunk file written by encode_chunk; a damaged file is an error naming it."""
+def decode_chunk(path: str, data: Optional[bytes] = None) -> list[dict]:
+    """The images of a chunk written by encode_chunk: the file at `path`, or `data` (then `path` only names it in
+    errors); a damaged chunk is an error naming it."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(path if data is None else io.BytesIO(data), allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode("utf-8"))
             images = []
             for position, item in enumerate(meta):
@@ -208,6 +209,16 @@ def render_chunk(task: tuple[str, int, int, int, str]) -> int:
     return end - start
 
 
+def render_encoded(task: tuple[int, int]) -> bytes:
+    """Renders image `index` of split `split_id` (a (split_id, index) pair) into a one-image chunk: what the Beam
+    runner's render process hands its shard writer, in the same form as the pool's chunk files, so both runners
+    turn identical data into records."""
+    if "error" in _WORKER:
+        raise RenderWorkerError(f"render worker failed to start: {_WORKER['error']}") from _WORKER["error"]
+    split_id, index = task
+    return encode_chunk([render_image(split_id, index)])
+
+
 # --- main side --------------------------------------------------------------------------------------------
 def chunk_tasks(config: GenerateConfig) -> list[tuple[str, int, int, int, str]]:
     tasks = []
@@ -221,23 +232,40 @@ def chunk_tasks(config: GenerateConfig) -> list[tuple[str, int, int, int, str]]:
     return tasks
 
 
-def _load_chunk(path: str, split_name: str, config: GenerateConfig):
+def annotation_from_item(item: dict, split_name: str):
+    """An ImageAnnotation of one image decoded from a chunk (decode_chunk), masks back to full frame size."""
     from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation
+    objects = []
+    for record in item["objects"]:
+        mask_info = record.pop("mask")
+        obj = ObjectAnnotation(**record)
+        if mask_info is not None:
+            rows, cols = mask_info["rows"], mask_info["cols"]
+            mask = np.zeros((item["height"], item["width"]), np.uint8)
+            crop = np.unpackbits(mask_info["bits"], count=rows * cols).reshape(rows, cols)
+            mask[mask_info["y0"]:mask_info["y0"] + rows, mask_info["x0"]:mask_info["x0"] + cols] = crop
+            obj.mask = mask
+        objects.append(obj)
+    name = f"{split_name}_{item['index']:06d}.jpg"
+    return ImageAnnotation(filename=name, width=item["width"], height=item["height"], objects=objects,
+                           encoded=item["encoded"], image_format="jpeg", source_id=f"{split_name}/{item['index']}")
+
+
+def _load_chunk(path: str, split_name: str, config: GenerateConfig):
     for item in decode_chunk(path):
-        objects = []
-        for record in item["objects"]:
-            mask_info = record.pop("mask")
-            obj = ObjectAnnotation(**record)
-            if mask_info is not None:
-                rows, cols = mask_info["rows"], mask_info["cols"]
-                mask = np.zeros((item["height"], item["width"]), np.uint8)
-                crop = np.unpackbits(mask_info["bits"], count=rows * cols).reshape(rows, cols)
-                mask[mask_info["y0"]:mask_info["y0"] + rows, mask_info["x0"]:mask_info["x0"] + cols] = crop
-                obj.mask = mask
-            objects.append(obj)
-        name = f"{split_name}_{item['index']:06d}.jpg"
-        yield ImageAnnotation(filename=name, width=item["width"], height=item["height"], objects=objects,
-                              encoded=item["encoded"], image_format="jpeg", source_id=f"{split_name}/{item['index']}")
+        yield annotation_from_item(item, split_name)
+
+
+def split_plan(config: GenerateConfig) -> list[tuple[str, int, int, int]]:
+    """(split name, split id, images, shards) of each split the run writes: val gets at most 2 shards."""
+    counts = {"train": config.num_images, "val": config.validation_images}
+    shards = {"train": config.num_shards, "val": max(1, min(config.num_shards, 2))}
+    return [(name, split_id, counts[name], shards[name]) for name, split_id in SPLITS if counts[name] > 0]
+
+
+def categories_of(name_to_id: dict[str, int]) -> list[dict]:
+    """COCO categories of the label map, in id order."""
+    return [{"id": class_id, "name": name} for name, class_id in sorted(name_to_id.items(), key=lambda p: p[1])]
 
 
 def _label_map_dict(config: GenerateConfig, catalog: Catalog) -> dict[str, int]:
@@ -272,14 +300,10 @@ def _write_json(path: str, data: dict) -> None:
 def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[str, int]) -> dict:
     from tfsynth.data.coco_json import write_coco_json
     from tfsynth.data.tfrecord import ShardedTFRecordWriter, annotation_to_example
-    categories = [{"id": class_id, "name": name} for name, class_id in sorted(name_to_id.items(),
-                                                                                key=lambda p: p[1])]
+    categories = categories_of(name_to_id)
     summary = {}
-    for split_name, _ in SPLITS:
+    for split_name, _, _, num_shards in split_plan(config):
         split_tasks = [t for t in tasks if t[0] == split_name]
-        if not split_tasks:
-            continue
-        num_shards = config.num_shards if split_name == "train" else max(1, min(config.num_shards, 2))
         annotations = []
         image_dir = os.path.join(config.output_dir, "images", split_name)
         if config.write_images:
@@ -355,7 +379,7 @@ def _render_pending(config: GenerateConfig, pending: list, advance: Callable[[in
             return
         workers = max(1, min(config.num_workers, len(remaining)))
         try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=init_render_worker,
                                                         initargs=(config,)) as pool:
                 for future in concurrent.futures.as_completed([pool.submit(render_chunk, t) for t in remaining]):
                     advance(future.result())
@@ -382,14 +406,8 @@ def run(config: GenerateConfig, progress: bool = True) -> dict:
     Checks the configuration, the output folder, the catalog, the label map and the preset before rendering.
     """
     from tqdm import tqdm
-    from tfsynth.utils.label_map_util import write_label_map
     started = time.time()
-    check_config(config)
-    catalog = catalog_from_flag(config.catalog)  # fail early on catalog errors, in the main process
-    name_to_id = _label_map_dict(config, catalog)
-    from tfsynth.generate.render_gl import get_preset
-    get_preset(config.preset)
-    os.makedirs(config.output_dir, exist_ok=True)
+    catalog, name_to_id = prepare(config)
     tasks = chunk_tasks(config)
     pending = [t for t in tasks if not os.path.exists(t[4])]
     for task in pending:
@@ -402,6 +420,30 @@ def run(config: GenerateConfig, progress: bool = True) -> dict:
             _render_pending(config, pending, bar.update)
     render_seconds = time.time() - render_started
     summary = _assemble(config, catalog, tasks, name_to_id)
+    manifest = finish(config, catalog, name_to_id, summary, {"rendered_this_run": total - done_before,
+                                                             "render_seconds": render_seconds}, started)
+    if not config.keep_chunks:  # the records hold everything now; a rerun renders anew
+        shutil.rmtree(os.path.join(config.output_dir, ".chunks"), ignore_errors=True)
+    return manifest
+
+
+def prepare(config: GenerateConfig) -> tuple[Catalog, dict[str, int]]:
+    """Every cheap check before rendering (flags, output folder, catalog, label map, preset), in the main process;
+    creates the output folder. Returns the catalog and the label map's name -> id."""
+    check_config(config)
+    catalog = catalog_from_flag(config.catalog)
+    name_to_id = _label_map_dict(config, catalog)
+    from tfsynth.generate.render_gl import get_preset
+    get_preset(config.preset)
+    os.makedirs(config.output_dir, exist_ok=True)
+    return catalog, name_to_id
+
+
+def finish(config: GenerateConfig, catalog: Catalog, name_to_id: dict[str, int], summary: dict, run_info: dict,
+           started: float) -> dict:
+    """Once the records and COCO JSON are written: stale outputs removed, label_map.pbtxt and manifest.json
+    written (run_info's keys added to the manifest). Returns the manifest."""
+    from tfsynth.utils.label_map_util import write_label_map
     removed = _remove_stale_outputs(config, summary)
     label_map_path = os.path.join(config.output_dir, "label_map.pbtxt")
     write_label_map(label_map_path, name_to_id)
@@ -414,12 +456,9 @@ def run(config: GenerateConfig, progress: bool = True) -> dict:
         "versions": _versions(),
         "outputs": summary,
         "label_map": label_map_path,
-        "rendered_this_run": total - done_before,
         "removed_stale_outputs": removed,
-        "render_seconds": render_seconds,
+        **run_info,
         "total_seconds": time.time() - started,
     }
     _write_json(os.path.join(config.output_dir, "manifest.json"), manifest)
-    if not config.keep_chunks:  # the records hold everything now; a rerun renders anew
-        shutil.rmtree(os.path.join(config.output_dir, ".chunks"), ignore_errors=True)
     return manifest
