@@ -6,9 +6,9 @@ CPU from every later test. A timeout fails the test naming the command, with the
 """
 from __future__ import annotations
 
+import glob
 import os
 import pathlib
-import glob
 import signal
 import subprocess
 import sys
@@ -64,22 +64,54 @@ def spawned_children(pid: int) -> list[int]:
     return found
 
 
+def _start(argv: list[str]) -> subprocess.Popen:
+    """argv started in its own session (so its whole process group can be killed), stderr captured as text."""
+    return subprocess.Popen([str(part) for part in argv], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_until(process: subprocess.Popen, condition, deadline: float, argv: list[str]) -> None:
+    """Polls condition() until it holds; fails the test if the process ends first or the deadline passes."""
+    while not condition():
+        assert process.poll() is None, \
+            f"{' '.join(map(str, argv))}: finished before it could be killed: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, f"{' '.join(map(str, argv))}: never reached the point to kill it"
+        time.sleep(0.05)
+
+
+def _end(process: subprocess.Popen) -> None:
+    """Leaves nothing of the command running: its process group is killed if it is still alive."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def run_killed_when(argv: list[str], ready, timeout: float = 600) -> None:
+    """Runs argv (its own session) and kills its whole process group with SIGKILL as soon as ready() holds, as a
+    kill -9 of the job would. Fails the test if it ends first or ready() does not hold within `timeout` seconds."""
+    process = _start(argv)
+    try:
+        _wait_until(process, ready, time.monotonic() + timeout, argv)
+    finally:
+        _end(process)
+    assert process.returncode == -signal.SIGKILL
+
+
 def run_killing_a_worker(argv: list[str], ready, timeout: float = 600) -> subprocess.CompletedProcess:
     """Runs argv (its own session) and, once ready() holds and it has a spawned child, kills that child with
     SIGKILL, as a crash in the GL driver would; returns its exit status and stderr after it ended by itself.
     Past `timeout` seconds in all, the test fails and the command's process group is killed."""
-    process = subprocess.Popen([str(part) for part in argv], cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = _start(argv)
+    children: list[int] = []
+
+    def worker_found() -> bool:
+        children[:] = spawned_children(process.pid) if ready() else []
+        return bool(children)
+
     try:
-        deadline = time.monotonic() + timeout
-        while not (ready() and (children := spawned_children(process.pid))):
-            assert process.poll() is None and time.monotonic() < deadline, \
-                f"{' '.join(map(str, argv))}: ended or ran past {timeout} s before a worker could be killed"
-            time.sleep(0.05)
+        _wait_until(process, worker_found, time.monotonic() + timeout, argv)
         os.kill(children[0], signal.SIGKILL)
         _, stderr = process.communicate(timeout=timeout)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _end(process)
     return subprocess.CompletedProcess(argv, process.returncode, "", stderr)

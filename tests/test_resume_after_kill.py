@@ -6,15 +6,11 @@ import glob
 import hashlib
 import os
 import pathlib
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.commands import REPO, run_command, run_killing_a_worker
-
+from tests.commands import run_command, run_killed_when, run_killing_a_worker
 
 
 def _files(folder: pathlib.Path, pattern: str) -> dict[str, str]:
@@ -22,23 +18,6 @@ def _files(folder: pathlib.Path, pattern: str) -> dict[str, str]:
     difflib diff of megabytes of bytes runs for hours (it ran CI past its time limit once)."""
     return {os.path.basename(p): hashlib.sha256(pathlib.Path(p).read_bytes()).hexdigest()
             for p in sorted(glob.glob(str(folder / pattern)))}
-
-
-def _kill_when(command: list[str], ready, timeout_s: float = 600.0) -> None:
-    """Starts `command` in its own process group and kills the whole group with SIGKILL as soon as ready()."""
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not ready():
-            assert process.poll() is None, f"finished before it could be killed: {process.stderr.read()[-2000:]}"
-            assert time.monotonic() < deadline, "never reached the point to kill it"
-            time.sleep(0.05)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
 
 
 def _generate(output_dir: pathlib.Path) -> list[str]:
@@ -82,7 +61,7 @@ def test_generation_killed_then_resumed_writes_the_same_bytes(tmp_path, whole):
     def some_chunks_done() -> bool:
         return len(glob.glob(str(resumed / ".chunks" / "*" / "*.npz"))) >= 1
 
-    _kill_when(_generate(resumed), some_chunks_done)
+    run_killed_when(_generate(resumed), some_chunks_done)
     assert not (resumed / "manifest.json").exists(), "killed too late: the run had finished"
     result = run_command(_generate(resumed), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -126,7 +105,7 @@ def test_training_killed_then_resumed_gives_the_same_checkpoint(tmp_path):
         # The index file is written last (the "checkpoint" state file after it): then ckpt-2 is complete.
         return (resumed / "checkpoint").exists() and "ckpt-2" in (resumed / "checkpoint").read_text()
 
-    _kill_when(_train(pipeline, resumed), second_checkpoint_written)
+    run_killed_when(_train(pipeline, resumed), second_checkpoint_written)
     assert not glob.glob(str(resumed / "ckpt-6.*")), "killed too late: the run had finished"
     result = run_command(_train(pipeline, resumed), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -251,7 +251,7 @@ def annotation_from_item(item: dict, split_name: str):
                            encoded=item["encoded"], image_format="jpeg", source_id=f"{split_name}/{item['index']}")
 
 
-def _load_chunk(path: str, split_name: str, config: GenerateConfig):
+def _load_chunk(path: str, split_name: str):
     for item in decode_chunk(path):
         yield annotation_from_item(item, split_name)
 
@@ -311,7 +311,7 @@ def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[
         num_objects = 0
         with ShardedTFRecordWriter(config.output_dir, split_name, num_shards) as writer:
             for task in split_tasks:
-                for image in _load_chunk(task[4], split_name, config):
+                for image in _load_chunk(task[4], split_name):
                     for obj in image.objects:
                         obj.class_id = name_to_id[obj.class_name]
                     writer.write(annotation_to_example(image, name_to_id, include_masks=config.include_masks))
@@ -328,7 +328,7 @@ def _assemble(config: GenerateConfig, catalog: Catalog, tasks, name_to_id: dict[
             from tfsynth.generate.solo_writer import write_solo
             # A generator, not a list: images stream through the writer (masks are full-size arrays).
             write_solo(os.path.join(config.output_dir, f"solo_{split_name}"),
-                       _load_chunk_all(split_tasks, split_name, config), name_to_id,
+                       _load_chunk_all(split_tasks, split_name), name_to_id,
                        include_masks=config.include_masks)
         summary[split_name] = {"images": len(annotations), "objects": num_objects, "shards": writer.paths}
     return summary
@@ -395,9 +395,9 @@ def _render_pending(config: GenerateConfig, pending: list, advance: Callable[[in
                            error, len(lost), attempt + 1, restarts)
 
 
-def _load_chunk_all(tasks, split_name: str, config: GenerateConfig):
+def _load_chunk_all(tasks, split_name: str):
     for task in tasks:
-        yield from _load_chunk(task[4], split_name, config)
+        yield from _load_chunk(task[4], split_name)
 
 
 def run(config: GenerateConfig, progress: bool = True) -> dict:
