@@ -133,7 +133,15 @@ def test_beam_flag_errors_name_the_flag(tmp_path):
         "generate: error: --runner NoSuchRunner: not a Beam runner this installation knows")
     solo = _beam(tmp_path / "c", write_solo=True)
     assert solo.returncode == 1 and "--write_solo with --runner DirectRunner" in solo.stderr
-    assert not any((tmp_path / name).exists() for name in "abc")  # refused before anything was written
+    # --num_workers would be ignored: refused by name rather than silently dropped.
+    flink = run_module("tfsynth.generate", *_argv(tmp_path / "d"), "--runner=FlinkRunner", "--num_workers=8",
+                       timeout=120)
+    assert flink.returncode == 1
+    assert flink.stderr.strip().splitlines()[-1].startswith(
+        "generate: error: --num_workers: FlinkRunner does not read it")
+    both = _beam(tmp_path / "e", "direct_num_workers=2", num_workers=2)
+    assert both.returncode == 1 and "--num_workers and --beam_pipeline_options direct_num_workers" in both.stderr
+    assert not any((tmp_path / name).exists() for name in "abcde")  # refused before anything was written
 
 
 def test_shard_tasks_hold_the_round_robin_of_the_pools_writer():

@@ -55,7 +55,7 @@ def _run_on_runner(config: GenerateConfig) -> dict:
         raise ValueError(f"--runner {FLAGS.runner}: needs apache-beam, which is not installed; install it with "
                          "pip install -e '.[beam]'")
     from tfsynth.generate import beam_pipeline
-    return beam_pipeline.run(config, FLAGS.runner, FLAGS.beam_pipeline_options)
+    return beam_pipeline.run(config, FLAGS.runner, FLAGS.beam_pipeline_options, FLAGS["num_workers"].present)
 
 
 def main(argv: list[str]) -> None:

@@ -41,11 +41,16 @@ from tfsynth.utils.files import write_atomically
 _OPTION = re.compile(r"[A-Za-z][A-Za-z0-9_]*(=.*)?$")
 
 
-def pipeline_options(runner: str, options_text: str, num_workers: int) -> PipelineOptions:
+DIRECT_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
+
+def pipeline_options(runner: str, options_text: str, num_workers: int,
+                     num_workers_given: bool = False) -> PipelineOptions:
     """Beam's options from --runner and --beam_pipeline_options ('NAME=VALUE,NAME=VALUE', TFDS's form; a bare NAME
     sets a boolean option). For the DirectRunner, unless the options say otherwise, --num_workers worker processes
     run the pipeline (direct_running_mode=multi_processing, direct_num_workers=--num_workers): Beam's own default is
-    one worker thread. Raises ValueError naming the flag for an unknown runner or option, or a malformed item."""
+    one worker thread. Raises ValueError naming the flag for an unknown runner or option, a malformed item, or a
+    --num_workers the run would ignore (given with another runner, or beside direct_num_workers)."""
     from apache_beam.runners.runner import create_runner
     try:
         create_runner(runner)
@@ -61,8 +66,15 @@ def pipeline_options(runner: str, options_text: str, num_workers: int) -> Pipeli
         names.append(item.split("=", 1)[0])
     if "runner" in names:
         raise ValueError("--beam_pipeline_options: names 'runner'; give the runner with --runner alone")
+    if num_workers_given and runner not in DIRECT_RUNNERS:
+        raise ValueError(f"--num_workers: {runner} does not read it (it counts the local pool's and the "
+                         "DirectRunner's workers); give the runner's own parallelism in --beam_pipeline_options, "
+                         "e.g. parallelism=N for Flink, max_num_workers=N for Dataflow")
+    if num_workers_given and "direct_num_workers" in names:
+        raise ValueError("--num_workers and --beam_pipeline_options direct_num_workers both set the DirectRunner's "
+                         "workers; give one of them")
     flags = [f"--runner={runner}"] + [f"--{item}" for item in items]
-    if runner in ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
+    if runner in DIRECT_RUNNERS:
         if "direct_running_mode" not in names:
             flags.append("--direct_running_mode=multi_processing")
         if "direct_num_workers" not in names:
@@ -218,14 +230,16 @@ def _run_pipeline(options: PipelineOptions, pending: list[shards.ShardTask], con
         raise RenderWorkerError(f"--runner {runner}: {line.split('RenderWorkerError:', 1)[-1].strip()}") from None
 
 
-def run(config: GenerateConfig, runner: str, options_text: Optional[str] = None) -> dict:
+def run(config: GenerateConfig, runner: str, options_text: Optional[str] = None,
+        num_workers_given: bool = False) -> dict:
     """Generation on a Beam runner: renders the shards not yet written, then writes the COCO JSON, label map and
-    manifest; returns the manifest (as pipeline.run, plus "runner")."""
+    manifest; returns the manifest (as pipeline.run, plus "runner"). num_workers_given: --num_workers was on the
+    command line (not its default), so a runner that would ignore it refuses it."""
     started = time.time()
     if config.write_solo:
         raise ValueError(f"--write_solo with --runner {runner}: the SOLO writer is one sequential writer per split, "
                          "so only the local pool writes it; run without --runner, or convert the shards instead")
-    options = pipeline_options(runner, options_text, config.num_workers)
+    options = pipeline_options(runner, options_text, config.num_workers, num_workers_given)
     catalog, name_to_id = prepare(config)
     tasks = shards.shard_tasks(config, name_to_id)
     receipts = {task.path: shards.read_receipt(task) for task in tasks}
