@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -115,6 +116,14 @@ def test_dataset_classes_beyond_the_models_num_classes_stop_the_input_check(tfds
     with pytest.raises(input_checks.InputCheckError, match=expected):
         input_checks.check_input_reader(_tfds_reader(data_dir, out / "label_map.pbtxt"), model.model,
                                         "train_input_reader")
+
+
+def test_a_tfds_reader_without_tensorflow_datasets_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # `import tensorflow_datasets` fails
+    reader = input_reader_pb2.InputReader()
+    reader.tfds_input_reader.name = DATASET
+    with pytest.raises(ImportError, match=r"tfds_input_reader needs tensorflow-datasets .*pip install -e '\.\[tfds\]'"):
+        dataset_builder.tfds_builder(reader)
 
 
 def test_a_tfds_reader_without_a_name_is_a_config_problem():
