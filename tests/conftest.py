@@ -1,10 +1,14 @@
 """Suite-wide: the shared data the tests read (OD API reference configs and goldens, the real photos, the Unity
 SOLO sample) must be there. Its absence fails the run at once instead of skipping the tests that need it, so CI
-on a machine without ../shared never reports a pass for checks it did not make."""
+on a machine without ../shared never reports a pass for checks it did not make.
+
+Also the one build of `tfsynth_renders/tiny` (with generate's records of the same renders) that the TFDS tests
+share: rendered once per session, not once per test module."""
 from __future__ import annotations
 
 import pytest
 
+from tests.commands import run_module
 from tfsynth.utils.shared_data import SHARED_DATA
 
 _REQUIRED = ("odapi_reference", "real/cntk_fridge_us", "unity_solo_sample")
@@ -52,3 +56,24 @@ def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str]
         return None
     return [f"{type(left).__name__} of size {_size(left)} != {type(right).__name__} of size {_size(right)}",
             _first_difference(left, right)]
+
+
+# The tfsynth_renders builder's "tiny" config, as generate's flags.
+TFDS_TINY_FLAGS = ["--num_images=8", "--validation_images=4", "--width=64", "--height=48", "--preset=fast",
+                   "--seed=0"]
+
+
+@pytest.fixture(scope="session")
+def tfds_tiny(tmp_path_factory):
+    """(TFDS data_dir after `tfds build tfsynth_renders --config tiny`, generate's output folder for the same
+    renders: OD API shards and label_map.pbtxt)."""
+    data_dir = tmp_path_factory.mktemp("tfds")
+    build = run_module("tensorflow_datasets.scripts.cli.main", "build", "tfsynth_renders", "--config", "tiny",
+                       "--imports", "tfsynth.datasets", "--data_dir", str(data_dir), "--beam_pipeline_options",
+                       "direct_running_mode=multi_processing,direct_num_workers=2", timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    out = tmp_path_factory.mktemp("generate")
+    generate = run_module("tfsynth.generate", f"--output_dir={out}", "--num_shards=1", "--num_workers=1",
+                          *TFDS_TINY_FLAGS, timeout=600)
+    assert generate.returncode == 0, generate.stderr[-3000:]
+    return data_dir, out

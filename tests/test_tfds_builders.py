@@ -10,24 +10,6 @@ import pytest
 
 from tests.commands import run_module
 
-# The builder's "tiny" config, as generate's flags.
-TINY = ["--num_images=8", "--validation_images=4", "--width=64", "--height=48", "--preset=fast", "--seed=0"]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """(TFDS data_dir after `tfds build tfsynth_renders --config tiny`, generate's output folder)."""
-    data_dir = tmp_path_factory.mktemp("tfds")
-    build = run_module("tensorflow_datasets.scripts.cli.main", "build", "tfsynth_renders", "--config", "tiny",
-                       "--imports", "tfsynth.datasets", "--data_dir", str(data_dir), "--beam_pipeline_options",
-                       "direct_running_mode=multi_processing,direct_num_workers=2", timeout=600)
-    assert build.returncode == 0, build.stderr[-3000:]
-    out = tmp_path_factory.mktemp("generate")
-    generate = run_module("tfsynth.generate", f"--output_dir={out}", "--num_shards=1", "--num_workers=1", *TINY,
-                          timeout=600)
-    assert generate.returncode == 0, generate.stderr[-3000:]
-    return data_dir, out
-
 
 def _records(pattern: str) -> dict:
     from tfsynth.data.tfrecord import example_to_annotation, read_examples
@@ -35,11 +17,11 @@ def _records(pattern: str) -> dict:
 
 
 @pytest.mark.parametrize("split, prefix", [("train", "train"), ("validation", "val")])
-def test_tfds_load_gives_the_generators_images_boxes_and_labels(built, split, prefix):
+def test_tfds_load_gives_the_generators_images_boxes_and_labels(tfds_tiny, split, prefix):
     import tensorflow_datasets as tfds
     import tfsynth.datasets  # noqa: F401 - registers the builders
     from tfsynth.generate.catalog import default_catalog
-    data_dir, out = built
+    data_dir, out = tfds_tiny
     names = default_catalog().class_names
     records = _records(str(out / f"{prefix}-*.tfrecord"))
     raw = tfds.load("tfsynth_renders/tiny", data_dir=str(data_dir), split=split,

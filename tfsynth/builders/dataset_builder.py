@@ -1,6 +1,10 @@
 """InputReader proto -> tf.data.Dataset of decoded tf.train.Example dicts (the OD API's dataset_builder and
 TfExampleDecoder).
 
+Two sources of files: tf_record_input_reader (the OD API's: input_path globs of shards in the OD API's layout,
+ExampleDecoder) and tfds_input_reader (tfsynth's: a split of a TensorFlow Datasets dataset prepared by `tfds build`,
+its own TFRecord files, TfdsExampleDecoder). Both decode to the same tensor dict and are read alike.
+
 Reading follows the OD API: every tf_record_input_reader.input_path glob is expanded, file names are shuffled
 (filenames_shuffle_buffer_size) and repeated (num_epochs, 0 = forever), num_readers files are interleaved
 (read_block_length records at a time), records are shuffled (shuffle_buffer_size), 1 of every
@@ -15,6 +19,7 @@ it then continues exactly where an uninterrupted run would be.
 """
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Callable, Optional
 
 import tensorflow as tf
@@ -29,6 +34,12 @@ if TYPE_CHECKING:  # only its attributes are read here; the module itself loads 
 
 # TFRecordDataset read buffer per file (the OD API's value).
 _READ_BUFFER_BYTES = 8 * 1000 * 1000
+
+
+def _pixel_area(boxes: tf.Tensor, image_shape: tf.Tensor) -> tf.Tensor:
+    """The area in pixels of each normalized box [N, 4] of an image of shape image_shape ([H, W, C])."""
+    height, width = tf.cast(image_shape[0], tf.float32), tf.cast(image_shape[1], tf.float32)
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) * height * width
 
 
 class ExampleDecoder(tf_example_decoder.TfExampleDecoder):
@@ -83,8 +94,7 @@ class ExampleDecoder(tf_example_decoder.TfExampleDecoder):
         with tf.control_dependencies([check]):
             classes = tf.identity(classes)
         image_shape = tf.shape(image)
-        height, width = tf.cast(image_shape[0], tf.float32), tf.cast(image_shape[1], tf.float32)
-        box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) * height * width
+        box_area = _pixel_area(boxes, image_shape)
 
         def per_box(values, default):
             # An absent per-object field reads as `default` for every box.
@@ -115,7 +125,8 @@ def expand_input_paths(input_reader_config, config_name: str = "input_reader") -
     """
     field = f"{config_name}.tf_record_input_reader.input_path"
     if input_reader_config.WhichOneof("input_reader") != "tf_record_input_reader":
-        raise ValueError(f"{config_name}: only tf_record_input_reader is supported")
+        raise ValueError(f"{config_name}: expected tf_record_input_reader {{ input_path: ... }} or "
+                         "tfds_input_reader { name: ... }")
     patterns = list(input_reader_config.tf_record_input_reader.input_path)
     if not patterns:
         raise ValueError(f"{field}: at least one input path must be set")
@@ -126,6 +137,177 @@ def expand_input_paths(input_reader_config, config_name: str = "input_reader") -
             raise ValueError(f"{field}: pattern {pattern!r} matches no file")
         filenames.extend(m for m in matches if m not in filenames)
     return filenames
+
+
+# ---------------------------------------------------------------- tfds_input_reader
+
+
+def _import_tfds():
+    """tensorflow_datasets, imported only when a tfds_input_reader is read (it is an optional extra)."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ImportError(f"tfds_input_reader needs tensorflow-datasets ({error}); install tfsynth's tfds extra: "
+                          "pip install -e '.[tfds]'") from None
+    return tfds
+
+
+def _build_command(name: str, data_dir: str) -> str:
+    """The `tfds build` command that prepares `name` ("dataset/config[:version]") with tfsynth's builders in
+    data_dir (TFDS's default when empty)."""
+    dataset, _, config = name.split(":")[0].partition("/")
+    return (f"tfds build {dataset}" + (f" --config {config}" if config else "") + " --imports tfsynth.datasets"
+            + (f" --data_dir {data_dir}" if data_dir else ""))
+
+
+def tfds_builder(input_reader_config, config_name: str = "input_reader"):
+    """The tfds.core.DatasetBuilder of the prepared dataset a tfds_input_reader names.
+
+    TFDS reads the features and splits from the prepared dataset's own files, so tfsynth's builder classes need
+    not be registered (tfsynth.datasets sits in the commands layer, above builders, and loads the generator).
+    Raises ValueError naming
+    `config_name.tfds_input_reader.name` when the name is unset or no prepared dataset of that name is in data_dir.
+    """
+    reader = input_reader_config.tfds_input_reader
+    field = f"{config_name}.tfds_input_reader"
+    if not reader.name:
+        raise ValueError(f"{field}.name: not set; expected a prepared TFDS dataset such as "
+                         "\"tfsynth_renders/quick\"")
+    tfds = _import_tfds()
+    where = (f"{field}.data_dir {reader.data_dir!r}" if reader.data_dir
+             else f"TFDS's default data_dir ({field}.data_dir unset: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    builder, reason = None, ""
+    try:
+        builder = tfds.builder(reader.name, data_dir=reader.data_dir or None)
+    except tfds.core.DatasetNotFoundError:
+        pass  # neither prepared there nor a registered builder
+    except (ValueError, AssertionError) as error:  # a registered builder without that config or version
+        reason = f" ({str(error).splitlines()[0]})"
+    if builder is None or not builder.is_prepared():
+        raise ValueError(f"{field}.name: no prepared dataset {reader.name!r} in {where}{reason}; expected one built "
+                         f"by `{_build_command(reader.name, reader.data_dir)}`")
+    return builder
+
+
+def tfds_split(input_reader_config, config_name: str = "input_reader") -> tuple[object, list[str]]:
+    """(builder, the TFRecord files of tfds_input_reader.split) of a tfds_input_reader; ValueError naming
+    `.split` when the prepared dataset has no such split, `.name` when its files are not TFRecord."""
+    reader = input_reader_config.tfds_input_reader
+    field = f"{config_name}.tfds_input_reader"
+    builder = tfds_builder(input_reader_config, config_name)
+    splits = builder.info.splits
+    if reader.split not in list(splits.keys()):
+        raise ValueError(f"{field}.split: {reader.split!r} is not a split of {reader.name} in {builder.data_dir}; "
+                         f"expected one of {sorted(splits.keys())}")
+    file_format = builder.info.file_format
+    if getattr(file_format, "value", file_format) != "tfrecord":
+        raise ValueError(f"{field}.name: {reader.name} in {builder.data_dir} is stored as {file_format}; expected "
+                         "TFRecord files (`tfds build` without --file_format)")
+    return builder, [os.fspath(path) for path in splits[reader.split].filepaths]
+
+
+def input_files(input_reader_config, config_name: str = "input_reader") -> list[str]:
+    """The record files an input reader reads: its input_path globs expanded, or its TFDS split's files."""
+    if input_reader_config.WhichOneof("input_reader") == "tfds_input_reader":
+        return tfds_split(input_reader_config, config_name)[1]
+    return expand_input_paths(input_reader_config, config_name)
+
+
+# Classes named in the error about classes missing from a label map (a catalog has hundreds).
+_CLASSES_NAMED = 5
+# The features TfdsExampleDecoder reads (tfsynth.datasets.features.object_features), and those of each object.
+_TFDS_FEATURES = ("image", "image/filename", "objects")
+_TFDS_OBJECT_FEATURES = ("bbox", "label", "difficult")
+
+
+def _check_tfds_layout(features, input_reader_config, config_name: str) -> None:
+    """ValueError naming tfds_input_reader.name when the dataset lacks a feature of tfsynth's layout."""
+    missing = [key for key in _TFDS_FEATURES if key not in features]
+    if not missing:
+        missing = [f"objects/{key}" for key in _TFDS_OBJECT_FEATURES if key not in features["objects"]]
+    if missing:
+        raise ValueError(f"{config_name}.tfds_input_reader.name: {input_reader_config.tfds_input_reader.name} has no "
+                         f"feature {', '.join(missing)}; expected tfsynth's layout: image, image/filename and objects "
+                         "{bbox, label, difficult} (tfsynth.datasets)")
+
+
+def tfds_class_ids(features, input_reader_config, config_name: str = "input_reader") -> list[int]:
+    """The label map id of each class of a TFDS dataset in tfsynth's layout, in ClassLabel order (label k ->
+    ids[k]).
+
+    Classes are matched by name (display_name with use_display_name), so a dataset's class order need not follow
+    the label map's ids. ValueError naming the label map field when it is unset, and naming the class, the dataset
+    and the label map when a class of the dataset is not in it (never a silent -1: every image of such a class
+    would train as background).
+    """
+    from tfsynth.utils import label_map_util  # imported here: only readers with a label map need it
+    name = input_reader_config.tfds_input_reader.name
+    label_map_path = input_reader_config.label_map_path
+    _check_tfds_layout(features, input_reader_config, config_name)
+    if not label_map_path:
+        raise ValueError(f"{config_name}.label_map_path: not set; a tfds_input_reader maps the class names of {name} "
+                         "to ids through the label map")
+    try:
+        name_to_id = label_map_util.get_label_map_dict(label_map_path,
+                                                       use_display_name=input_reader_config.use_display_name)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{config_name}.label_map_path: {error}") from None
+    class_names = list(features["objects"]["label"].names)
+    missing = [class_name for class_name in class_names if class_name not in name_to_id]
+    if missing:
+        shown = ", ".join(map(repr, missing[:_CLASSES_NAMED])) + (", ..." if len(missing) > _CLASSES_NAMED else "")
+        raise ValueError(f"{config_name}.label_map_path: {len(missing)} of the {len(class_names)} classes of dataset "
+                         f"{name} {'is' if len(missing) == 1 else 'are'} not in the label map {label_map_path}: "
+                         f"{shown}; expected every class of the dataset in it")
+    return [int(name_to_id[class_name]) for class_name in class_names]
+
+
+class TfdsExampleDecoder:
+    """Decodes one serialized example of a TFDS dataset in tfsynth's layout (tfsynth.datasets.features: image,
+    image/filename, objects {bbox, label, difficult}) into the tensor dict ExampleDecoder.decode returns.
+
+    The dataset's own features decode it (FeaturesDict.deserialize_example). Its image file name stands for
+    source_id and key too (the dataset holds neither). Area is the box's pixel area (the dataset holds none;
+    generate's OD API records hold the visible pixel count): only COCO's small/medium/large split reads it.
+    """
+
+    def __init__(self, features, class_ids: list[int]):
+        self._features = features
+        self._class_ids = tf.constant(class_ids, tf.int32)
+
+    def decode(self, serialized_example: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Serialized TFDS example -> dict of InputDataFields (image uint8 [H, W, 3], normalized boxes [N, 4], ...)."""
+        example = self._features.deserialize_example(serialized_example)
+        objects = example["objects"]
+        image = example["image"]
+        image_shape = tf.shape(image)
+        boxes = tf.reshape(tf.cast(objects["bbox"], tf.float32), [-1, 4])
+        num_boxes = tf.shape(boxes)[0]
+        filename = example["image/filename"]
+        return {
+            fields.image: image,
+            fields.source_id: filename,
+            fields.key: filename,
+            fields.filename: filename,
+            fields.original_image_spatial_shape: image_shape[:2],
+            fields.groundtruth_boxes: boxes,
+            fields.groundtruth_classes: tf.gather(self._class_ids, objects["label"]),
+            fields.groundtruth_area: _pixel_area(boxes, image_shape),
+            fields.groundtruth_is_crowd: tf.zeros([num_boxes], tf.bool),
+            fields.groundtruth_difficult: tf.cast(objects["difficult"], tf.int64),
+            fields.groundtruth_group_of: tf.zeros([num_boxes], tf.bool),
+            fields.groundtruth_weights: tf.ones([num_boxes], tf.float32),
+        }
+
+
+def build_decoder(input_reader_config, config_name: str = "input_reader"):
+    """The decoder of the reader's records: TfdsExampleDecoder for a tfds_input_reader (its classes checked
+    against the label map now), ExampleDecoder otherwise."""
+    config = input_reader_config
+    if config.WhichOneof("input_reader") == "tfds_input_reader":
+        features = tfds_builder(config, config_name).info.features
+        return TfdsExampleDecoder(features, tfds_class_ids(features, config, config_name))
+    return ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
 
 
 def _file_reader(record_filter: Optional[RecordFilter]) -> Callable[[tf.Tensor], tf.data.Dataset]:
@@ -165,10 +347,11 @@ def _deterministic(config, seed: Optional[int]) -> bool:
 
 def read_dataset(input_reader_config, config_name: str = "input_reader",
                  record_filter: Optional[RecordFilter] = None, seed: Optional[int] = None) -> tf.data.Dataset:
-    """Serialized records from the configured files: shuffled, repeated, interleaved and sampled as configured,
-    less what record_filter leaves out. seed: the shuffles are seeded by it (and reads keep their order)."""
+    """Serialized records from the configured files (input_files): shuffled, repeated, interleaved and sampled as
+    configured, less what record_filter leaves out. seed: the shuffles are seeded by it (and reads keep their
+    order)."""
     config = input_reader_config
-    filenames = expand_input_paths(config, config_name)
+    filenames = input_files(config, config_name)
     num_readers = max(1, min(config.num_readers, len(filenames)))
     dataset = tf.data.Dataset.from_tensor_slices(filenames)
     if config.shuffle:
@@ -201,7 +384,7 @@ def build(input_reader_config, transform_input_data_fn: Optional[Callable] = Non
     """
     config = input_reader_config
     pipeline_fields.check_input_reader(config, config_name, drop_remainder=drop_remainder if batch_size else None)
-    decoder = ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
+    decoder = build_decoder(config, config_name)
     num_parallel_calls = (batch_size * config.num_parallel_batches if batch_size else tf.data.AUTOTUNE)
     deterministic = _deterministic(config, seed)
     dataset = read_dataset(config, config_name, record_filter, seed)

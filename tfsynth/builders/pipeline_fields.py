@@ -32,7 +32,8 @@ HONOURED: dict[str, frozenset[str]] = {
     INPUT_READER: frozenset({
         "name",  # model_lib: the eval summary folder
         "label_map_path", "use_display_name",  # dataset_builder.ExampleDecoder, input_checks
-        "tf_record_input_reader", "shuffle", "shuffle_buffer_size", "filenames_shuffle_buffer_size", "num_epochs",
+        "tf_record_input_reader", "tfds_input_reader",  # dataset_builder.input_files
+        "shuffle", "shuffle_buffer_size", "filenames_shuffle_buffer_size", "num_epochs",
         "sample_1_of_n_examples", "num_readers", "read_block_length", "num_parallel_batches",
         "num_prefetch_batches",  # dataset_builder.read_dataset / build
         "max_number_of_boxes", "include_source_id",  # inputs
@@ -108,7 +109,7 @@ REFUSED: dict[tuple[str, str], str] = {
     (INPUT_READER, "input_type"): "TF_SEQUENCE_EXAMPLE records are not read by tfsynth",
     (INPUT_READER, "drop_remainder"): "tfsynth drops the last incomplete batch in training and keeps it in "
                                       "evaluation",
-    (INPUT_READER, "external_input_reader"): "only tf_record_input_reader is read",
+    (INPUT_READER, "external_input_reader"): "only tf_record_input_reader and tfds_input_reader are read",
     (INPUT_READER, "sample_from_datasets_weights"): "weighted sampling of input paths is not implemented",
     (INPUT_READER, "num_additional_channels"): "extra input channels are not implemented",
     (INPUT_READER, "num_keypoints"): "keypoints are not implemented",

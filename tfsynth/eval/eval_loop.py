@@ -129,7 +129,8 @@ def eager_eval_loop(model: Any, eval_config: Any, eval_dataset: tf.data.Dataset,
                 images.append(side_by_side_image(features_np, index, gt, det, category_index, min_score, max_boxes))
         image_count += len(pairs)
     if image_count == 0:
-        raise ValueError("evaluation dataset is empty (check eval_input_reader input_path and sample_1_of_n)")
+        raise ValueError("evaluation dataset is empty (check eval_input_reader input_path or tfds_input_reader, and "
+                         "sample_1_of_n)")
     metrics = evaluator_lib.evaluate_all(evaluators)
     metrics.update({name: total / batches for name, total in loss_sums.items()})
     logging.info("Evaluated %d images in %.1fs", image_count, time.time() - started)

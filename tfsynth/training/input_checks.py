@@ -2,7 +2,8 @@
 
 - the records of an input reader (tfsynth.data.record_checks against its label map and the model's num_classes):
   a glob that matches nothing, empty, unreadable, cut-short or corrupt shards, records without the OD API keys,
-  classes the label map does not know, boxes outside [0, 1] or empty;
+  classes the label map does not know, boxes outside [0, 1] or empty; of a tfds_input_reader, only that its
+  dataset is prepared, has the split and only classes of the label map (TFDS wrote the records);
 - train_config.fine_tune_checkpoint: it must exist (a checkpoint prefix with its .index file, or a folder holding
   a checkpoint) unless the run resumes from its own checkpoints, which take precedence;
 - the fields of train_config, eval_config and the input readers (check_config_fields, first of all): one that
@@ -80,15 +81,44 @@ def check_fine_tune_checkpoint(train_config: Any, model_dir: str) -> Optional[st
         raise InputCheckError(str(error)) from None
 
 
+def _tfds_report(input_config: Any, model_config: Any, config_name: str) -> record_checks.CheckReport:
+    """The report of a tfds_input_reader: its dataset prepared, its split there, its classes in the label map
+    with ids the model has (ValueError or InputCheckError naming the field otherwise); records not scanned.
+    `tfds build` wrote them from tfsynth's own features and counted them per shard, and TFRecord's checksums are
+    verified as they are read; record_checks knows the OD API's layout only."""
+    reader = input_config.tfds_input_reader
+    builder, paths = dataset_builder.tfds_split(input_config, config_name)
+    features = builder.info.features
+    class_ids = dataset_builder.tfds_class_ids(features, input_config, config_name)
+    num_classes = inputs.num_classes_of(model_config)
+    beyond = [(name, class_id) for name, class_id in zip(features["objects"]["label"].names, class_ids)
+              if not 1 <= class_id <= num_classes]
+    if beyond:
+        name, class_id = beyond[0]
+        raise InputCheckError(f"{config_name}.label_map_path: class {name!r} of {reader.name} has id {class_id} in "
+                              f"{input_config.label_map_path}; expected ids 1..{num_classes} (the model's "
+                              f"num_classes; {len(beyond)} of the dataset's classes are outside)")
+    report = record_checks.CheckReport(files=paths, num_records=int(builder.info.splits[reader.split].num_examples))
+    if not report.num_records:
+        raise InputCheckError(f"{config_name}.tfds_input_reader.split: {reader.split!r} of {reader.name} has no "
+                              "examples; expected at least one")
+    logger.info("%s: TFDS %s split %s, %s; records not scanned (written and counted by tfds build, TFRecord "
+                "checksums verified on read)", config_name, reader.name, reader.split, report.summary())
+    return report
+
+
 def check_input_reader(input_config: Any, model_config: Any, config_name: str, on_error: str = "stop",
                        max_records_per_file: Optional[int] = None) -> record_checks.CheckReport:
-    """Scans the records of one input_reader (config_name: 'train_input_reader' or 'eval_input_reader').
+    """Scans the records of one input_reader (config_name: 'train_input_reader' or 'eval_input_reader'); a
+    tfds_input_reader's are not scanned (see _tfds_report).
 
     on_error 'stop' raises at the first problem (RecordCheckError, naming file and record; ValueError naming the
     field for a glob that matches nothing; InputCheckError for an unreadable label map); 'skip' counts and logs,
     and the report's record_filter() is what the input pipeline must leave out. max_records_per_file bounds the
     content check of each shard (for very large shards; the framing of every file is still walked in full).
     """
+    if input_config.WhichOneof("input_reader") == "tfds_input_reader":
+        return _tfds_report(input_config, model_config, config_name)
     paths = dataset_builder.expand_input_paths(input_config, config_name)
     label_map_path = getattr(input_config, "label_map_path", "")
     try:

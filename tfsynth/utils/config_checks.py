@@ -45,11 +45,21 @@ def _exists(path: str) -> bool:
 
 
 def _input_problems(name: str, input_config: input_reader_pb2.InputReader) -> list[str]:
-    """Problems of one input reader: no input, globs matching nothing, a missing label map."""
+    """Problems of one input reader: no input, globs matching nothing, a TFDS reader naming no dataset, a missing
+    label map. A TFDS dataset that is not prepared is reported where it is read (dataset_builder): finding it
+    loads TFDS, too heavy for this check."""
     problems = []
     kind = input_config.WhichOneof("input_reader")
     if kind is None:
-        problems.append(f"{name}: no input set (expected tf_record_input_reader {{ input_path: ... }})")
+        problems.append(f"{name}: no input set (expected tf_record_input_reader {{ input_path: ... }} or "
+                        "tfds_input_reader { name: ... })")
+    elif kind == "tfds_input_reader":
+        if not input_config.tfds_input_reader.name:
+            problems.append(f"{name}.tfds_input_reader.name: not set (expected a prepared TFDS dataset such as "
+                            "\"tfsynth_renders/quick\")")
+        if not input_config.label_map_path:
+            problems.append(f"{name}.label_map_path: not set (a tfds_input_reader maps the dataset's class names "
+                            "to ids through the label map)")
     elif kind == "tf_record_input_reader":
         paths = list(input_config.tf_record_input_reader.input_path)
         if not paths:
@@ -85,8 +95,9 @@ def check_pipeline_config(configs: Union[Mapping[str, Any], pipeline_pb2.TrainEv
 
     Checked: the file is not empty; a meta-architecture is set in the model oneof; its num_classes >= 1;
     train_config.batch_size and eval_config.batch_size >= 1; every input_path glob of the train input
-    (check_train_input) and of every eval input (check_eval_input) matches a file; their label_map_path files
-    exist; with check_fine_tune_checkpoint, a set fine_tune_checkpoint exists.
+    (check_train_input) and of every eval input (check_eval_input) matches a file (a tfds_input_reader names a
+    dataset and a label map); their label_map_path files exist; with check_fine_tune_checkpoint, a set
+    fine_tune_checkpoint exists.
     Each message starts with `config_path`, e.g.
     "pipeline.config: train_input_reader.tf_record_input_reader.input_path 'x-*.tfrecord' matches no file".
     """

@@ -130,7 +130,7 @@ def _to_paths(value: Any) -> list[str]:
 
 
 def _set_input_path(input_config: input_reader_pb2.InputReader, paths: Sequence[str]) -> None:
-    """Replaces (not extends) the reader's input paths."""
+    """Replaces (not extends) the reader's input paths; a tfds_input_reader gives way to them (one oneof)."""
     reader = input_config.tf_record_input_reader
     del reader.input_path[:]
     reader.input_path.extend(paths)
