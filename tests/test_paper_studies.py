@@ -61,6 +61,7 @@ def test_scale_shrinks_every_count_and_keeps_rows_in_order():
     assert len(after) == len(before) == 5
     assert after == [(max(MIN_IMAGES, round(n / 10)), max(MIN_STEPS, round(s / 10))) for n, s in before]
     assert [n for n, _ in after] == sorted(n for n, _ in after)  # the quantity keeps its order
+    assert [row.x for row in study.rows] == [n for n, _ in after]  # plotted at the renders it ran with
     assert study.num_images == 400 and study.validation_images == 10 and study.num_train_steps == 480
     stopping = load_study(str(STUDY_DIR / "early_stopping.yaml"))
     apply_scale(stopping, 0.25)
@@ -82,8 +83,8 @@ def test_scale_hour_needs_the_study_field():
 def test_main_job_scale_flag_is_an_override_of_the_recipe():
     study = load_study(str(STUDIES["size"]))
     changes = apply_overrides(study, {"scale": "hour"})
-    assert [(c.flag, c.value) for c in changes] == [("--scale", "0.8")]
-    assert study.num_train_steps == 3840
+    assert [(c.flag, c.value) for c in changes] == [("--scale", "0.6")]
+    assert study.num_train_steps == 2880
 
 
 def test_dictionary_rows_render_cut_catalogs(tmp_path):

@@ -24,6 +24,10 @@ def _scaled(value: Optional[int], scale: float, floor: int) -> Optional[int]:
     return max(floor, int(round(value * scale))) if value >= floor else value
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_scale(value: Optional[str], study: Study, where: str = "--scale") -> float:
     """The scale a flag asks for: a number in (0, 1], or 'hour' for the study's hour_scale (the scale at which
     it fits a 2-core machine in about an hour). None: 1. StudyError naming `where` otherwise."""
@@ -46,7 +50,8 @@ def parse_scale(value: Optional[str], study: Study, where: str = "--scale") -> f
 
 def apply_scale(study: Study, scale: float) -> Study:
     """Scales the study's renders, validation renders and steps (and each row's, and early stopping's
-    every_n_steps) by `scale` in place; returns the study. Rows are kept; study.scale records the scale."""
+    every_n_steps) by `scale` in place; returns the study. Rows are kept; study.scale records the scale. A row's
+    x that is its own number of renders or steps becomes the scaled number (the plot shows what ran)."""
     if not 0 < scale <= 1:
         raise StudyError(f"scale {scale}: expected a number in (0, 1]")
     if scale == 1:
@@ -55,8 +60,16 @@ def apply_scale(study: Study, scale: float) -> Study:
     study.validation_images = _scaled(study.validation_images, scale, MIN_VALIDATION_IMAGES)
     study.num_train_steps = _scaled(study.num_train_steps, scale, MIN_STEPS)
     for row in study.rows:
+        # A row whose plotted quantity is its own count of renders or steps (the size study's) is plotted at the
+        # count it runs with, not the study file's.
+        x_is_images = _is_count(row.x) and row.x == row.num_images
+        x_is_steps = _is_count(row.x) and row.x == row.num_train_steps
         row.num_images = _scaled(row.num_images, scale, MIN_IMAGES)
         row.num_train_steps = _scaled(row.num_train_steps, scale, MIN_STEPS)
+        if x_is_images:
+            row.x = row.num_images
+        elif x_is_steps:
+            row.x = row.num_train_steps
         if row.early_stopping and row.early_stopping.get("every_n_steps"):
             row.early_stopping = dict(row.early_stopping, every_n_steps=_scaled(
                 int(row.early_stopping["every_n_steps"]), scale, MIN_EVAL_INTERVAL))
