@@ -46,11 +46,12 @@ def _model_config(name: str, size: int):
 def _batch(size: int) -> tuple[dict, dict]:
     """The first BATCH tiny scenes, resized to size x size and scaled to [-1, 1], with their ground truth padded
     to two boxes (weights 0 on padding)."""
-    images, boxes, classes, weights = [], [], [], []
+    images, boxes, classes, weights, counts = [], [], [], [], []
     for index in range(BATCH):
         image, image_boxes, image_classes = scene(index)
         images.append(tf.image.resize(tf.constant(image, tf.float32), [size, size]) / 127.5 - 1.0)
         count = len(image_boxes)
+        counts.append(count)
         boxes.append(np.concatenate([image_boxes, np.zeros((2 - count, 4), np.float32)]))
         classes.append(np.concatenate([np.eye(NUM_CLASSES, dtype=np.float32)[image_classes - 1],
                                        np.zeros((2 - count, NUM_CLASSES), np.float32)]))
@@ -60,7 +61,7 @@ def _batch(size: int) -> tuple[dict, dict]:
     labels = {fields.groundtruth_boxes: tf.constant(np.stack(boxes)),
               fields.groundtruth_classes: tf.constant(np.stack(classes)),
               fields.groundtruth_weights: tf.constant(weights, tf.float32),
-              fields.num_groundtruth_boxes: tf.constant([len(scene(i)[1]) for i in range(BATCH)], tf.int32)}
+              fields.num_groundtruth_boxes: tf.constant(counts, tf.int32)}
     return features, labels
 
 

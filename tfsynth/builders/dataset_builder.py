@@ -300,14 +300,17 @@ class TfdsExampleDecoder:
         }
 
 
-def build_decoder(input_reader_config, config_name: str = "input_reader"):
-    """The decoder of the reader's records: TfdsExampleDecoder for a tfds_input_reader (its classes checked
-    against the label map now), ExampleDecoder otherwise."""
+def _files_and_decoder(input_reader_config, config_name: str = "input_reader") -> tuple[list[str], object]:
+    """The reader's record files and their decoder: for a tfds_input_reader its split's files and a
+    TfdsExampleDecoder (classes checked against the label map now), the dataset's metadata read once; otherwise
+    the input_path globs expanded and an ExampleDecoder."""
     config = input_reader_config
     if config.WhichOneof("input_reader") == "tfds_input_reader":
-        features = tfds_builder(config, config_name).info.features
-        return TfdsExampleDecoder(features, tfds_class_ids(features, config, config_name))
-    return ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
+        builder, filenames = tfds_split(config, config_name)
+        features = builder.info.features
+        return filenames, TfdsExampleDecoder(features, tfds_class_ids(features, config, config_name))
+    decoder = ExampleDecoder(config.label_map_path, use_display_name=config.use_display_name)
+    return expand_input_paths(config, config_name), decoder
 
 
 def _file_reader(record_filter: Optional[RecordFilter]) -> Callable[[tf.Tensor], tf.data.Dataset]:
@@ -346,12 +349,14 @@ def _deterministic(config, seed: Optional[int]) -> bool:
 
 
 def read_dataset(input_reader_config, config_name: str = "input_reader",
-                 record_filter: Optional[RecordFilter] = None, seed: Optional[int] = None) -> tf.data.Dataset:
-    """Serialized records from the configured files (input_files): shuffled, repeated, interleaved and sampled as
-    configured, less what record_filter leaves out. seed: the shuffles are seeded by it (and reads keep their
-    order)."""
+                 record_filter: Optional[RecordFilter] = None, seed: Optional[int] = None,
+                 filenames: Optional[list[str]] = None) -> tf.data.Dataset:
+    """Serialized records from the configured files (filenames when the caller has them already, else
+    input_files): shuffled, repeated, interleaved and sampled as configured, less what record_filter leaves out.
+    seed: the shuffles are seeded by it (and reads keep their order)."""
     config = input_reader_config
-    filenames = input_files(config, config_name)
+    if filenames is None:
+        filenames = input_files(config, config_name)
     num_readers = max(1, min(config.num_readers, len(filenames)))
     dataset = tf.data.Dataset.from_tensor_slices(filenames)
     if config.shuffle:
@@ -384,10 +389,10 @@ def build(input_reader_config, transform_input_data_fn: Optional[Callable] = Non
     """
     config = input_reader_config
     pipeline_fields.check_input_reader(config, config_name, drop_remainder=drop_remainder if batch_size else None)
-    decoder = build_decoder(config, config_name)
+    filenames, decoder = _files_and_decoder(config, config_name)
     num_parallel_calls = (batch_size * config.num_parallel_batches if batch_size else tf.data.AUTOTUNE)
     deterministic = _deterministic(config, seed)
-    dataset = read_dataset(config, config_name, record_filter, seed)
+    dataset = read_dataset(config, config_name, record_filter, seed, filenames)
     if seed is None or transform_input_data_fn is None:
         dataset = dataset.map(decoder.decode, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     else:
