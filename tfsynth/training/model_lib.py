@@ -283,7 +283,10 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         reduced = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
                    for name, value in per_replica.items()}
         global_step.assign_add(1)
-        return reduced
+        # The step and the learning rate it leads to come back with the losses: one call per step, no eager ops.
+        learning_rate = (tf.cast(learning_rate_fns[0](), tf.float32) if learning_rate_fns
+                         else tf.constant(float("nan")))
+        return reduced, global_step.read_value(), learning_rate
 
     # Loss scalars are always written (as the OD API); record_summaries adds the training images.
     train_writer = tf.summary.create_file_writer(os.path.join(write_dir, "train"))
@@ -327,8 +330,8 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         step_started = time.perf_counter()
         if not first:
             features, labels = next(iterator)
-        losses = distributed_step(features, labels)
-        step = int(global_step.numpy())
+        losses, step, learning_rate = distributed_step(features, labels)
+        step = int(step)
         losses_np = {name: _as_numpy_scalar(value) for name, value in losses.items()}
         step_seconds.append(time.perf_counter() - step_started)
         if not np.isfinite(losses_np["Loss/total_loss"]):
@@ -337,11 +340,13 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
                        f"the last good checkpoint is {run_checkpoints.latest or '(none saved yet)'}. "
                        f"Lower the learning rate or check the input boxes.")
             logger.error(message)
+            train_writer.flush()
             raise NonFiniteLossError(message)
         last_losses = losses_np
         scalars = dict(losses_np)
-        scalars["learning_rate"] = float(learning_rate_fns[0]()) if learning_rate_fns else float("nan")
-        if step - last_logged_step >= log_every_n or step == train_steps or first:
+        scalars["learning_rate"] = float(learning_rate)
+        log_now = step - last_logged_step >= log_every_n or step == train_steps or first
+        if log_now:
             elapsed = time.time() - last_time
             steps_per_sec = (step - last_logged_step) / elapsed if elapsed > 0 and step > last_logged_step else 0.0
             if not first:
@@ -350,7 +355,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
                         losses_np["Loss/total_loss"])
             last_time, last_logged_step = time.time(), step
         if chief:
-            summaries.write_scalars(train_writer, scalars, step)
+            summaries.write_scalars(train_writer, scalars, step, flush=log_now)
             if first and record_summaries:
                 _write_training_images(train_writer, strategy, features, labels, category_index, step)
         first = False
@@ -358,6 +363,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         if step % checkpoint_every_n == 0 or step == train_steps or (eval_every_n_steps and
                                                                       step % eval_every_n_steps == 0):
             saved = save_checkpoint(step)
+            train_writer.flush()  # the summaries as far as the checkpoint, should the run be killed now
         if evaluator is not None and saved and (step % eval_every_n_steps == 0 or step == train_steps):
             metrics = evaluator.evaluate(saved, step)
             if best_keeper is not None:

@@ -9,14 +9,20 @@ import tensorflow as tf
 from tfsynth.utils import visualization
 
 
-def write_scalars(writer: tf.summary.SummaryWriter, scalars: Mapping[str, float], step: int) -> None:
-    """One scalar per entry (e.g. Loss/total_loss, learning_rate, steps_per_sec, DetectionBoxes_Precision/mAP)."""
+def write_scalars(writer: tf.summary.SummaryWriter, scalars: Mapping[str, float], step: int,
+                  flush: bool = True) -> None:
+    """One scalar per entry (e.g. Loss/total_loss, learning_rate, steps_per_sec, DetectionBoxes_Precision/mAP).
+
+    flush=False leaves the events in the writer's buffer (written at the next flush, or by the writer itself
+    every two minutes): the training loop writes every step and flushes only when it logs, since a flush per step
+    cost more than a small model's step."""
     with writer.as_default(step=step):
         for name, value in scalars.items():
             value = float(np.asarray(value))
             if np.isfinite(value):
                 tf.summary.scalar(name, value)
-        writer.flush()
+        if flush:
+            writer.flush()
 
 
 def write_images(writer: tf.summary.SummaryWriter, name: str, images: Sequence[np.ndarray], step: int,
