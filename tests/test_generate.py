@@ -80,6 +80,40 @@ def _check_renderer_ids_agree_with_gpu_stats(catalog, renderer):
     assert checked > 5
 
 
+def test_stage_timing_leaves_the_frame_alone():
+    _in_child(_check_stage_timing_leaves_the_frame_alone)
+
+
+def _check_stage_timing_leaves_the_frame_alone(catalog, renderer):
+    scene = _scene(catalog, 2)
+    plain = renderer.render(scene, want_ids=True)
+    renderer.stage_seconds = {}
+    timed = renderer.render(scene, want_ids=True)
+    stages = dict(renderer.stage_seconds)
+    renderer.stage_seconds = None
+    assert np.array_equal(plain.image, timed.image) and np.array_equal(plain.stats, timed.stats)
+    assert np.array_equal(plain.ids, timed.ids)
+    assert set(stages) == {"shadow_map", "scene", "coverage", "label_stats", "resolve_sensor", "readback"}
+    assert all(seconds > 0 for seconds in stages.values())
+
+
+def test_worker_stage_profile(tmp_path):
+    import multiprocessing
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        stages = pool.apply(_worker_stage_profile, (str(tmp_path),))
+    worker = {"sample_scene", "render", "labels", "jpeg", "chunk_encode"}
+    assert worker <= set(stages) and {"render/scene", "render/readback"} <= set(stages)
+    assert all(milliseconds > 0 for milliseconds in stages.values())
+    # The passes are timed inside the render stage: together they cannot take longer than it.
+    passes = sum(v for k, v in stages.items() if k.startswith("render/"))
+    assert passes <= stages["render"] * 1.01
+
+
+def _worker_stage_profile(output_dir: str) -> dict:
+    from tfsynth.generate.pipeline import GenerateConfig, profile_worker_stages
+    return profile_worker_stages(GenerateConfig(output_dir=output_dir, num_images=2, width=W, height=H), 2)
+
+
 def test_boxes_match_masks_and_visibility():
     _in_child(_check_boxes_match_masks_and_visibility)
 

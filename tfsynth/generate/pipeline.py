@@ -131,16 +131,59 @@ def _setup_worker(config: GenerateConfig) -> None:
     _renderer()  # the GL context now, so a missing EGL fails before the first chunk
 
 
+class _StageClock:
+    """Adds the seconds since the last lap to stage_seconds[name] (benchmarks); does nothing when it is None."""
+
+    def __init__(self, stage_seconds: Optional[dict]):
+        self.stage_seconds = stage_seconds
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.stage_seconds is not None:
+            now = time.perf_counter()
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + now - self.last
+            self.last = now
+
+
+def profile_worker_stages(config: GenerateConfig, num_images: int) -> dict[str, float]:
+    """Renders images 0..num_images-1 of the train split in this process, as one worker would (render, labels,
+    JPEG, chunk encoding), and returns the mean milliseconds per image of each stage; the renderer's passes are
+    timed apart ('render/<pass>'), each waiting for the GL to finish, so their sum is a little above 'render'
+    measured alone. For benchmarks: the worker state stays set up in this process."""
+    _setup_worker(config)
+    render_image(0, 0)  # shaders, meshes and textures are prepared on first use: not part of an image's cost
+    stage_seconds: dict[str, float] = {}
+    _WORKER["stage_seconds"] = stage_seconds
+    renderer = _renderer()
+    renderer.stage_seconds = {}
+    try:
+        for index in range(num_images):
+            image = render_image(0, index)
+            started = time.perf_counter()
+            encode_chunk([image])
+            stage_seconds["chunk_encode"] = stage_seconds.get("chunk_encode", 0.0) + time.perf_counter() - started
+        stage_seconds.update({f"render/{name}": seconds for name, seconds in renderer.stage_seconds.items()})
+    finally:
+        _WORKER.pop("stage_seconds", None)
+        renderer.stage_seconds = None
+    return {name: seconds / max(num_images, 1) * 1000.0 for name, seconds in stage_seconds.items()}
+
+
 def render_image(split_id: int, index: int) -> dict:
     """One image as plain data: JPEG bytes, size and objects (masks cropped to their boxes, bit-packed)."""
     from PIL import Image
     config: GenerateConfig = _WORKER["config"]
+    clock = _StageClock(_WORKER.get("stage_seconds"))
     scene = sample_scene(_WORKER["catalog"], _WORKER["sampler"], config.seed, split_id, index)
+    clock.lap("sample_scene")
     width, height = scene.camera.width, scene.camera.height
     result = _renderer().render(scene, want_ids=config.include_masks)
+    clock.lap("render")
     objects = label_objects(scene, result.stats, result.ids, width, height, _WORKER["policy"])
+    clock.lap("labels")
     buffer = io.BytesIO()
     Image.fromarray(result.image).save(buffer, format="JPEG", quality=scene.post.jpeg_quality)
+    clock.lap("jpeg")
     records, masks = [], []
     for obj in objects:
         record = dataclasses.asdict(obj)

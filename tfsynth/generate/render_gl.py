@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Optional
 
 import numpy as np
@@ -145,6 +146,20 @@ class GLRenderer:
         # switch between GL contexts, so a second renderer in the same process would draw into the wrong one.
         self._targets: dict[tuple[int, int], _FrameTargets] = {}
         self._frame_targets(width, height)
+        # Seconds spent in each pass of render(), summed over frames, when set to a dict (benchmarks): each pass
+        # then waits for the GL to finish it, which costs a little overlap, so leave it None when not measuring.
+        self.stage_seconds: Optional[dict[str, float]] = None
+        self._stage_started = 0.0
+
+    def _stage(self, name: str) -> None:
+        """Ends pass `name` of the frame being rendered (a no-op unless stage_seconds is a dict)."""
+        if self.stage_seconds is None:
+            return
+        self.ctx.finish()
+        now = time.perf_counter()
+        if name:
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + now - self._stage_started
+        self._stage_started = now
 
     # --- caches -----------------------------------------------------------------------------------------
     def _mesh(self, key: str):
@@ -248,6 +263,7 @@ class GLRenderer:
             eye = np.asarray(lamp.position, np.float64)
             up = (0.0, 0.0, -1.0) if abs(direction[1]) > 0.9 else (0.0, 1.0, 0.0)
             light_vp = perspective(130.0, 1.0, 0.03, 4.0) @ look_at(eye, eye + direction, up=up)
+        self._stage("")
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         # 1. Shadow map.
         if self.shadow_fbo is not None and lamp is not None:
@@ -260,6 +276,7 @@ class GLRenderer:
                     self.depth_prog["model"].write(_mat4(obj.model))
                     self._mesh(obj.mesh_key)[1].render()
             ctx.enable(moderngl.CULL_FACE)
+        self._stage("shadow_map")
         # 2. Scene: colour + ids.
         frame.scene_fbo.use()
         frame.scene_fbo.clear(*scene.background, 1.0, depth=1.0)
@@ -292,6 +309,10 @@ class GLRenderer:
         self.shadow_tex.use(1)
         opaque = [o for o in scene.objects if not (o.material.see_through or o.material.opacity < 1.0)]
         clear = [o for o in scene.objects if o.material.see_through or o.material.opacity < 1.0]
+        # Nearest first: the depth test then rejects hidden fragments before they are shaded (shading is most of
+        # a frame); the image does not depend on the order, only on which fragment is nearest.
+        eye = np.asarray(cam.position, np.float64)
+        opaque.sort(key=lambda o: float(np.linalg.norm(o.model[:3, 3] - eye)))
         for obj in opaque:
             self._draw(obj)
         # See-through objects after every opaque one, farthest first, blended over what they cover. They test
@@ -313,6 +334,7 @@ class GLRenderer:
             frame.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
             frame.scene_fbo.depth_mask = True
             ctx.disable(moderngl.BLEND)
+        self._stage("scene")
         # 3. Coverage of each labelled object, occluders ignored (same framebuffer, so the same samples).
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         frame.scene_fbo.depth_mask = False
@@ -326,6 +348,7 @@ class GLRenderer:
         frame.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
         frame.scene_fbo.depth_mask = True
         ctx.memory_barrier()
+        self._stage("coverage")
         # 4. Label statistics.
         self.stats.write(self._empty_stats)
         self.stats.bind_to_storage_buffer(2)
@@ -337,6 +360,7 @@ class GLRenderer:
         self.label_prog["write_ids"].value = int(want_ids)
         self.label_prog.run((height + 7) // 8)
         ctx.memory_barrier()
+        self._stage("label_stats")
         # 5. Resolve (tone map, AA) and sensor.
         frame.resolve_fbo.use()
         frame.hdr.use(0)
@@ -351,6 +375,7 @@ class GLRenderer:
         sp["noise_sigma"].value = scene.post.noise_sigma
         sp["noise_seed"].value = float(scene.post.noise_seed % 1000) + 0.5
         self.fullscreen_sensor.render(moderngl.TRIANGLES, vertices=3)
+        self._stage("resolve_sensor")
         raw = frame.final_fbo.read(components=3, alignment=1)
         image = np.frombuffer(raw, np.uint8).reshape(height, width, 3)[::-1]
         stats = np.frombuffer(self.stats.read(), np.uint32).reshape(MAX_INSTANCES + 1, STATS_WIDTH).copy()
@@ -358,6 +383,7 @@ class GLRenderer:
         if want_ids:
             ids = np.frombuffer(frame.ids_out.read(alignment=1), np.uint32).reshape(height, width)[::-1]
             ids = np.ascontiguousarray(ids)
+        self._stage("readback")
         return RenderResult(np.ascontiguousarray(image), stats, ids)
 
     def release(self) -> None:
