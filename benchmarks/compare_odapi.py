@@ -12,7 +12,8 @@ PYTHONPATH; `python -m tfsynth.model_main_tf2 --precision float32`, the OD API's
 alternating from round to round so that a change of load on the machine falls on both. The configs are the OD API's
 sample configs (SSD MobileNetV2 320, Faster R-CNN ResNet50 640) and the main job's configs/ssdlite_fridge_quick.config,
 with num_classes, batch size, steps and record paths set, fine_tune_checkpoint cleared (random initialisation in
-both: no weights to fetch) and use_bfloat16 off (a TPU setting). Records: `--records_dir` (train-*.tfrecord,
+both: no weights to fetch), the learning rates scaled to the batch (linearly from the config's batch, so that neither
+trainer diverges: a diverging loss changes the time per step) and use_bfloat16 off (a TPU setting). Records: `--records_dir` (train-*.tfrecord,
 val-*.tfrecord, label_map.pbtxt) or, by default, a small set rendered with `python -m tfsynth.generate --preset fast`.
 
 How s/step is measured: from the per-step times that both trainers log ("Step N per-step time X.XXXs"), not from
@@ -231,6 +232,10 @@ def write_pipeline(spec: ModelSpec, records: pathlib.Path, steps: int, path: pat
     meta = getattr(config.model, config.model.WhichOneof("model"))
     meta.num_classes = label_map_util.get_max_label_map_index(label_map_util.load_labelmap(str(label_map)))
     train = config.train_config
+    # The sample configs' rates are set for their batch (512 or 64); at batch 2 from random weights they drive
+    # the loss into the thousands, where hard-example mining and NMS take longer per step, and a run diverges or
+    # not by chance. Scaled linearly to this batch, both trainers stay on a comparable, stable course.
+    _scale_learning_rates(train.optimizer, spec.batch_size / max(train.batch_size, 1))
     train.batch_size = spec.batch_size
     train.num_steps = steps
     train.use_bfloat16 = False
@@ -248,6 +253,17 @@ def write_pipeline(spec: ModelSpec, records: pathlib.Path, steps: int, path: pat
         reader.tf_record_input_reader.input_path.append(str(records / "val-*.tfrecord"))
     path.write_text(text_format.MessageToString(config))
     return path
+
+
+def _scale_learning_rates(message, factor: float) -> None:
+    """Multiplies every float field named *learning_rate* (base, warm-up, constant, manual steps) by factor."""
+    for field, value in message.ListFields():
+        if field.message_type is not None:
+            items = value if field.label == field.LABEL_REPEATED else [value]
+            for item in items:
+                _scale_learning_rates(item, factor)
+        elif field.cpp_type == field.CPPTYPE_FLOAT and "learning_rate" in field.name:
+            setattr(message, field.name, value * factor)
 
 
 def median_and_range(values: Sequence[float], digits: int = 3) -> str:
