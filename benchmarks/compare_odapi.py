@@ -259,7 +259,7 @@ def _scale_learning_rates(message, factor: float) -> None:
     """Multiplies every float field named *learning_rate* (base, warm-up, constant, manual steps) by factor."""
     for field, value in message.ListFields():
         if field.message_type is not None:
-            items = value if field.label == field.LABEL_REPEATED else [value]
+            items = value if field.is_repeated else [value]
             for item in items:
                 _scale_learning_rates(item, factor)
         elif field.cpp_type == field.CPPTYPE_FLOAT and "learning_rate" in field.name:

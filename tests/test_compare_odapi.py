@@ -95,3 +95,24 @@ def test_without_an_odapi_it_prints_the_reference_figures():
     assert "No OD API given" in lines[0]
     assert "issue 17" in result.stdout
     assert lines[-1].strip(), result.stdout
+
+
+def test_learning_rates_are_scaled_to_the_run_batch(compare_odapi, tmp_path):
+    from google.protobuf import text_format
+    from tfsynth.protos import pipeline_pb2
+
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "label_map.pbtxt").write_text("item { id: 1 name: 'cola' }\nitem { id: 2 name: 'milk' }\n")
+    spec = compare_odapi.MODELS["ssd_b2"]
+    sample = text_format.Parse(spec.config.read_text(), pipeline_pb2.TrainEvalPipelineConfig())
+    written = text_format.Parse(compare_odapi.write_pipeline(spec, records, 300, tmp_path / "c.config").read_text(),
+                                pipeline_pb2.TrainEvalPipelineConfig())
+    factor = spec.batch_size / sample.train_config.batch_size
+    before = sample.train_config.optimizer.momentum_optimizer.learning_rate.cosine_decay_learning_rate
+    after = written.train_config.optimizer.momentum_optimizer.learning_rate.cosine_decay_learning_rate
+    assert factor < 0.01 and written.train_config.batch_size == spec.batch_size
+    assert after.learning_rate_base == pytest.approx(before.learning_rate_base * factor)
+    assert after.warmup_learning_rate == pytest.approx(before.warmup_learning_rate * factor)
+    assert after.total_steps == before.total_steps  # only rates are scaled
+    assert written.model.ssd.num_classes == 2
