@@ -16,6 +16,7 @@ commit, say) measures that checkout: the way to get a before/after pair under th
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import sys
@@ -59,7 +60,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             config = GenerateConfig(output_dir=out, num_images=args.profile_images, preset=args.preset,
                                     width=args.width, height=args.height)
-            stages = profile_worker_stages(config, args.profile_images)
+            # In a spawned process, as a render worker: this one has loaded TensorFlow (to write the records),
+            # and a GL context made in a process that holds TensorFlow's LLVM crashes.
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                stages = pool.apply(profile_worker_stages, (config, args.profile_images))
         print(f"one worker, ms per image ({args.profile_images} images, {args.preset} preset):")
         for name, milliseconds in stages.items():
             print(f"  {name:24s} {milliseconds:7.2f}")

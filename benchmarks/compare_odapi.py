@@ -106,6 +106,18 @@ REFERENCE: list[dict] = [
          "(ratio 0.60)",
          "not measured: SSD MobileNetV2 batch 16, Faster R-CNN ResNet50 batch 2 (no time on the loaded machine)",
          "ratio tfsynth / OD API (loaded machine, 1 round): ssd_b2 1.65, ssdlite_b16 0.61, eval 0.60"]},
+    {"date": "2026-12-07", "source": "this script on an idle 2-core machine (nothing else running; no GPU), "
+                                     "learning rates scaled to the batch, 64 fast-preset renders, random init; "
+                                     "tfsynth at 1ea8d21 and later (prefix NMS in hard example mining)",
+     "figures": [
+         "SSDLite MobileNetV2 300 (main job) batch 16, 2 rounds of 200 steps (steady 101-200): tfsynth 0.479 "
+         "(0.476-0.482) s/step, OD API 1.087 (1.048-1.126), ratio 0.44; CLI wall 135 s vs 302 s, peak RSS 2180 "
+         "vs 4477 MB",
+         "SSD MobileNetV2 320 batch 2, same rounds: tfsynth 0.152 (0.146-0.159), OD API 0.145 (0.133-0.156), "
+         "ratio 1.06; CLI wall 54 s vs 80 s, peak RSS 1612 vs 1813 MB. Before this stop's changes, 2 rounds of 300 "
+         "steps with the sample config's rates: 0.173 vs 0.147 (ratio 1.17)",
+         "not measured on the idle machine: SSD MobileNetV2 batch 16, Faster R-CNN ResNet50 batch 2, evaluators",
+         "ratio tfsynth / OD API (idle machine, 2 rounds): ssdlite_b16 0.44, ssd_b2 1.06"]},
 ]
 
 STEP_LINE = re.compile(r"Step (\d+) per-step time ([0-9.]+)s")
