@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--profile_images", type=int, default=30,
                         help="Images rendered in this process for the per-stage breakdown (0: none).")
     args = parser.parse_args()
+    if args.profile_images < 0:
+        parser.error(f"--profile_images {args.profile_images}: expected 0 (no breakdown) or more images")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as out:
         config = GenerateConfig(output_dir=out, num_images=args.num_images, num_workers=args.num_workers,

@@ -38,6 +38,7 @@ from tfsynth.generate.labeller import LabelPolicy, label_objects
 from tfsynth.generate.sampler import SamplerConfig, sample_scene
 from tfsynth.utils.files import write_atomically
 from tfsynth.utils.preflight import check_output_dir
+from tfsynth.utils.stage_clock import StageClock
 
 SPLITS = (("train", 0), ("val", 1))
 CHUNK_SIZE = 25
@@ -131,20 +132,6 @@ def _setup_worker(config: GenerateConfig) -> None:
     _renderer()  # the GL context now, so a missing EGL fails before the first chunk
 
 
-class _StageClock:
-    """Adds the seconds since the last lap to stage_seconds[name] (benchmarks); does nothing when it is None."""
-
-    def __init__(self, stage_seconds: Optional[dict]):
-        self.stage_seconds = stage_seconds
-        self.last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        if self.stage_seconds is not None:
-            now = time.perf_counter()
-            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + now - self.last
-            self.last = now
-
-
 def profile_worker_stages(config: GenerateConfig, num_images: int) -> dict[str, float]:
     """Renders images 0..num_images-1 of the train split in this process, as one worker would (render, labels,
     JPEG, chunk encoding), and returns the mean milliseconds per image of each stage; the renderer's passes are
@@ -159,9 +146,9 @@ def profile_worker_stages(config: GenerateConfig, num_images: int) -> dict[str, 
     try:
         for index in range(num_images):
             image = render_image(0, index)
-            started = time.perf_counter()
+            clock = StageClock(stage_seconds)
             encode_chunk([image])
-            stage_seconds["chunk_encode"] = stage_seconds.get("chunk_encode", 0.0) + time.perf_counter() - started
+            clock.lap("chunk_encode")
         stage_seconds.update({f"render/{name}": seconds for name, seconds in renderer.stage_seconds.items()})
     finally:
         _WORKER.pop("stage_seconds", None)
@@ -173,7 +160,7 @@ def render_image(split_id: int, index: int) -> dict:
     """One image as plain data: JPEG bytes, size and objects (masks cropped to their boxes, bit-packed)."""
     from PIL import Image
     config: GenerateConfig = _WORKER["config"]
-    clock = _StageClock(_WORKER.get("stage_seconds"))
+    clock = StageClock(_WORKER.get("stage_seconds"))
     scene = sample_scene(_WORKER["catalog"], _WORKER["sampler"], config.seed, split_id, index)
     clock.lap("sample_scene")
     width, height = scene.camera.width, scene.camera.height

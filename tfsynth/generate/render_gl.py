@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from typing import Optional
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from tfsynth.generate import shaders
 from tfsynth.generate.assets import AssetLibrary
 from tfsynth.generate.scene import Scene, look_at, perspective
+from tfsynth.utils.stage_clock import StageClock
 
 MAX_LIGHTS = 4
 MAX_INSTANCES = 255  # ids 1..255; 8 coverage layers of 32 bits
@@ -149,17 +149,6 @@ class GLRenderer:
         # Seconds spent in each pass of render(), summed over frames, when set to a dict (benchmarks): each pass
         # then waits for the GL to finish it, which costs a little overlap, so leave it None when not measuring.
         self.stage_seconds: Optional[dict[str, float]] = None
-        self._stage_started = 0.0
-
-    def _stage(self, name: str) -> None:
-        """Ends pass `name` of the frame being rendered (a no-op unless stage_seconds is a dict)."""
-        if self.stage_seconds is None:
-            return
-        self.ctx.finish()
-        now = time.perf_counter()
-        if name:
-            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + now - self._stage_started
-        self._stage_started = now
 
     # --- caches -----------------------------------------------------------------------------------------
     def _mesh(self, key: str):
@@ -263,7 +252,9 @@ class GLRenderer:
             eye = np.asarray(lamp.position, np.float64)
             up = (0.0, 0.0, -1.0) if abs(direction[1]) > 0.9 else (0.0, 1.0, 0.0)
             light_vp = perspective(130.0, 1.0, 0.03, 4.0) @ look_at(eye, eye + direction, up=up)
-        self._stage("")
+        if self.stage_seconds is not None:
+            ctx.finish()  # the passes are timed from here, not from GL work left over from before
+        clock = StageClock(self.stage_seconds, before_lap=ctx.finish)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         # 1. Shadow map.
         if self.shadow_fbo is not None and lamp is not None:
@@ -276,7 +267,7 @@ class GLRenderer:
                     self.depth_prog["model"].write(_mat4(obj.model))
                     self._mesh(obj.mesh_key)[1].render()
             ctx.enable(moderngl.CULL_FACE)
-        self._stage("shadow_map")
+        clock.lap("shadow_map")
         # 2. Scene: colour + ids.
         frame.scene_fbo.use()
         frame.scene_fbo.clear(*scene.background, 1.0, depth=1.0)
@@ -334,7 +325,7 @@ class GLRenderer:
             frame.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
             frame.scene_fbo.depth_mask = True
             ctx.disable(moderngl.BLEND)
-        self._stage("scene")
+        clock.lap("scene")
         # 3. Coverage of each labelled object, occluders ignored (same framebuffer, so the same samples).
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         frame.scene_fbo.depth_mask = False
@@ -348,7 +339,7 @@ class GLRenderer:
         frame.scene_fbo.color_mask = ((True,) * 4, (True,) * 4)
         frame.scene_fbo.depth_mask = True
         ctx.memory_barrier()
-        self._stage("coverage")
+        clock.lap("coverage")
         # 4. Label statistics.
         self.stats.write(self._empty_stats)
         self.stats.bind_to_storage_buffer(2)
@@ -360,7 +351,7 @@ class GLRenderer:
         self.label_prog["write_ids"].value = int(want_ids)
         self.label_prog.run((height + 7) // 8)
         ctx.memory_barrier()
-        self._stage("label_stats")
+        clock.lap("label_stats")
         # 5. Resolve (tone map, AA) and sensor.
         frame.resolve_fbo.use()
         frame.hdr.use(0)
@@ -375,7 +366,7 @@ class GLRenderer:
         sp["noise_sigma"].value = scene.post.noise_sigma
         sp["noise_seed"].value = float(scene.post.noise_seed % 1000) + 0.5
         self.fullscreen_sensor.render(moderngl.TRIANGLES, vertices=3)
-        self._stage("resolve_sensor")
+        clock.lap("resolve_sensor")
         raw = frame.final_fbo.read(components=3, alignment=1)
         image = np.frombuffer(raw, np.uint8).reshape(height, width, 3)[::-1]
         stats = np.frombuffer(self.stats.read(), np.uint32).reshape(MAX_INSTANCES + 1, STATS_WIDTH).copy()
@@ -383,7 +374,7 @@ class GLRenderer:
         if want_ids:
             ids = np.frombuffer(frame.ids_out.read(alignment=1), np.uint32).reshape(height, width)[::-1]
             ids = np.ascontiguousarray(ids)
-        self._stage("readback")
+        clock.lap("readback")
         return RenderResult(np.ascontiguousarray(image), stats, ids)
 
     def release(self) -> None:

@@ -14,8 +14,8 @@ def write_scalars(writer: tf.summary.SummaryWriter, scalars: Mapping[str, float]
     """One scalar per entry (e.g. Loss/total_loss, learning_rate, steps_per_sec, DetectionBoxes_Precision/mAP).
 
     flush=False leaves the events in the writer's buffer (written at the next flush, or by the writer itself
-    every two minutes): the training loop writes every step and flushes only when it logs, since a flush per step
-    cost more than a small model's step."""
+    every two minutes): the training loop writes every step and flushes only when it logs or checkpoints, which
+    keeps file writes off the per-step path."""
     with writer.as_default(step=step):
         for name, value in scalars.items():
             value = float(np.asarray(value))
