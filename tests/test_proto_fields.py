@@ -30,7 +30,11 @@ TABLE = json.loads(TABLE_PATH.read_text())
 # with the reason it exists. Beyond that list, tfsynth's protos declare exactly the OD API's surface.
 _TFDS_READER = ("tfsynth's input reader of a prepared TensorFlow Datasets split (model_main_tf2 trains from "
                 "`tfds build` output); field number 100, unused by the OD API, so its configs parse unchanged")
-ALLOWED_EXTRA_MESSAGES: dict[str, str] = {"TfdsInputReader": _TFDS_READER}
+_EXAMPLE = ("TensorFlow's tf.train.Example and its parts (not the OD API's), declared so that records are written and "
+            "read without importing TensorFlow; tests/test_tfrecord_framing.py holds them to TensorFlow's descriptors")
+ALLOWED_EXTRA_MESSAGES: dict[str, str] = {"TfdsInputReader": _TFDS_READER, "Example": _EXAMPLE, "Features": _EXAMPLE,
+                                          "Feature": _EXAMPLE, "BytesList": _EXAMPLE, "FloatList": _EXAMPLE,
+                                          "Int64List": _EXAMPLE}
 ALLOWED_EXTRA_FIELDS: dict[str, str] = {"InputReader.tfds_input_reader": _TFDS_READER}
 ALLOWED_EXTRA_ENUMS: dict[str, str] = {}
 ALLOWED_EXTRA_ENUM_VALUES: dict[str, str] = {}

@@ -3,7 +3,7 @@
 Each problem names the file and the record (and object) at fault and says what was expected:
 
 - file level: a file of 0 bytes, a file that cannot be opened, a file that is not TFRecord data, a file cut short
-  (tfrecord_framing walks every header), data that fails its checksum (TensorFlow's reader);
+  (tfrecord_framing walks every header), data that fails its checksum (tfrecord_framing's reader);
 - record level: bytes that are not a tf.train.Example, no image/encoded, no image/object/bbox/* keys (an image
   without objects has them with empty lists), no class for the boxes, lists of different lengths, a feature of the
   wrong type, a box outside [0, 1] (BOX_TOLERANCE allowed) or empty (xmin >= xmax or ymin >= ymax), a class id
@@ -21,6 +21,7 @@ full, which costs one 12-byte read per record).
 from __future__ import annotations
 
 import collections
+import itertools
 import dataclasses
 import logging
 import math
@@ -31,14 +32,13 @@ from tfsynth.utils import label_map_util
 from tfsynth.core.standard_fields import TfExampleFields as F
 from tfsynth.data import tfrecord_framing
 from tfsynth.data.readers.base import InputError
+from tfsynth.protos import example_pb2
 
 logger = logging.getLogger(__name__)
 
 ON_ERROR_CHOICES = ("stop", "skip")
 # Normalized coordinates may overshoot [0, 1] by this much (rounding in other tools' writers), no more.
 BOX_TOLERANCE = 1e-3
-# Records read per TensorFlow call while scanning.
-_READ_BATCH = 64
 # Skipped items logged one by one; the rest are only counted.
 _LOGGED_SKIPS = 20
 _BOX_KEYS = (F.object_bbox_ymin, F.object_bbox_xmin, F.object_bbox_ymax, F.object_bbox_xmax)
@@ -92,7 +92,7 @@ class CheckedExample:
 
     path: str
     index: int
-    example: object  # tf.train.Example
+    example: example_pb2.Example  # tf.train.Example's fields
     dropped_objects: tuple = ()
 
 
@@ -219,24 +219,6 @@ def _before(count: int) -> str:
     return f"the {count} record{'' if count == 1 else 's'} before it {'is' if count == 1 else 'are'} readable"
 
 
-def _read_records(path: str, count: int) -> Iterator[bytes]:
-    """The first `count` records of path, as TensorFlow reads them (which checks each record's data checksum;
-    tf.errors.DataLossError is raised right after the last good record)."""
-    import tensorflow as tf
-    records = tf.data.TFRecordDataset(path, buffer_size=1 << 20).take(count)
-    done = 0
-    try:
-        for batch in records.batch(_READ_BATCH):  # batches: a third of the cost of one eager step per record
-            for record in batch.numpy():
-                done += 1
-                yield record
-    except tf.errors.DataLossError:
-        # A batch fails as a whole: read its records one by one, so the error comes right after the last good one.
-        for record in records.skip(done):
-            yield record.numpy()
-        raise
-
-
 def iter_checked_examples(paths: Sequence[str], rules: Optional[ClassRules] = None, on_error: str = "stop",
                           max_records_per_file: Optional[int] = None, report: Optional[CheckReport] = None,
                           skip_hint: str = "") -> Iterator[CheckedExample]:
@@ -246,7 +228,6 @@ def iter_checked_examples(paths: Sequence[str], rules: Optional[ClassRules] = No
     `skip_hint` (how to skip instead); 'skip' counts into `report` and leaves the item out. With
     max_records_per_file, only that many records of each file are parsed and checked (and yielded).
     """
-    import tensorflow as tf
     from google.protobuf.message import DecodeError
 
     rules = rules or ClassRules()
@@ -279,13 +260,11 @@ def iter_checked_examples(paths: Sequence[str], rules: Optional[ClassRules] = No
             report.limits[path] = usable
         checked = usable if max_records_per_file is None else min(usable, max_records_per_file)
         skipped = report.skipped_records.setdefault(path, set())
-        read = 0  # records TensorFlow's reader returned from this file
         try:
-            for index, data in enumerate(_read_records(path, checked)):
-                read += 1
+            for index, data in enumerate(itertools.islice(tfrecord_framing.read_records(path), checked)):
                 report.num_checked += 1
                 try:
-                    example = tf.train.Example.FromString(data)
+                    example = example_pb2.Example.FromString(data)
                 except DecodeError as error:
                     policy.problem(path, f"record {index}: is not a tf.train.Example ({error}); {_LAYOUT}",
                                    "not a tf.train.Example", index)
@@ -300,9 +279,10 @@ def iter_checked_examples(paths: Sequence[str], rules: Optional[ClassRules] = No
                 for _, message in unknown:
                     policy.problem(path, f"record {index}, {message}", "object: class not in label map", index)
                 yield CheckedExample(path, index, example, tuple(i for i, _ in unknown))
-        except tf.errors.DataLossError:
-            # The framing is sound, so the data of the next record fails its checksum.
-            policy.problem(path, f"record {read} (byte {framing.offsets[read]}): its data fails its checksum "
+        except tfrecord_framing.CorruptRecordError as error:
+            # The framing is sound, so the data of this record fails its checksum.
+            read = error.index
+            policy.problem(path, f"record {read} (byte {error.offset}): its data fails its checksum "
                                  f"(corrupt file); {_before(read)}",
                            "file cut short or corrupt", read)
             report.limits[path] = usable = read

@@ -1,5 +1,10 @@
 """ImageAnnotation <-> tf.train.Example in the OD API's layout, and the sharded TFRecord writer / reader.
 
+No TensorFlow: examples are tfsynth.protos.example_pb2 messages (tf.train.Example's fields and wire format, so
+either parses the other's bytes) and files are framed by tfrecord_framing, so that generate's main process, which
+only writes records, never loads TensorFlow (it took 6-7 s and most of that process's memory). Only paths with a
+scheme (gs://...) go through TensorFlow's file system.
+
 Records hold the image file's own bytes (JPEG or PNG), boxes normalized to [0, 1], class text and label, and,
 optionally, one PNG per object under image/object/mask (values 0/1, the OD API's PNG mask format), so both the
 OD API's decoder and tf-models-official's TfExampleDecoder read them.
@@ -15,22 +20,25 @@ import uuid
 from typing import Iterable, Iterator, Union
 
 import numpy as np
-import tensorflow as tf
 
 from tfsynth.core.standard_fields import TfExampleFields as F
+from tfsynth.data import tfrecord_framing
 from tfsynth.data.annotations import ImageAnnotation, ObjectAnnotation, box_problem
+from tfsynth.protos import example_pb2
+
+Example = example_pb2.Example
 
 
-def _bytes(values: list[bytes]) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+def _bytes(values: list[bytes]) -> example_pb2.Feature:
+    return example_pb2.Feature(bytes_list=example_pb2.BytesList(value=values))
 
 
-def _floats(values: list[float]) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+def _floats(values: list[float]) -> example_pb2.Feature:
+    return example_pb2.Feature(float_list=example_pb2.FloatList(value=values))
 
 
-def _ints(values: list[int]) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+def _ints(values: list[int]) -> example_pb2.Feature:
+    return example_pb2.Feature(int64_list=example_pb2.Int64List(value=values))
 
 
 def encode_mask_png(mask: np.ndarray) -> bytes:
@@ -53,8 +61,8 @@ def decode_mask_png(data: bytes) -> np.ndarray:
 
 
 def annotation_to_example(image: ImageAnnotation, label_map: dict[str, int],
-                          include_masks: bool = True) -> tf.train.Example:
-    """The OD API tf.train.Example of one annotated image.
+                          include_masks: bool = True) -> Example:
+    """The OD API tf.train.Example of one annotated image (as tfsynth's Example message: the same bytes).
 
     Class labels come from `label_map` (class name -> id). Raises ValueError naming the image when a class is
     not in the label map, a box is empty or outside the image, or masks are present for only some objects or
@@ -115,10 +123,10 @@ def annotation_to_example(image: ImageAnnotation, label_map: dict[str, int],
     }
     if write_masks:
         features[F.instance_masks] = _bytes(masks)
-    return tf.train.Example(features=tf.train.Features(feature=features))
+    return Example(features=example_pb2.Features(feature=features))
 
 
-def _feature_values(example: tf.train.Example, key: str) -> list:
+def _feature_values(example, key: str) -> list:
     if key not in example.features.feature:
         return []
     feature = example.features.feature[key]
@@ -126,8 +134,9 @@ def _feature_values(example: tf.train.Example, key: str) -> list:
     return list(getattr(feature, kind).value) if kind else []
 
 
-def example_to_annotation(example: tf.train.Example) -> ImageAnnotation:
-    """The ImageAnnotation of an OD API record (boxes back to pixels; encoded bytes kept, masks decoded)."""
+def example_to_annotation(example) -> ImageAnnotation:
+    """The ImageAnnotation of an OD API record (boxes back to pixels; encoded bytes kept, masks decoded): a
+    tf.train.Example or tfsynth's Example, which have the same fields."""
     def first(key: str, default=None):
         values = _feature_values(example, key)
         return values[0] if values else default
@@ -168,7 +177,7 @@ def example_to_annotation(example: tf.train.Example) -> ImageAnnotation:
                            source_id=source_id.decode("utf-8") if source_id is not None else None)
 
 
-def serialize_example(example: tf.train.Example) -> bytes:
+def serialize_example(example) -> bytes:
     """The Example's bytes, the same in every process: protobuf writes map entries (the feature names) in an order
     that depends on a per-process hash seed unless asked for a deterministic order."""
     return example.SerializeToString(deterministic=True)
@@ -207,9 +216,9 @@ def write_shard(path: str, records: Iterable[bytes]) -> int:
     temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
     count = 0
     try:
-        with tf.io.TFRecordWriter(temporary) as writer:
+        with open(temporary, "wb") as writer:
             for record in records:
-                writer.write(record)
+                writer.write(tfrecord_framing.frame(record))
                 count += 1
         os.replace(temporary, path)
     except BaseException:
@@ -245,18 +254,18 @@ class ShardedTFRecordWriter:
         os.makedirs(self.output_dir, exist_ok=True)
         try:
             for temp_path in self._temp_paths:
-                self._writers.append(tf.io.TFRecordWriter(temp_path))
+                self._writers.append(open(temp_path, "wb"))
         except BaseException:
             self._abort()
             raise
         return self
 
-    def write(self, example_or_bytes: Union[tf.train.Example, bytes]) -> None:
+    def write(self, example_or_bytes: Union[Example, bytes]) -> None:
         """Appends one record (an Example or its serialized bytes) to the next shard in turn."""
         if not self._writers:
             raise RuntimeError("ShardedTFRecordWriter.write called outside its `with` block")
         data = example_or_bytes if isinstance(example_or_bytes, bytes) else serialize_example(example_or_bytes)
-        self._writers[self.num_written % self.num_shards].write(data)
+        self._writers[self.num_written % self.num_shards].write(tfrecord_framing.frame(data))
         self.num_written += 1
 
     def _close_writers(self) -> None:
@@ -292,7 +301,11 @@ def expand_pattern(pattern: str) -> list[str]:
         part = part.strip()
         if not part:
             continue
-        matches = tf.io.gfile.glob(part) if "://" in part else glob.glob(part)
+        if "://" in part:  # gs:// and similar: only TF's file system knows them
+            import tensorflow as tf
+            matches = tf.io.gfile.glob(part)
+        else:
+            matches = glob.glob(part)
         paths.extend(sorted(matches))
     if not paths:
         raise FileNotFoundError(f"no TFRecord files match {pattern!r}")
@@ -300,13 +313,13 @@ def expand_pattern(pattern: str) -> list[str]:
 
 
 def read_records(pattern: str) -> Iterator[bytes]:
-    """Serialized records of every file matching `pattern`, file by file in sorted order."""
+    """Serialized records of every file matching `pattern`, file by file in sorted order; both checksums of each are
+    verified (tfrecord_framing.CorruptRecordError names the file, record and byte where one breaks)."""
     for path in expand_pattern(pattern):
-        for record in tf.data.TFRecordDataset(path, buffer_size=1 << 20):
-            yield record.numpy()
+        yield from tfrecord_framing.read_records(path)
 
 
-def read_examples(pattern: str) -> Iterator[tf.train.Example]:
-    """tf.train.Example of every record in the files matching `pattern`."""
+def read_examples(pattern: str) -> Iterator[Example]:
+    """The Example (tf.train.Example's fields) of every record in the files matching `pattern`."""
     for data in read_records(pattern):
-        yield tf.train.Example.FromString(data)
+        yield Example.FromString(data)
