@@ -120,6 +120,8 @@ void main() {
     vec3 diffuse = albedo * ambient * (metal ? 0.25 : 1.0);
     vec3 shine = vec3(0.0);  // light reflected at the surface: added on top, whatever lies behind
     float fresnel = pow(1.0 - max(dot(n, v), 0.0), 5.0);
+    // Once, before the loop: inside it the select below would have the shader sample the map for every light.
+    float lamp_shadow = shadow_factor();
     for (int i = 0; i < num_lights; ++i) {
         vec3 to_light = light_pos[i].xyz - v_world;
         float dist2 = dot(to_light, to_light);
@@ -132,7 +134,7 @@ void main() {
         }
         float wrap = light_pos[i].w == 2.0 ? 0.3 : 0.0;  // area lights wrap further round the object
         float ndl = max((dot(n, l) + wrap) / (1.0 + wrap), 0.0);
-        float shadow = (i == 0) ? shadow_factor() : 1.0;
+        float shadow = (i == 0) ? lamp_shadow : 1.0;
         vec3 h = normalize(l + v);
         float shin = light_pos[i].w == 2.0 ? shininess * 0.35 : shininess;
         float spec = pow(max(dot(n, h), 0.0), shin) * (shin + 8.0) / 25.0;
