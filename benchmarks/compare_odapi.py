@@ -120,6 +120,19 @@ REFERENCE: list[dict] = [
          "CLI wall 211 s vs 258 s, peak RSS 3779 vs 4425 MB",
          "not measured on the idle machine: Faster R-CNN ResNet50 batch 2, evaluators",
          "ratio tfsynth / OD API (idle machine): ssdlite_b16 0.44, ssd_b2 1.06, ssd_b16 0.98 (1 round)"]},
+    {"date": "2026-12-07 (later)", "source": "this script on the idle 2-core machine, same records; tfsynth at "
+                                             "c3c4139 (records without TF), before AutoGraph was turned off",
+     "figures": [
+         "Faster R-CNN ResNet50 640 batch 2, 1 round of 200 steps (steady 101-200): tfsynth 3.431 s/step, OD API "
+         "3.382, ratio 1.01; CLI wall 717 s vs 738 s, peak RSS 4754 vs 4688 MB; evaluator on its checkpoint "
+         "57 s vs 57 s",
+         "SSD MobileNetV2 320 batch 2, 2 rounds of 200 steps: tfsynth 0.154 (0.147-0.162), OD API 0.136 "
+         "(0.135-0.136), ratio 1.14; evaluator on the OD API's step-200 checkpoint (16 val images): tfsynth 18 s "
+         "(17-18), OD API 44 s (33-54), ratio 0.41",
+         "after AutoGraph was turned off in the train, eval and input functions (same checkpoint, tfsynth only, 2 "
+         "rounds each, interleaved): SSD evaluator 16.4-16.8 s -> 9.4-9.6 s, the same metrics",
+         "ratio tfsynth / OD API (idle machine): frcnn_b2 1.01, ssd_b2 1.14, eval (SSD) 0.41, eval (Faster R-CNN) "
+         "0.99"]},
 ]
 
 STEP_LINE = re.compile(r"Step (\d+) per-step time ([0-9.]+)s")

@@ -374,6 +374,12 @@ def read_dataset(input_reader_config, config_name: str = "input_reader",
     return dataset
 
 
+def _without_autograph(function: Callable) -> Callable:
+    """`function`, traced as written: Python control flow on a tensor then fails at tracing, where AutoGraph would
+    have turned it into graph control flow."""
+    return tf.autograph.experimental.do_not_convert(function)
+
+
 def build(input_reader_config, transform_input_data_fn: Optional[Callable] = None,
           batch_size: Optional[int] = None, drop_remainder: bool = False,
           config_name: str = "input_reader", record_filter: Optional[RecordFilter] = None,
@@ -393,14 +399,19 @@ def build(input_reader_config, transform_input_data_fn: Optional[Callable] = Non
     num_parallel_calls = (batch_size * config.num_parallel_batches if batch_size else tf.data.AUTOTUNE)
     deterministic = _deterministic(config, seed)
     dataset = read_dataset(config, config_name, record_filter, seed, filenames)
+    # The map functions are TensorFlow ops throughout (tf.cond, tf.while_loop where they branch), so AutoGraph's
+    # rewrite of every Python function they call would change nothing but the start-up: it was most of the
+    # seconds spent tracing them.
     if seed is None or transform_input_data_fn is None:
-        dataset = dataset.map(decoder.decode, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+        dataset = dataset.map(_without_autograph(decoder.decode), num_parallel_calls=num_parallel_calls,
+                              deterministic=deterministic)
     else:
         dataset = dataset.enumerate().map(
-            lambda number, record: (decoder.decode(record), tf.stack([tf.constant(seed, tf.int64), number])),
+            _without_autograph(lambda number, record: (decoder.decode(record),
+                                                       tf.stack([tf.constant(seed, tf.int64), number]))),
             num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     if transform_input_data_fn is not None:
-        dataset = dataset.map(transform_input_data_fn, num_parallel_calls=num_parallel_calls,
+        dataset = dataset.map(_without_autograph(transform_input_data_fn), num_parallel_calls=num_parallel_calls,
                               deterministic=deterministic)
     if batch_size:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)

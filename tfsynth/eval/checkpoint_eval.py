@@ -79,7 +79,7 @@ def load_detection_model(pipeline_config_path: str, checkpoint_path: str) -> tup
 
 
 def _detect_fn(model):
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # TensorFlow ops throughout: see eval_loop
     def detect(image: tf.Tensor) -> dict:
         preprocessed, shapes = model.preprocess(tf.cast(image[tf.newaxis], tf.float32))
         return model.postprocess(model.predict(preprocessed, shapes), shapes)

@@ -99,7 +99,7 @@ def eager_eval_loop(model: Any, eval_config: Any, eval_dataset: tf.data.Dataset,
     min_score = float(getattr(eval_config, "min_score_threshold", 0.5))
     max_boxes = int(getattr(eval_config, "max_num_boxes_to_visualize", 20))
 
-    @tf.function
+    @tf.function(autograph=False)  # TensorFlow ops throughout: AutoGraph's rewrite would only slow the tracing
     def step(features, labels):
         losses, predictions = model_step.compute_losses(model, features, labels, add_regularization_loss,
                                                         unpad_groundtruth_tensors=True)
