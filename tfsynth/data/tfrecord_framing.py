@@ -43,6 +43,25 @@ def frame(data: bytes) -> bytes:
                      struct.pack("<I", masked_crc32c(data))))
 
 
+def _header_problem(header: bytes) -> Optional[str]:
+    """What is wrong with a record's header as read (up to 12 bytes), in words; None when it is sound."""
+    if len(header) < _HEADER_BYTES:
+        return f"the file ends {len(header)} bytes into the record's {_HEADER_BYTES}-byte header (file cut short)"
+    if masked_crc32c(header[:8]) != struct.unpack("<I", header[8:])[0]:
+        return "its header fails its checksum (not TFRecord data, or a corrupt file)"
+    return None
+
+
+def _record_bytes(header: bytes) -> int:
+    """The bytes a record takes in the file, header and footer included, from its sound header."""
+    return _HEADER_BYTES + struct.unpack("<Q", header[:8])[0] + _CRC_BYTES
+
+
+def _cut_short(needed: int, available: int) -> str:
+    return (f"the record needs {needed} bytes but the file ends {available} bytes after its start "
+            "(file cut short)")
+
+
 class CorruptRecordError(ValueError):
     """A TFRecord file that breaks at a record: names the file, the record's index and its byte offset."""
 
@@ -63,25 +82,19 @@ def read_records(path: str) -> Iterator[bytes]:
             header = stream.read(_HEADER_BYTES)
             if not header:
                 return
-            if len(header) < _HEADER_BYTES:
-                raise CorruptRecordError(path, index, offset, f"the file ends {len(header)} bytes into the record's "
-                                                              f"{_HEADER_BYTES}-byte header (file cut short)")
-            length_bytes, stored_crc = header[:8], struct.unpack("<I", header[8:])[0]
-            if masked_crc32c(length_bytes) != stored_crc:
-                raise CorruptRecordError(path, index, offset, "its header fails its checksum (not TFRecord data, or "
-                                                              "a corrupt file)")
-            length = struct.unpack("<Q", length_bytes)[0]
-            body = stream.read(length + _CRC_BYTES)
-            if len(body) < length + _CRC_BYTES:
-                raise CorruptRecordError(path, index, offset, f"the record needs {_HEADER_BYTES + length + _CRC_BYTES}"
-                                                              f" bytes but the file ends {_HEADER_BYTES + len(body)} "
-                                                              "bytes after its start (file cut short)")
-            data = body[:length]
-            if masked_crc32c(data) != struct.unpack("<I", body[length:])[0]:
+            problem = _header_problem(header)
+            if problem:
+                raise CorruptRecordError(path, index, offset, problem)
+            size = _record_bytes(header)
+            body = stream.read(size - _HEADER_BYTES)
+            if len(body) < size - _HEADER_BYTES:
+                raise CorruptRecordError(path, index, offset, _cut_short(size, _HEADER_BYTES + len(body)))
+            data = body[:-_CRC_BYTES]
+            if masked_crc32c(data) != struct.unpack("<I", body[-_CRC_BYTES:])[0]:
                 raise CorruptRecordError(path, index, offset, "its data fails its checksum (corrupt file)")
             yield data
             index += 1
-            offset += _HEADER_BYTES + length + _CRC_BYTES
+            offset += size
 
 
 @dataclasses.dataclass
@@ -125,23 +138,13 @@ def walk(path: str) -> Framing:
         offset = 0
         while offset < size:
             header = stream.read(_HEADER_BYTES)
-            if len(header) < _HEADER_BYTES:
-                framing.problem = (f"the file ends {len(header)} bytes into the record's {_HEADER_BYTES}-byte header "
-                                   f"(file cut short)")
+            framing.problem = _header_problem(header)
+            if framing.problem is None and offset + _record_bytes(header) > size:
+                framing.problem = _cut_short(_record_bytes(header), size - offset)
+            if framing.problem is not None:
                 framing.problem_offset = offset
                 return framing
-            length_bytes, stored_crc = header[:8], struct.unpack("<I", header[8:])[0]
-            if masked_crc32c(length_bytes) != stored_crc:
-                framing.problem = "its header fails its checksum (not TFRecord data, or a corrupt file)"
-                framing.problem_offset = offset
-                return framing
-            length = struct.unpack("<Q", length_bytes)[0]
-            end = offset + _HEADER_BYTES + length + _CRC_BYTES
-            if end > size:
-                framing.problem = (f"the record needs {end - offset} bytes but the file ends {size - offset} bytes "
-                                   f"after its start (file cut short)")
-                framing.problem_offset = offset
-                return framing
+            end = offset + _record_bytes(header)
             framing.offsets.append(offset)
             offset = end
             stream.seek(offset)
