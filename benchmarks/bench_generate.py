@@ -62,8 +62,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             config = GenerateConfig(output_dir=out, num_images=args.profile_images, preset=args.preset,
                                     width=args.width, height=args.height)
-            # In a spawned process, as a render worker: this one has loaded TensorFlow (to write the records),
-            # and a GL context made in a process that holds TensorFlow's LLVM crashes.
+            # In a spawned process, as a render worker: a GL context made in a process that holds TensorFlow's LLVM
+            # crashes, and a checkout measured from before records were written without TensorFlow loads it here.
             with multiprocessing.get_context("spawn").Pool(1) as pool:
                 stages = pool.apply(profile_worker_stages, (config, args.profile_images))
         print(f"one worker, ms per image ({args.profile_images} images, {args.preset} preset):")

@@ -8,10 +8,11 @@ workers and machines; a shard's bytes depend on (seed, split, index) and the fla
 whatever the runner, the number of workers or the order tasks run in. The launcher then writes what is one file
 per split or run (COCO JSON from the receipts, label_map.pbtxt, manifest.json), all small.
 
-Rendering: Mesa's llvmpipe and TensorFlow must not share a process, and a shard writer needs TensorFlow (the
-Example protos and the TFRecord writer). So each worker process starts one render process (spawned, so it inherits
-neither GL nor TensorFlow state) in DoFn.setup; it makes its EGL context once and renders every image that worker
-is given, one at a time. The worker turns each image into its Example and writes it while the next renders.
+Rendering: Mesa's llvmpipe and TensorFlow must not share a process (a `tfds build` runs these DoFns in a process
+that has TensorFlow), and a GL driver crash must not take the Beam worker down. So each worker process starts one
+render process (spawned, so it inherits neither GL nor TensorFlow state) in DoFn.setup; it makes its EGL context
+once and renders every image that worker is given, one at a time. The worker turns each image into its Example and
+writes it while the next renders.
 
 Resume: a shard whose file and receipt agree (receipt key, file size) is not planned again; a run that failed or
 was stopped redoes only the missing shards. Receipts are removed after a successful run unless --keep_chunks,
@@ -98,9 +99,9 @@ _RENDER: dict = {}
 
 
 def _start_render_process(config: GenerateConfig) -> concurrent.futures.ProcessPoolExecutor:
-    # Spawned, not forked: a fork would carry this process's TensorFlow (and Beam's threads) into the process that
-    # opens the GL context. An executor, not multiprocessing.Pool: when its process dies (a segmentation fault in
-    # the GL driver was seen once in 4200 images) it raises BrokenProcessPool where a Pool waits forever.
+    # Spawned, not forked: a fork would carry any TensorFlow this process loaded (and Beam's threads) into the
+    # process that opens the GL context. An executor, not multiprocessing.Pool: when its process dies (a segmentation
+    # fault in the GL driver was seen once in 4200 images) it raises BrokenProcessPool where a Pool waits forever.
     return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                                   initializer=init_render_worker, initargs=(config,))
 

@@ -18,6 +18,7 @@ import os
 import socket
 from typing import Optional
 
+from tfsynth.data.tfrecord import shard_filename
 from tfsynth.generate.pipeline import GenerateConfig, split_plan
 from tfsynth.utils.files import write_atomically
 
@@ -54,7 +55,6 @@ def shard_key(config: GenerateConfig, split_name: str, split_images: int, num_sh
 
 def shard_tasks(config: GenerateConfig, name_to_id: dict[str, int]) -> list[ShardTask]:
     """Every shard of every split the run writes, splits in order, shards by index."""
-    from tfsynth.data.tfrecord import shard_filename  # loads TensorFlow: only the launcher plans, never a renderer
     tasks = []
     for split_name, split_id, count, num_shards in split_plan(config):
         key = shard_key(config, split_name, count, num_shards, name_to_id)
