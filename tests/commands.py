@@ -28,15 +28,41 @@ def run_command(argv: list[str], timeout: float = 300, env: dict | None = None,
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+        stdout, stderr = _kill_group(process)
         pytest.fail(f"{' '.join(map(str, argv))} ran past {timeout} s and was killed; its last output:\n"
                     f"{stderr[-3000:]}")
     finally:
         if process.poll() is None:  # interrupted (Ctrl-C): leave no workers behind
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            _kill_group(process)
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def _group_members(group: int) -> list[int]:
+    """The processes of process group `group` that have not exited (zombies count as exited) (Linux /proc)."""
+    members = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            state, _, process_group = pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):  # ended while listed
+            continue
+        if int(process_group) == group and state not in "ZX":
+            members.append(int(stat.split("/")[2]))
+    return members
+
+
+def _kill_group(process: subprocess.Popen, grace: float = 30) -> tuple[str, str]:
+    """Sends SIGKILL to the process group `process` leads and returns what is left of its output once every member
+    is gone. SIGKILL is delivered at once but a process takes a moment to exit: its pipes close before it is
+    marked a zombie, so a caller that looks right after communicate() could still see a child running."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the whole group ended by itself in between
+        pass
+    output = process.communicate()
+    deadline = time.monotonic() + grace
+    while _group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return output
 
 
 def run_module(module: str, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -82,7 +108,7 @@ def _wait_until(process: subprocess.Popen, condition, deadline: float, argv: lis
 def _end(process: subprocess.Popen) -> None:
     """Leaves nothing of the command running: its process group is killed if it is still alive."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process)
     process.wait()
 
 
