@@ -352,7 +352,7 @@ def _render_new_archetypes() -> dict:
                   ambient_ground=(0.2, 0.2, 0.2), background=(0.8, 0.8, 0.8), interior=(3, 2, 2), shadow_light=-1)
     try:
         result = renderer.render(scene, want_ids=True)
-        labels = label_objects(scene, result.stats, result.ids, RENDER_W, RENDER_H, LabelPolicy())
+        labels = label_objects(scene, result.stats, result.ids, RENDER_W, RENDER_H, LabelPolicy(), assets.positions)
     finally:
         renderer.release()
     return {a.class_name: (a.xmin, a.ymin, a.xmax, a.ymax) for a in labels}, [p.name for p in products]

@@ -32,8 +32,8 @@ flags.DEFINE_integer("height", 480, "Image height of landscape shots.")
 flags.DEFINE_integer("num_shards", 10, "TFRecord shards of the train split (shards of another count that an earlier "
                      "run left in --output_dir are removed once the new ones are written).", lower_bound=1)
 flags.DEFINE_string("label_map", None, "Existing label_map.pbtxt whose ids to use (default: catalog order).")
-flags.DEFINE_float("min_visibility", 0.15, "Objects less visible than this fraction are dropped "
-                   "(or marked difficult, see --low_visibility).")
+flags.DEFINE_float("min_visibility", 0.15, "Objects less visible than this fraction (hidden behind others or cut "
+                   "off by the image border) are dropped (or marked difficult, see --low_visibility).")
 flags.DEFINE_enum("low_visibility", "drop", ["drop", "difficult"], "What happens to barely visible objects.")
 flags.DEFINE_boolean("include_masks", False, "Write instance masks.")
 flags.DEFINE_boolean("write_images", False, "Also write the JPEG files under images/<split>/.")

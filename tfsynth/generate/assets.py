@@ -23,6 +23,10 @@ class AssetLibrary:
             self._meshes[key] = self._build_mesh(key)
         return self._meshes[key]
 
+    def positions(self, key: str) -> np.ndarray:
+        """The vertex positions [N, 3] (float64, the mesh's own frame) of the mesh named `key`."""
+        return self.mesh(key).vertices[:, :3].astype(np.float64)
+
     def texture(self, key: str) -> np.ndarray:
         """RGBA texture by key: a product key, optionally with '#N' for its label variant N; else plain white."""
         if key not in self._textures:

@@ -166,7 +166,8 @@ def render_image(split_id: int, index: int) -> dict:
     width, height = scene.camera.width, scene.camera.height
     result = _renderer().render(scene, want_ids=config.include_masks)
     clock.lap("render")
-    objects = label_objects(scene, result.stats, result.ids, width, height, _WORKER["policy"])
+    objects = label_objects(scene, result.stats, result.ids, width, height, _WORKER["policy"],
+                            _WORKER["assets"].positions)
     clock.lap("labels")
     buffer = io.BytesIO()
     Image.fromarray(result.image).save(buffer, format="JPEG", quality=scene.post.jpeg_quality)
