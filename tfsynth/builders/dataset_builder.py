@@ -23,11 +23,14 @@ import os
 from typing import TYPE_CHECKING, Callable, Optional
 
 import tensorflow as tf
-from official.vision.dataloaders import tf_example_decoder
 
 from tfsynth.builders import pipeline_fields
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.core.standard_fields import TfExampleFields as keys
+from tfsynth.utils.module_loading import import_without_package_init
+
+# tf-models-official's decoder; official.vision's own __init__ (every vision task and config, ~0.8 s) is not needed.
+tf_example_decoder = import_without_package_init("official.vision.dataloaders.tf_example_decoder", "official.vision")
 
 if TYPE_CHECKING:  # only its attributes are read here; the module itself loads the label map reader
     from tfsynth.data.record_checks import RecordFilter
