@@ -53,16 +53,29 @@ def _group_members(group: int) -> list[int]:
 def _kill_group(process: subprocess.Popen, grace: float = 30) -> tuple[str, str]:
     """Sends SIGKILL to the process group `process` leads and returns what is left of its output once every member
     is gone. SIGKILL is delivered at once but a process takes a moment to exit: its pipes close before it is
-    marked a zombie, so a caller that looks right after communicate() could still see a child running."""
+    marked a zombie, so a caller that looks right after communicate() could still see a child running. Waits at
+    most `grace` seconds in all: a descendant that left the group but holds the pipes must not hang the test."""
+    deadline = time.monotonic() + grace
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:  # the whole group ended by itself in between
         pass
-    output = process.communicate()
-    deadline = time.monotonic() + grace
+    try:
+        output = process.communicate(timeout=grace)
+    except subprocess.TimeoutExpired as expired:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()
+        output = tuple(_text(part) for part in (expired.output, expired.stderr))
     while _group_members(process.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     return output
+
+
+def _text(output) -> str:
+    """What subprocess read before a timeout: bytes even in text mode, or None."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else (output or "")
 
 
 def run_module(module: str, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -106,8 +119,9 @@ def _wait_until(process: subprocess.Popen, condition, deadline: float, argv: lis
 
 
 def _end(process: subprocess.Popen) -> None:
-    """Leaves nothing of the command running: its process group is killed if it is still alive."""
-    if process.poll() is None:
+    """Leaves nothing of the command running: its process group is killed while any of it is alive (the command
+    may have ended by itself and left workers behind)."""
+    if process.poll() is None or _group_members(process.pid):
         _kill_group(process)
     process.wait()
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.commands import run_command, run_python
+from tests.commands import _kill_group, run_command, run_python
 
 # The command starts a child that inherits its output pipes and outlives it, as a generation pool's workers do.
 _PARENT_AND_CHILD = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', "
@@ -33,6 +33,34 @@ def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path):
         run_python(_PARENT_AND_CHILD, str(marker), timeout=2)
     assert time.monotonic() - start < 60
     assert not _alive(marker), "the child outlived the timeout"
+
+
+def test_a_descendant_that_left_the_group_with_the_pipes_does_not_hang_the_kill(tmp_path):
+    # It starts its own session, so the group's SIGKILL misses it, and it holds the command's output pipes open.
+    import signal
+    import subprocess
+    marker = tmp_path / "escaped.pid"
+    code = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', "
+            "'import time; time.sleep(120)'], start_new_session=True); "
+            "open(sys.argv[1], 'w').write(str(child.pid)); print('started', flush=True); time.sleep(120)")
+    process = subprocess.Popen([sys.executable, "-c", code, str(marker)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    started = time.monotonic()
+    try:
+        while not marker.exists() or not marker.read_text():
+            assert process.poll() is None and time.monotonic() - started < 60, "the command never started its child"
+            time.sleep(0.05)
+        begun = time.monotonic()
+        stdout, _ = _kill_group(process, grace=2)
+        assert time.monotonic() - begun < 10
+        assert process.returncode == -signal.SIGKILL
+        assert "started" in stdout
+    finally:
+        if marker.exists() and marker.read_text():
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def test_output_and_exit_status_come_back():

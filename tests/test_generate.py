@@ -207,7 +207,12 @@ def test_in_frame_share_of_boxes_in_view_aside_and_behind():
     corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
     assert in_frame_share(corners, scale(0.2, 0.2, 0.2), camera) == 1.0
     assert in_frame_share(corners, translate(5.0, 0.0, 0.0) @ scale(0.2, 0.2, 0.2), camera) == 0.0
-    assert in_frame_share(corners, translate(0.0, 0.0, 3.0) @ scale(0.2, 0.2, 0.2), camera) == 0.0  # behind
+    # Reaching behind the near plane: its extent is unbounded, so no border penalty. Here a rod from beside the
+    # frame, far away, to behind the camera crosses the whole frame although its front vertices project outside it.
+    rod = np.eye(4)  # a thin rod from (1.5, 0, -1) to (-1.5, 0, 3); the camera sits at z = 2
+    rod[:3, 0], rod[:3, 1], rod[:3, 2], rod[:3, 3] = (0.04, 0.0, 0.03), (0.0, 0.05, 0.0), (-3.0, 0.0, 4.0), (0, 0, 1)
+    assert in_frame_share(corners, rod, camera) == 1.0
+    assert in_frame_share(corners, translate(0.0, 0.0, 3.0) @ scale(0.2, 0.2, 0.2), camera) == 1.0  # behind
     # Straddling the left border at its centre: half in frame.
     half_width = 2.0 * np.tan(np.radians(20.0)) * W / H
     straddling = in_frame_share(corners, translate(-half_width, 0.0, 0.0) @ scale(0.2, 0.2, 0.001), camera)

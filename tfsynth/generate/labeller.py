@@ -36,13 +36,16 @@ class LabelPolicy:
 def in_frame_share(positions: np.ndarray, model: np.ndarray, camera: Camera) -> float:
     """The share of an object's projected extent that lies inside the camera's frame: the area of the box around
     its projected vertices (`positions` [N, 3] in its own frame, placed by `model`) within the image, over the
-    box's whole area. Vertices behind the near plane are left out, which can only raise the share."""
+    box's whole area.
+
+    An object reaching behind the near plane has no finite projected extent (its edges towards the camera sweep
+    across and beyond the frame), so no share can be measured: it counts as wholly in frame (1.0), leaving its
+    visibility to what the frame shows."""
     world = positions @ model[:3, :3].T + model[:3, 3]
     clip = np.c_[world, np.ones(len(world))] @ (camera.projection_matrix() @ camera.view_matrix()).T
-    ahead = clip[:, 3] > camera.near
-    if not ahead.any():
-        return 0.0
-    ndc = clip[ahead, :2] / clip[ahead, 3:4]
+    if not (clip[:, 3] > camera.near).all():
+        return 1.0
+    ndc = clip[:, :2] / clip[:, 3:4]
     (x0, y0), (x1, y1) = ndc.min(axis=0), ndc.max(axis=0)
     whole = (x1 - x0) * (y1 - y0)
     if whole <= 0.0:

@@ -5,6 +5,13 @@ tf-models-official's `official/vision/__init__.py` imports every vision config a
 (TensorFlow and a small base class). `import_without_package_init` loads such a module under a bare stand-in for
 the package and then takes every module it added out of sys.modules again: the caller keeps its module object, and
 anyone who imports the package later in the same process gets it whole, its __init__ run as usual.
+
+What that costs, and why it is acceptable for the one module loaded this way: a later real import makes second
+copies of the modules loaded here, so `isinstance` against the real package's classes is False for ours, and
+pickle cannot find our copy's classes and functions by name. tfsynth neither pickles the decoder nor checks it
+against official's classes. The stand-in is in sys.modules only while the module loads, at tfsynth's own import
+(the import system locks each module, not this window): a thread that imported official.vision at that very moment
+would get the bare stand-in.
 """
 from __future__ import annotations
 
