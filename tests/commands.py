@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Iterator
 
 import pytest
 
@@ -37,17 +38,20 @@ def run_command(argv: list[str], timeout: float = 300, env: dict | None = None,
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
-def _group_members(group: int) -> list[int]:
-    """The processes of process group `group` that have not exited (zombies count as exited) (Linux /proc)."""
-    members = []
+def _processes() -> Iterator[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process (Linux /proc); one that ends while listed is left
+    out. The name field may hold spaces and parentheses, so the fields are read after its last ')'."""
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
-            state, _, process_group = pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):  # ended while listed
+            state, parent, group = pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()[:3]
+            yield int(stat.split("/")[2]), state, int(parent), int(group)
+        except (OSError, IndexError, ValueError):  # ended while listed
             continue
-        if int(process_group) == group and state not in "ZX":
-            members.append(int(stat.split("/")[2]))
-    return members
+
+
+def _group_members(group: int) -> list[int]:
+    """The processes of process group `group` that have not exited (zombies count as exited)."""
+    return [pid for pid, state, _, process_group in _processes() if process_group == group and state not in "ZX"]
 
 
 def _kill_group(process: subprocess.Popen, grace: float = 30) -> tuple[str, str]:
@@ -92,13 +96,13 @@ def spawned_children(pid: int) -> list[int]:
     """The processes whose parent is `pid` and that run multiprocessing's spawn entry point: a pool's render
     workers, not its resource tracker (Linux /proc)."""
     found = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
+    for child, _, parent, _ in _processes():
+        if parent != pid:
+            continue
         try:
-            parent = int(pathlib.Path(stat).read_text().rsplit(")", 1)[1].split()[1])
-            child = int(stat.split("/")[2])
-            if parent == pid and b"spawn_main" in pathlib.Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"spawn_main" in pathlib.Path(f"/proc/{child}/cmdline").read_bytes():
                 found.append(child)
-        except (OSError, IndexError, ValueError):  # ended while listed
+        except OSError:  # ended while listed
             continue
     return found
 

@@ -138,13 +138,14 @@ def walk(path: str) -> Framing:
         offset = 0
         while offset < size:
             header = stream.read(_HEADER_BYTES)
-            framing.problem = _header_problem(header)
-            if framing.problem is None and offset + _record_bytes(header) > size:
-                framing.problem = _cut_short(_record_bytes(header), size - offset)
-            if framing.problem is not None:
-                framing.problem_offset = offset
+            problem = _header_problem(header)
+            if problem is None:
+                end = offset + _record_bytes(header)
+                if end > size:
+                    problem = _cut_short(end - offset, size - offset)
+            if problem is not None:
+                framing.problem, framing.problem_offset = problem, offset
                 return framing
-            end = offset + _record_bytes(header)
             framing.offsets.append(offset)
             offset = end
             stream.seek(offset)
