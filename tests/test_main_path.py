@@ -215,3 +215,49 @@ def test_a_step_made_with_other_settings_is_refused_done_or_half_done(tmp_path):
     fresh = tmp_path / "fresh" / "out"
     refuses_existing = [sys.executable, "-c", f"import os, sys; sys.exit(os.path.exists({str(fresh)!r}))"]
     run_step("fetch", fresh / ".done", refuses_existing)
+
+
+@pytest.mark.slow
+def test_repeats_run_each_trained_row_on_its_own_renders_and_report_the_mean(tmp_path):
+    """repeats: 2 trains the row twice, the second run on renders of the next seed in a folder of its own; the report
+    gives both runs, their mean and spread, and the ratio takes the mean. An untrained row runs once."""
+    real = _tiny_real_photos(tmp_path / "real_photos")
+    study_path = tmp_path / "study.yaml"
+    study_path.write_text(tiny_study_header("tiny repeats", real) + f"""
+seed: 3
+repeats: 2
+ratios: ["a/b2"]
+rows:
+  - name: "a: fine-tuned"
+  - name: "b2: coco mapped"
+    kind: coco_mapped
+    class_mapping: {REPO_ROOT}/configs/coco_to_fridge_us.yaml
+""")
+    out = tmp_path / "out"
+    report = StudyRunner(load_study(str(study_path)), out).run()
+    results = json.loads((report.parent / "results.json").read_text())
+    assert [row["name"] for row in results["rows"]] == ["a: fine-tuned", "a run 2: fine-tuned", "b2: coco mapped"]
+    first, second, mapped = results["rows"]
+    assert (first["run"], first["render_seed"], second["run"], second["render_seed"]) == (1, 3, 2, 4)
+    assert "repeat_of" not in mapped
+    # Each run rendered and trained on its own: other seeds, other images, other folders.
+    datasets = sorted((out / "datasets").iterdir())
+    assert len(datasets) == 2
+    first_records, second_records = (b"".join(p.read_bytes() for p in sorted(d.glob("train-*.tfrecord")))
+                                     for d in datasets)
+    assert first_records and first_records != second_records
+    assert first["model_dir"] == str(out / "rows" / "a_fine_tuned" / "model")
+    assert second["model_dir"] == str(out / "rows" / "a_fine_tuned_run2" / "model")
+    assert second["pipeline_config"] != first["pipeline_config"]
+    summary, = results["repeats"]
+    scores = [first["mAP@0.5"], second["mAP@0.5"]]
+    assert summary["row"] == "a" and summary["runs"] == 2 and summary["mAP@0.5_runs"] == scores
+    assert summary["mAP@0.5_mean"] == pytest.approx(sum(scores) / 2)
+    assert summary["mAP@0.5_min"] == min(scores) and summary["mAP@0.5_max"] == max(scores)
+    text = report.read_text()
+    assert "| a | 2 | " in text and "Repeats: every trained row ran 2 times" in text
+    assert results["ratios"][0].startswith("mAP@0.5 ratio a/b2 = ") and "(means over runs)" in results["ratios"][0]
+    # A second run of the study resumes: every step is done, nothing is rendered or trained again.
+    marks = {p: p.stat().st_mtime_ns for p in out.rglob(".done")}
+    StudyRunner(load_study(str(study_path)), out).run()
+    assert {p: p.stat().st_mtime_ns for p in out.rglob(".done")} == marks

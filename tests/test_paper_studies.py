@@ -278,3 +278,37 @@ rows:
     assert "95 % interval" in text and "- b1c' - a: " in text and "95 % paired interval" in text
     cut = next((tmp_path / "out" / "catalogs").glob("catalog_*.yaml"))
     assert not yaml.safe_load(cut.read_text())["distractors"]
+
+
+def test_repeat_summaries_give_mean_spread_and_runs_and_ratios_use_the_means():
+    rows = [{"name": "a: fine-tuned", "mAP@0.5": 0.50, "repeat_of": "a"},
+            {"name": "a run 2: fine-tuned", "mAP@0.5": 0.54, "repeat_of": "a"},
+            {"name": "a run 3: fine-tuned", "mAP@0.5": None, "repeat_of": "a"},
+            {"name": "b2: coco mapped", "mAP@0.5": 0.26}]
+    summary, = report.repeat_summaries(rows)
+    assert summary["row"] == "a" and summary["runs"] == 3 and summary["mAP@0.5_runs"] == [0.50, 0.54, None]
+    assert summary["mAP@0.5_mean"] == pytest.approx(0.52) and summary["mAP@0.5_sd"] == pytest.approx(0.04 / 2 ** 0.5)
+    assert (summary["mAP@0.5_min"], summary["mAP@0.5_max"]) == (0.50, 0.54)
+    assert report.repeat_lines([summary])[-1] == "| a | 3 | 52.00 | 2.83 | 50.00 to 54.00 | 50.00, 54.00, n/a |"
+    assert report.ratio_lines(rows, ["a/b2"]) == ["mAP@0.5 ratio a/b2 = 2.00 (52.00 / 26.00) (means over runs)"]
+    assert report.repeat_summaries(rows[3:]) == [] and report.repeat_lines([]) == []
+
+
+def test_repeats_and_seed_are_study_fields_and_main_job_flags(tmp_path):
+    text = (STUDY_DIR / "main_full.yaml").read_text().replace("../", str(STUDY_DIR.parent) + "/")
+    path = tmp_path / "study.yaml"
+    for bad, message in (("repeats: 0", r"field 'repeats': expected an integer >= 1, got 0"),
+                         ("repeats: two", r"field 'repeats': expected an integer >= 1, got 'two'"),
+                         ("repeats: true", r"field 'repeats': expected an integer >= 1, got True"),
+                         ("seed: -1", r"field 'seed': expected an integer >= 0, got -1")):
+        path.write_text(text + bad + "\n")
+        with pytest.raises(StudyError, match=message):
+            load_study(str(path))
+    path.write_text(text + "repeats: 3\n")
+    assert load_study(str(path)).repeats == 3
+    study = load_study(str(STUDIES["full"]))
+    changes = apply_overrides(study, {"seed": 0, "repeats": 3})
+    assert (study.seed, study.repeats) == (0, 3)
+    assert [(c.flag, c.value, c.recipe_value) for c in changes] == [("--seed", "0", "0"), ("--repeats", "3", "1")]
+    with pytest.raises(StudyError, match="--repeats 0: expected an integer >= 1"):
+        apply_overrides(load_study(str(STUDIES["full"])), {"repeats": 0})

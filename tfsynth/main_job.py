@@ -87,11 +87,16 @@ def _define_flags() -> None:
     flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1c', b1, b1n, b2, c0..c4, s250..s4000, "
                       "d1..d4, ar1..ar3, l1..l3, e1, e2); their report goes to OUTPUT_DIR/report_<labels>.")
     flags.DEFINE_integer("num_workers", None, "Render workers (default: one per core).")
+    flags.DEFINE_integer("seed", None, "Base seed of the renders instead of the recipe's (0).")
+    flags.DEFINE_integer("repeats", None, "Run every trained row this many times, run K on renders of seed + K - 1; "
+                         "the report gives each row's mean mAP@0.5 and its spread over the runs (default 1). One "
+                         "run's score moves by a few points with its renders: judge a bar on the mean.")
 
 
 # The flags that change what a recipe computes, in the order the reproducing command lists them.
 OVERRIDE_FLAGS = ("catalog", "label_map", "class_init", "class_mapping", "real_data", "real_data_format",
-                  "real_data_image_dir", "real_data_dir", "num_images", "num_train_steps", "scale")
+                  "real_data_image_dir", "real_data_dir", "num_images", "num_train_steps", "seed", "repeats",
+                  "scale")
 
 
 @dataclasses.dataclass
@@ -156,6 +161,12 @@ def apply_overrides(study: Study, values: Mapping[str, Any]) -> list[Override]:
         changes.append(Override("--real_data_dir", study.real_data_dir, recipe_real))
     for name in ("num_images", "num_train_steps"):
         if given.get(name):
+            changes.append(Override(f"--{name}", str(given[name]), str(getattr(study, name))))
+            setattr(study, name, int(given[name]))
+    for name, minimum in (("seed", 0), ("repeats", 1)):
+        if name in given:
+            if int(given[name]) < minimum:
+                raise StudyError(f"--{name} {given[name]}: expected an integer >= {minimum}")
             changes.append(Override(f"--{name}", str(given[name]), str(getattr(study, name))))
             setattr(study, name, int(given[name]))
     if given.get("scale"):

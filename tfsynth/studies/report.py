@@ -154,18 +154,57 @@ def plot_quantity_against_map(points: Sequence[tuple[str, Any, Optional[float]]]
     return True
 
 
+def repeat_summaries(rows: Sequence[dict]) -> list[dict]:
+    """Each repeated row's runs (rows as in results.json, a run's details naming the row's label in repeat_of):
+    {row, runs, mAP@0.5 of each run, mean, sd (sample; None for one run), min, max}, in the order of the rows.
+    A run that scored n/a counts as missing, and the summary says how many runs it has."""
+    groups: dict[str, list[Optional[float]]] = {}
+    for row in rows:
+        if row.get("repeat_of"):
+            groups.setdefault(row["repeat_of"], []).append(row["mAP@0.5"])
+    summaries = []
+    for label, scores in groups.items():
+        finite = [score for score in scores if score is not None]
+        summaries.append({
+            "row": label, "runs": len(scores), "mAP@0.5_runs": scores,
+            "mAP@0.5_mean": float(np.mean(finite)) if finite else None,
+            "mAP@0.5_sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
+            "mAP@0.5_min": min(finite) if finite else None, "mAP@0.5_max": max(finite) if finite else None})
+    return summaries
+
+
+def repeat_lines(summaries: Sequence[dict]) -> list[str]:
+    """The report's table of repeated rows: mean, spread and each run's mAP@0.5."""
+    if not summaries:
+        return []
+    lines = ["", "Repeats (each run on its own renders; the spread is the run-to-run variation that one row's "
+             "interval above does not cover):", "",
+             "| row | runs | mAP@0.5 mean | sd | min to max | each run |", "|---|---|---|---|---|---|"]
+    for summary in summaries:
+        sd = summary["mAP@0.5_sd"]
+        lines.append(f"| {summary['row']} | {summary['runs']} | {_percent(summary['mAP@0.5_mean'])} | "
+                     f"{'-' if sd is None else f'{sd * 100:.2f}'} | {_percent(summary['mAP@0.5_min'])} to "
+                     f"{_percent(summary['mAP@0.5_max'])} | "
+                     + ", ".join(_percent(score) for score in summary["mAP@0.5_runs"]) + " |")
+    return lines
+
+
 def ratio_lines(rows: Sequence[dict], ratios: Sequence[str]) -> list[str]:
-    """One line per 'A/B' of ratios: the two rows' mAP@0.5 and A's over B's (rows as in results.json)."""
-    by_label = {row["name"].split(":", 1)[0].strip(): row for row in rows}
+    """One line per 'A/B' of ratios: the two rows' mAP@0.5 and A's over B's (rows as in results.json); a
+    repeated row counts with its mean over runs."""
+    by_label = {row["name"].split(":", 1)[0].strip(): row["mAP@0.5"] for row in rows}
+    means = {summary["row"]: summary["mAP@0.5_mean"] for summary in repeat_summaries(rows)}
+    by_label.update(means)
     lines = []
     for ratio in ratios:
         top, bottom = (part.strip() for part in ratio.split("/"))
         if top not in by_label or bottom not in by_label:
             lines.append(f"{ratio}: not computed (row {top if top not in by_label else bottom} was not run)")
             continue
-        a, b = by_label[top]["mAP@0.5"], by_label[bottom]["mAP@0.5"]
+        a, b = by_label[top], by_label[bottom]
         value = "n/a" if a is None or b is None else ("inf (denominator 0)" if b == 0 else f"{a / b:.2f}")
-        lines.append(f"mAP@0.5 ratio {top}/{bottom} = {value} ({_percent(a)} / {_percent(b)})")
+        mean_note = " (means over runs)" if top in means or bottom in means else ""
+        lines.append(f"mAP@0.5 ratio {top}/{bottom} = {value} ({_percent(a)} / {_percent(b)}){mean_note}")
     return lines
 
 
@@ -253,6 +292,7 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
     report_dir = pathlib.Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     results = {"title": title, "settings": settings or {}, "rows": [row.as_json() for row in rows]}
+    results["repeats"] = repeat_summaries(results["rows"])
     results["ratios"] = ratio_lines(results["rows"], ratios)
     write_atomically(report_dir / "results.json", json.dumps(results, indent=2) + "\n")
     lines = [f"# {title}", ""]
@@ -266,6 +306,7 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
                      f"{_percent(row['coco_mAP'])} | {_percent(row['coco_mAP@0.5'])} | {minutes} |")
     lines += ["", "- 95 % interval: percentile bootstrap over the real photos (2000 draws with replacement); it "
               "says how much these few photos can tell, not how the model would score on other photos."]
+    lines += repeat_lines(results["repeats"])
     lines += difference_lines(rows)
     if results["ratios"]:
         lines += [""] + [f"- {line}" for line in results["ratios"]]

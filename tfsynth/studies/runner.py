@@ -22,7 +22,7 @@ from tfsynth.studies.catalogs import derived_catalog
 from tfsynth.studies.checks import check_real_records, check_study, coco_class_mapping, label_map_classes
 from tfsynth.studies.scaling import describe_scale
 from tfsynth.studies.spec import (RowSpec, Study, needs_backbone, real_data_format, read_image_list, restore_of,
-                                  row_label, select_rows, slug, stage_image_list)
+                                  row_label, run_name, select_rows, slug, stage_image_list)
 from tfsynth.studies.steps import python_module, run_step
 from tfsynth.utils import config_io, config_overrides
 
@@ -138,15 +138,16 @@ class StudyRunner:
             return catalog
         return derived_catalog(catalog, row.looks_per_class, row.distractor_kinds, self.out / "catalogs")
 
-    def render(self, row: RowSpec) -> pathlib.Path:
-        """The row's synthetic dataset (train-* and val-* records), rendered once per distinct setting."""
+    def render(self, row: RowSpec, run: int = 0) -> pathlib.Path:
+        """The synthetic dataset (train-* and val-* records) of the row's run (0-based; seed: the study's + run),
+        rendered once per distinct setting."""
         distractors = row.distractors
         if distractors is None and row.distractor_kinds == 0:
             distractors = "0"  # no kinds to draw from: none per image
         catalog = self.catalog_for(row)
         args = ["--catalog", catalog, "--label_map", self.study.label_map,
                 "--num_images", str(row.num_images or self.study.num_images),
-                "--validation_images", str(self.study.validation_images), "--seed", str(self.study.seed),
+                "--validation_images", str(self.study.validation_images), "--seed", str(self.study.seed + run),
                 "--preset", self.study.preset]
         for flag, value in (("--cues", row.cues), ("--products_per_image", row.products_per_image),
                             ("--distractors", distractors), ("--width", self.study.width),
@@ -162,7 +163,7 @@ class StudyRunner:
         workers = ["--num_workers", str(self.study.num_workers)] if self.study.num_workers else []
         # The folder's key holds the files' contents, so the step's command (which names the folder) covers them.
         self.timings[f"render {key}"] = run_step(
-            f"render {row.name}", dataset_dir / ".done",
+            f"render {run_name(row, run)}", dataset_dir / ".done",
             python_module("tfsynth.generate", "--output_dir", str(dataset_dir), *args, *workers))
         return dataset_dir
 
@@ -217,8 +218,10 @@ class StudyRunner:
                                               str(row_dir))
         return str(path)
 
-    def train(self, row: RowSpec, pipeline_config: str, model_dir: pathlib.Path) -> tuple[str, list[str]]:
-        """Trains the row; returns the checkpoint to evaluate and the command."""
+    def train(self, row: RowSpec, pipeline_config: str, model_dir: pathlib.Path,
+              name: Optional[str] = None) -> tuple[str, list[str]]:
+        """Trains the row (its run `name`, default the row's); returns the checkpoint to evaluate and the command."""
+        name = name or row.name
         command = python_module("tfsynth.model_main_tf2", f"--pipeline_config_path={pipeline_config}",
                                 f"--model_dir={model_dir}", "--alsologtostderr")
         if row.early_stopping:
@@ -226,8 +229,8 @@ class StudyRunner:
             command += [f"--eval_every_n_steps={int(stopping.get('every_n_steps', 200))}",
                         f"--early_stopping_metric={stopping.get('metric', 'PascalBoxes_Precision/mAP@0.5IOU')}",
                         f"--early_stopping_patience={int(stopping.get('patience', 3))}"]
-        self.timings[f"train {row.name}"] = run_step(f"train {row.name}", model_dir / ".done", command,
-                                                     inputs=(pipeline_config,))
+        self.timings[f"train {name}"] = run_step(f"train {name}", model_dir / ".done", command,
+                                                 inputs=(pipeline_config,))
         best = model_dir / "best"
         return (str(best) if row.early_stopping and best.is_dir() else str(model_dir)), command
 
@@ -248,8 +251,8 @@ class StudyRunner:
             details.update(best_step=best.get("step"), best_validation=best.get(metric))
         return details
 
-    def run_row(self, row: RowSpec):
-        """Renders, trains and scores one row; returns a report.Row."""
+    def run_row(self, row: RowSpec, run: int = 0):
+        """Renders, trains and scores one row's run (0-based; see Study.repeats); returns a report.Row."""
         # Lazy: both load TensorFlow, which this process needs only from here on (see the module docstring).
         from tfsynth.eval.checkpoint_eval import evaluate_checkpoint
         from tfsynth.studies.report import Row
@@ -263,15 +266,18 @@ class StudyRunner:
                                              self.study.label_map, class_mapping=mapping)
             return Row(row.name, evaluation, None, command="(no training)",
                        details={"seconds": time.time() - start, "class_mapping": row.class_mapping, "x": row.x})
-        dataset_dir = self.render(row)
+        name = run_name(row, run)
+        if run:
+            row_dir = row_dir.with_name(f"{row_dir.name}_run{run + 1}")
+        dataset_dir = self.render(row, run)
         pipeline_config = self.pipeline_config_for(row, dataset_dir, row_dir)
         model_dir = row_dir / "model"
-        checkpoint, command = self.train(row, pipeline_config, model_dir)
+        checkpoint, command = self.train(row, pipeline_config, model_dir, name)
         evaluate_start = time.time()
         evaluation = evaluate_checkpoint(pipeline_config, checkpoint, self.real_records, self.study.label_map)
         # The row's own wall time: its render (shared renders counted for each row that uses them) and training,
         # as recorded when they ran, plus this evaluation; what the row costs when run alone.
-        seconds = (self.timings[f"render {dataset_dir.name}"] + self.timings[f"train {row.name}"]
+        seconds = (self.timings[f"render {dataset_dir.name}"] + self.timings[f"train {name}"]
                    + time.time() - evaluate_start)
         steps = row.num_train_steps or self.study.num_train_steps
         details = {"seconds": seconds, "pipeline_config": pipeline_config, "checkpoint": checkpoint,
@@ -281,7 +287,9 @@ class StudyRunner:
                    **{field: getattr(row, field) for field in ("looks_per_class", "distractor_kinds")
                       if getattr(row, field) is not None},
                    **self.stopping_details(row, model_dir, steps)}
-        return Row(row.name, evaluation, str(model_dir), command=" ".join(command), details=details)
+        if self.study.repeats > 1:
+            details.update(repeat_of=row_label(row), run=run + 1, render_seed=self.study.seed + run)
+        return Row(name, evaluation, str(model_dir), command=" ".join(command), details=details)
 
     def run(self, report_dir: Optional[pathlib.Path] = None, selectors: Optional[list[str]] = None) -> pathlib.Path:
         """Runs the study's rows (those named by selectors, else all) and writes the report; returns report.md.
@@ -298,13 +306,17 @@ class StudyRunner:
             self.fetch_pretrained()
         if any(needs_backbone(row, self.study) for row in chosen):
             self.fetch_backbone()
-        rows = [self.run_row(row) for row in chosen]
+        rows = [self.run_row(row, run) for row in chosen
+                for run in range(self.study.repeats if row.kind == "train" else 1)]
         real, _ = self.study.real_photos()
         notes = list(self.study.notes) + [
             f"Evaluated on every real photo of {real.path} (as {self._real_format}; never used for training or "
             "stopping).",
             f"Renders per row: {self.study.num_images} unless the row says otherwise, preset {self.study.preset}, "
             f"seed {self.study.seed}; training steps: {self.study.num_train_steps} unless the row says otherwise.",
+            *([f"Repeats: every trained row ran {self.study.repeats} times, run K on its own renders (seed "
+               f"{self.study.seed} + K - 1); the table of repeats gives each row's mean and spread."]
+              if self.study.repeats > 1 else []),
             describe_scale(self.study),
             "Step wall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in self.timings.items() if v)]
         notes += [f"Warning: {warning}" for warning in warnings]

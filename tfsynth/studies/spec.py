@@ -107,6 +107,9 @@ class Study:
     width: Optional[int] = None  # render size; None: the generator's default (640x480)
     height: Optional[int] = None
     seed: int = 0
+    # Independent runs of every trained row: run k renders its own dataset with seed + k (training follows from
+    # its data), so the report can give each row's mean and spread over runs, not one draw (see report.py).
+    repeats: int = 1
     num_workers: Optional[int] = None
     # The real photos (RealData; a path or mapping in YAML); real_data_dir is the older field for a CNTK folder.
     # Neither: DEFAULT_REAL_DIR. real_photos() says which applies.
@@ -394,6 +397,10 @@ def load_study(path: str) -> Study:
             if label.strip() not in labels:
                 raise StudyError(f"{path}: field 'ratios': {ratio!r}: {label.strip()!r} is not a row label; the "
                                  f"labels are {sorted(labels)}")
+    for field, minimum in (("repeats", 1), ("seed", 0)):
+        value = data.get(field, minimum)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise StudyError(f"{path}: field {field!r}: expected an integer >= {minimum}, got {value!r}")
     hour_scale = data.get("hour_scale")
     if hour_scale is not None and (isinstance(hour_scale, bool) or not isinstance(hour_scale, (int, float))
                                    or not 0 < hour_scale <= 1):
@@ -423,6 +430,15 @@ def slug(text: str) -> str:
 def row_label(row: RowSpec) -> str:
     """A row's short label: its name up to the first ':' ("b1" for "b1: no COCO checkpoint")."""
     return row.name.split(":", 1)[0].strip()
+
+
+def run_name(row: RowSpec, run: int) -> str:
+    """The name of a row's run (0-based) in a study of repeats: the first keeps the row's name, a later one adds
+    "run K" to its label ("a run 2: COCO SSDLite ..."), so every run has a label of its own in the report."""
+    if run == 0:
+        return row.name
+    label, colon, rest = row.name.partition(":")
+    return f"{label.strip()} run {run + 1}{colon}{rest}"
 
 
 def select_rows(study: Study, selectors: Optional[list[str]]) -> list[RowSpec]:
