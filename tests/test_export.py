@@ -123,3 +123,29 @@ def test_tflite_matches_saved_model(trained, exported):
             np.all(np.abs(reference["detection_boxes"][0, :count] - boxes[0, i]) < 1e-4, axis=1) & \
             (reference["detection_classes"][0, :count] == classes[0, i] + 1)
         assert close.any(), (i, scores[0, i], boxes[0, i], classes[0, i])
+
+
+def test_export_with_another_num_classes_is_refused_and_keeps_the_export(trained, exported, tmp_path):
+    """A deferred restore skips a variable created with another shape without a word: the exporter compares the
+    checkpoint's shapes with the model's and refuses, naming the class head, before touching the old export."""
+    import shutil
+    from tfsynth.training import checkpoints
+    folder, pipeline, model_dir = trained
+    before = {path: open(os.path.join(root, path), "rb").read() for root, _, files in os.walk(exported)
+              for path in files}
+    configs = model_lib.load_configs(pipeline)
+    meta = getattr(configs["model"], configs["model"].WhichOneof("model"))
+    meta.num_classes += 1
+    with pytest.raises(checkpoints.CheckpointMismatchError, match=r"(?s)with another shape\).*class_predict.*"
+                                                                  r"check its architecture and num_classes"):
+        saved_model_lib.export_inference_graph("image_tensor", configs, model_dir, exported)
+    after = {path: open(os.path.join(root, path), "rb").read() for root, _, files in os.walk(exported)
+             for path in files}
+    assert after == before and not os.path.exists(exported + ".partial")
+    # A checkpoint copied without its data file is named as incomplete, not left to TensorFlow's reader.
+    partial = tmp_path / "partial"
+    shutil.copytree(model_dir, partial)
+    for data in partial.glob("ckpt-*.data-*"):
+        data.unlink()
+    with pytest.raises(FileNotFoundError, match=r"--trained_checkpoint_dir: checkpoint .*ckpt-\d+ is incomplete"):
+        saved_model_lib.build_and_restore(model_lib.load_configs(pipeline), str(partial))

@@ -68,11 +68,26 @@ class DetectionInferenceModule(tf.Module):
 
 
 def build_and_restore(configs: dict, trained_checkpoint_dir: str) -> Any:
-    """The inference model of configs with the newest checkpoint of trained_checkpoint_dir restored."""
+    """The inference model of configs with the newest checkpoint of trained_checkpoint_dir restored (deferred:
+    the variables are filled as tracing creates them; check_restored then says whether they all fit)."""
     prefix = checkpoints.resolve_checkpoint_path(trained_checkpoint_dir, "--trained_checkpoint_dir")
     model = model_builder.build(configs["model"], is_training=False)
     status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
     return model, status, prefix
+
+
+def check_restored(model: Any, status: Any, prefix: str) -> None:
+    """Raises CheckpointMismatchError unless every variable of the traced model found its value in the checkpoint
+    with its own shape. A deferred restore skips a variable created with another shape without a word (e.g. a
+    class head for another num_classes), so the export would hold its initial values: the checkpoint's keys and
+    shapes are compared with the model's first."""
+    try:
+        checkpoints.check_checkpoint_fits({"model": model}, prefix)
+    except checkpoints.CheckpointMismatchError as mismatch:
+        raise checkpoints.CheckpointMismatchError(
+            f"{mismatch}\nThe model is built from --pipeline_config_path: check its architecture and num_classes "
+            "against the pipeline.config the checkpoint was trained with (the one in its model_dir).") from None
+    status.assert_existing_objects_matched()
 
 
 def export_inference_graph(input_type: str, configs: dict, trained_checkpoint_dir: str, output_directory: str,
@@ -87,7 +102,7 @@ def export_inference_graph(input_type: str, configs: dict, trained_checkpoint_di
     module = DetectionInferenceModule(model, input_type)
     serving = module.signature()
     concrete = serving.get_concrete_function()  # traces: creates the variables, then the restore fills them
-    status.assert_existing_objects_matched()
+    check_restored(model, status, prefix)
     staging = output_directory.rstrip("/") + ".partial"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)

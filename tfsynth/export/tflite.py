@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfsynth.core.standard_fields import DetectionResultFields as results
-from tfsynth.export.saved_model import build_and_restore
+from tfsynth.export.saved_model import build_and_restore, check_restored
 
 TFLITE_FILE = "model.tflite"
 
@@ -55,10 +55,10 @@ def export_tflite(configs: dict, trained_checkpoint_dir: str, output_directory: 
     """Writes output_directory/model.tflite (and the SavedModel it came from, output_directory/saved_model);
     returns the .tflite path."""
     height, width = _fixed_input_size(configs["model"])
-    model, status, _ = build_and_restore(configs, trained_checkpoint_dir)
+    model, status, prefix = build_and_restore(configs, trained_checkpoint_dir)
     module = TFLiteDetectionModule(model, height, width)
     concrete = module.inference.get_concrete_function()
-    status.assert_existing_objects_matched()
+    check_restored(model, status, prefix)
     os.makedirs(output_directory, exist_ok=True)
     saved_model_dir = os.path.join(output_directory, "saved_model")
     shutil.rmtree(saved_model_dir, ignore_errors=True)

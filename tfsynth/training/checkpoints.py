@@ -59,11 +59,26 @@ def resolve_checkpoint_path(path: str, what: str = "checkpoint") -> str:
         if latest is None:
             raise FileNotFoundError(f"{what}: no checkpoint in folder {path} (expected a `checkpoint` file and "
                                     f"ckpt-N.index / ckpt-N.data-* files)")
-        return latest
-    if not tf.io.gfile.exists(path + ".index"):
+        path = latest
+    elif not tf.io.gfile.exists(path + ".index"):
         raise FileNotFoundError(f"{what}: {path}.index does not exist; expected a TF2 checkpoint prefix such as "
                                 f"…/checkpoint/ckpt-0 or a folder holding one")
+    _check_data_files(path, what)
     return path
+
+
+def _check_data_files(prefix: str, what: str) -> None:
+    """Raises FileNotFoundError when a data shard of the checkpoint at prefix is missing (TensorFlow's reader
+    would fail with an unclassified error, or only when the first variable is read)."""
+    shards = tf.io.gfile.glob(prefix + ".data-*-of-*")
+    counts = {name.rsplit("-of-", 1)[1] for name in shards}
+    expected = [f"{prefix}.data-{index:05d}-of-{count}" for count in counts for index in range(int(count))]
+    missing = [name for name in expected if name not in shards] if len(counts) == 1 else expected
+    if not shards or missing:
+        raise FileNotFoundError(f"{what}: checkpoint {prefix} is incomplete: "
+                                + (f"{missing[0]} is missing" if shards else
+                                   f"no {prefix}.data-00000-of-0000N file beside its .index")
+                                + " (copy every ckpt-N.index and ckpt-N.data-* file of the checkpoint)")
 
 
 def checkpoint_step(prefix: str) -> Optional[int]:
