@@ -220,3 +220,22 @@ def test_fine_tune_checkpoint_restored_and_mismatch_explained(trained, tmp_path)
     with pytest.raises(ValueError, match="does not fit the model"):
         model_lib.train_loop(pipeline, str(tmp_path / "bad"), train_steps=1, config_override=(
             f'train_config {{ fine_tune_checkpoint: "{other_prefix}" fine_tune_checkpoint_type: "full" }}'))
+
+
+def test_a_config_that_cannot_be_built_leaves_the_folders_pipeline_config(trained, tmp_path):
+    """The model folder's pipeline.config is what its checkpoints were trained with (the exporter and evaluator
+    read it): a run with a config that fails to build must not replace it."""
+    import shutil
+    pipeline, model_dir, _ = trained
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    before = (folder / "pipeline.config").read_bytes()
+    configs = model_lib.load_configs(pipeline)
+    text = open(pipeline).read()
+    kind = configs["model"].ssd.feature_extractor.type
+    bad = tmp_path / "bad.config"
+    bad.write_text(text.replace(f'type: "{kind}"', 'type: "ssd_mobilenet_v9_keras"'))
+    assert bad.read_text() != text
+    with pytest.raises(NotImplementedError, match="ssd_mobilenet_v9_keras"):
+        model_lib.train_loop(str(bad), str(folder), train_steps=4)
+    assert (folder / "pipeline.config").read_bytes() == before

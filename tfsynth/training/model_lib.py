@@ -201,8 +201,6 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
     use_bfloat16 = bool(getattr(train_config, "use_bfloat16", False)) and use_tpu
     policy = strategy_lib.set_precision(precision, use_tpu=use_tpu, use_bfloat16=use_bfloat16)
     os.makedirs(model_dir, exist_ok=True)
-    if chief and save_final_config_file:
-        save_final_config(configs, model_dir)
     # Non-chief workers write to a scratch folder (every worker must take part in saving).
     write_dir = model_dir if chief else tempfile.mkdtemp(prefix="tfsynth-worker-")
 
@@ -262,6 +260,10 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         if resumed and seed is not None:
             # The batch read above (to build the variables) came before the restored input position.
             features, labels = next(iterator)
+    # Only once the model is built and restored: a config that cannot be built (an unknown feature extractor, a
+    # checkpoint of another shape) must not replace the pipeline.config that the folder's checkpoints were made with.
+    if chief and save_final_config_file:
+        save_final_config(configs, model_dir)
 
     num_replicas = strategy.num_replicas_in_sync
 
