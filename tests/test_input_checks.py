@@ -61,7 +61,22 @@ def _unknown_class():
     return example
 
 
+def _with_image(transform):
+    """A record whose image/encoded bytes are transform(a whole JPEG of 32x24 px)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(buffer, format="JPEG")
+    example = _example()
+    example.features.feature[F.image_encoded].bytes_list.value[0] = transform(buffer.getvalue())
+    return example
+
+
 BAD_RECORDS = {
+    "JPEG cut short": (lambda: _with_image(lambda data: data[:len(data) // 2]), "bad image",
+                       "image/encoded: JPEG of"),
+    "PNG cut short": (lambda: _with_image(lambda data: _example().features.feature[F.image_encoded]
+                                          .bytes_list.value[0][:-16]), "bad image", "has no IEND chunk"),
+    "not an image": (lambda: _with_image(lambda data: b"<html>not found</html>"), "bad image",
+                     "not an image file (starts with 3c 68 74 6d"),
     "missing object keys": (_missing_object_keys, "missing keys", "no image/object/bbox/ymin"),
     "class not in label map": (_unknown_class, "object: class not in label map",
                                "object 0: class 'soap' is not in the label map"),
@@ -139,13 +154,13 @@ def test_skip_counts_and_the_pipeline_leaves_out_what_was_skipped(tmp_path, labe
     open(empty, "wb").close()
     report = record_checks.check_records([mixed, cut, empty], _rules(label_map), on_error="skip")
     assert dict(report.skipped) == {"missing keys": 1, "object: class not in label map": 1, "box outside [0, 1]": 2,
-                                    "empty box": 1, "file cut short or corrupt": 1}
+                                    "empty box": 1, "file cut short or corrupt": 1, "bad image": 3}
     assert report.empty_files == [empty]  # a shard of no records is valid: fewer images than shards
     # the unknown-class record stays (its object is dropped, as the decoder does): 3 of `mixed`, 2 of `cut`
     assert report.num_records == 5
     record_filter = report.record_filter()
     assert record_filter.limits == {cut: 2, empty: 0}
-    assert record_filter.skipped == {mixed: frozenset({2, 3, 4, 5})}
+    assert record_filter.skipped == {mixed: frozenset({1, 2, 4, 5, 6, 7, 8})}
     reader = text_format.Parse(f'tf_record_input_reader {{ input_path: "{tmp_path}/*.tfrecord" }} '
                                'shuffle: false num_epochs: 1 num_readers: 1', input_reader_pb2.InputReader())
     names = [tf.train.Example.FromString(r.numpy()).features.feature[F.filename].bytes_list.value[0].decode()
@@ -191,13 +206,14 @@ def test_train_loop_checks_inputs_and_fine_tune_checkpoint_before_building(tmp_p
 
 
 def test_inspect_stops_or_skips(tmp_path, label_map):
-    path = _shard(tmp_path, "mixed", [_example("a"), _unknown_class(), BAD_RECORDS["empty box"][0]()])
+    path = _shard(tmp_path, "mixed", [_example("a"), _unknown_class(), BAD_RECORDS["empty box"][0](),
+                                      BAD_RECORDS["JPEG cut short"][0]()])
     with pytest.raises(record_checks.RecordCheckError, match="record 1, object 0: class 'soap'"):
         inspect_module.inspect_dataset(path, label_map=label_map)
     stats = inspect_module.inspect_dataset(path, label_map=label_map, on_error="skip")
     assert stats["num_images"] == 2 and stats["num_boxes"] == 1
-    assert stats["skipped"] == {"empty box": 1, "object: class not in label map": 1}
-    assert "skipped: empty box 1" in inspect_module.format_stats(stats)
+    assert stats["skipped"] == {"empty box": 1, "object: class not in label map": 1, "bad image": 1}
+    assert "skipped: bad image 1, empty box 1" in inspect_module.format_stats(stats)
 
 
 def _command(args, timeout=400):
