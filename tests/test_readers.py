@@ -177,6 +177,39 @@ def test_solo_broken_frame_is_named(tmp_path):
     assert len(list(get_reader("solo")(str(copy), on_error=errors.append))) == 1 and len(errors) == 1
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("missing frame", r"sequence\.1/step0\.frame_data\.json: missing; the sequence holds captures of step0"),
+    ("empty sequence", r"sequence\.2: no step\*\.frame_data\.json in this sequence folder"),
+    ("captures not a list", r"step0\.frame_data\.json: 'captures' is a dict of other things"),
+    ("values null", r"step0\.frame_data\.json: .*'values' is NoneType; expected a list of box objects"),
+    ("latin-1", r"step0\.frame_data\.json: byte \d+ is not UTF-8 text"),
+])
+def test_solo_damage_is_named_not_dropped_or_a_traceback(tmp_path, damage, message):
+    import shutil
+    copy = tmp_path / "solo"
+    shutil.copytree(SOLO_SAMPLE, copy)
+    frame = copy / "sequence.1" / "step0.frame_data.json"
+    data = json.loads(frame.read_text())
+    if damage == "missing frame":
+        frame.unlink()
+    elif damage == "empty sequence":
+        (copy / "sequence.2").mkdir()
+    elif damage == "captures not a list":
+        frame.write_text(json.dumps({**data, "captures": {"a": 1}}))
+    elif damage == "values null":
+        for capture in data["captures"]:
+            for annotation in capture.get("annotations", []):
+                annotation["values"] = None
+        frame.write_text(json.dumps(data))
+    else:
+        frame.write_bytes(frame.read_bytes().replace(b'"captures"', b'"captures\xe9"', 1))
+    with pytest.raises(InputError, match=message):
+        list(get_reader("solo")(str(copy)))
+    errors = []
+    kept = 2 if damage == "empty sequence" else 1
+    assert len(list(get_reader("solo")(str(copy), on_error=errors.append))) == kept and len(errors) == 1
+
+
 def test_cntk_reader_on_real_photos():
     images = list(get_reader("cntk")(CNTK_FRIDGE))
     assert len(images) == 30
@@ -327,6 +360,24 @@ def test_cntk_non_utf8_labels_are_blamed_on_the_labels_file(tmp_path):
     labels = str(root / "a.bboxes.labels.tsv")
     with pytest.raises(InputError, match=re.escape(f"{labels}:2: byte 6 is not UTF-8 text")):
         list(get_reader("cntk")(str(root)))
+
+
+def test_cntk_boxes_without_their_image_are_an_error_not_a_silent_drop(tmp_path):
+    root = tmp_path / "cntk"
+    (root / "positive").mkdir(parents=True)
+    for stem in ("a", "b", "c"):
+        Image.new("RGB", (40, 30)).save(root / "positive" / f"{stem}.jpg")
+        (root / "positive" / f"{stem}.bboxes.tsv").write_text("1\t1\t10\t10\n")
+        (root / "positive" / f"{stem}.bboxes.labels.tsv").write_text("milk\n")
+    (root / "positive" / "b.jpg").unlink()  # lost in a copy
+    (root / "positive" / "c.jpg").unlink()
+    (root / "positive" / "c.jpg").mkdir()  # a folder of the image's name is no image either
+    boxes = str(root / "positive" / "b.bboxes.tsv")
+    with pytest.raises(InputError, match=re.escape(f"{boxes}: no image beside it; expected b with one of the "
+                                                   "extensions .jpg, .jpeg, .png")):
+        list(get_reader("cntk")(str(root)))
+    summary = convert_module.convert("cntk", str(root), str(tmp_path / "out"), on_error="skip")
+    assert summary.num_images == 1 and summary.skipped == {"bad_annotation": 2}
 
 
 def test_outside_root_is_counted_by_convert_on_error_skip(tmp_path):

@@ -2,7 +2,7 @@
 
 Folders of images N.jpg, each with N.bboxes.tsv (one box per line: x1<TAB>y1<TAB>x2<TAB>y2, absolute pixels,
 top-left origin) and N.bboxes.labels.tsv (one class name per line, same order). An image with neither file is a
-negative (no objects); an image with only one of them is an error. Links leading out of the folder are refused
+negative (no objects); an image with only one of them is an error, and so are box files without their image. Links leading out of the folder are refused
 (see `read`).
 """
 from __future__ import annotations
@@ -20,14 +20,21 @@ BOXES_SUFFIX = ".bboxes.tsv"
 LABELS_SUFFIX = ".bboxes.labels.tsv"
 
 
-def _image_files(root: str) -> list[str]:
-    found = []
+def _walk(root: str) -> tuple[list[str], list[str]]:
+    """(image files, annotation files) under root, sorted as the walk finds them."""
+    images, annotations = [], []
     for folder, subfolders, files in os.walk(root):
         subfolders.sort()
         for name in sorted(files):
             if name.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.join(folder, name))
-    return found
+                images.append(os.path.join(folder, name))
+            elif name.endswith((BOXES_SUFFIX, LABELS_SUFFIX)):
+                annotations.append(os.path.join(folder, name))
+    return images, annotations
+
+
+def _annotation_stem(path: str) -> str:
+    return path[:-len(LABELS_SUFFIX)] if path.endswith(LABELS_SUFFIX) else path[:-len(BOXES_SUFFIX)]
 
 
 def _header_size(path: str) -> tuple[int, int]:
@@ -93,7 +100,16 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, allow_outside_ro
     """
     if not os.path.isdir(input_path):
         raise InputError(input_path, "not a folder; expected the root of a CNTK image/box-file layout")
-    for image_path in _image_files(input_path):
+    image_paths, annotation_paths = _walk(input_path)
+    # Boxes without their image would otherwise vanish from the dataset without a word (a photo lost in a copy).
+    image_stems = {os.path.splitext(path)[0] for path in image_paths}
+    orphans = dict.fromkeys(_annotation_stem(path) for path in annotation_paths
+                            if _annotation_stem(path) not in image_stems)
+    for stem in orphans:
+        path = stem + BOXES_SUFFIX if os.path.exists(stem + BOXES_SUFFIX) else stem + LABELS_SUFFIX
+        on_error(InputError(path, f"no image beside it; expected {os.path.basename(stem)} with one of the "
+                                  f"extensions {', '.join(IMAGE_EXTENSIONS)}"))
+    for image_path in image_paths:
         stem = os.path.splitext(image_path)[0]
         boxes_path, labels_path = stem + BOXES_SUFFIX, stem + LABELS_SUFFIX
         has_boxes, has_labels = os.path.exists(boxes_path), os.path.exists(labels_path)

@@ -28,6 +28,9 @@ def _load_json(path: str) -> dict:
             return json.load(handle)
     except json.JSONDecodeError as error:
         raise InputError(f"{path}:{error.lineno}", f"not valid JSON: {error.msg}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"byte {error.start} is not UTF-8 text ({error.reason}); expected a UTF-8 JSON "
+                               "file") from None
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror or error}") from None
 
@@ -49,19 +52,43 @@ def label_names_by_id(dataset_dir: str) -> dict[int, str]:
     return names
 
 
+_FRAME_DATA_SUFFIX = ".frame_data.json"
+
+
 def frame_data_files(dataset_dir: str) -> list[str]:
     """Every sequence.N/step*.frame_data.json, in sequence then step order."""
-    files = []
+    return [path for paths, _ in _sequences(dataset_dir) for path in paths]
+
+
+def _sequences(dataset_dir: str) -> list[tuple[list[str], list[InputError]]]:
+    """Per sequence.N folder, in order: (its frame data files, its problems: a folder without frame data, a step
+    whose captures have no frame data beside them)."""
+    sequences = []
     for sequence in sorted(os.listdir(dataset_dir), key=_natural_key):
         sequence_dir = os.path.join(dataset_dir, sequence)
-        if sequence.startswith("sequence.") and os.path.isdir(sequence_dir):
-            files += [os.path.join(sequence_dir, name) for name in sorted(os.listdir(sequence_dir), key=_natural_key)
-                      if name.endswith(".frame_data.json")]
-    return files
+        if not (sequence.startswith("sequence.") and os.path.isdir(sequence_dir)):
+            continue
+        names = sorted(os.listdir(sequence_dir), key=_natural_key)
+        frames = [name for name in names if name.endswith(_FRAME_DATA_SUFFIX)]
+        steps = {name[:-len(_FRAME_DATA_SUFFIX)] for name in frames}
+        captured = dict.fromkeys(name.split(".", 1)[0] for name in names
+                                 if re.fullmatch(r"step\d+\..+\.(png|jpg|jpeg)", name, re.IGNORECASE))
+        problems = [InputError(os.path.join(sequence_dir, step + _FRAME_DATA_SUFFIX),
+                               f"missing; the sequence holds captures of {step} without their frame data")
+                    for step in captured if step not in steps]
+        if not frames and not captured:
+            problems.append(InputError(sequence_dir, "no step*.frame_data.json in this sequence folder; expected "
+                                                     "the frame data of each step"))
+        sequences.append(([os.path.join(sequence_dir, name) for name in frames], problems))
+    return sequences
 
 
-def _annotations_of(capture: dict, type_suffix: str) -> list[dict]:
-    return [a for a in capture.get("annotations", []) if a.get("@type", "").endswith(type_suffix)]
+def _annotations_of(capture: dict, type_suffix: str, frame_path: str) -> list[dict]:
+    annotations = capture.get("annotations", [])
+    if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+        raise InputError(frame_path, f"capture {capture.get('id')!r}: 'annotations' is {type(annotations).__name__}; "
+                                     "expected a list of annotation objects")
+    return [a for a in annotations if str(a.get("@type", "")).endswith(type_suffix)]
 
 
 def _instance_masks(capture_dir: str, segmentation: dict, where: str, dataset_dir: str,
@@ -93,11 +120,15 @@ def _capture_to_annotation(capture: dict, frame_path: str, dataset_dir: str, lab
     width, height = int(round(float(dimension[0]))), int(round(float(dimension[1])))
     masks: dict[int, np.ndarray] = {}
     if include_masks:
-        for segmentation in _annotations_of(capture, INSTANCE_SEGMENTATION):
+        for segmentation in _annotations_of(capture, INSTANCE_SEGMENTATION, frame_path):
             masks.update(_instance_masks(capture_dir, segmentation, frame_path, dataset_dir, allow_outside_root))
     objects = []
-    for annotation in _annotations_of(capture, BOX_2D):
-        for index, value in enumerate(annotation.get("values", [])):
+    for annotation in _annotations_of(capture, BOX_2D, frame_path):
+        values = annotation.get("values", [])
+        if not isinstance(values, list) or not all(isinstance(value, dict) for value in values):
+            raise InputError(frame_path, f"{annotation.get('id')!r}: 'values' is {type(values).__name__}; expected "
+                                         "a list of box objects")
+        for index, value in enumerate(values):
             name = value.get("labelName") or value.get("label_name") or label_names.get(value.get("labelId"))
             try:
                 x, y = (float(v) for v in value["origin"])
@@ -136,16 +167,27 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, include_masks: b
     """
     if not os.path.isdir(input_path):
         raise InputError(input_path, "not a folder; expected a SOLO dataset folder")
-    files = frame_data_files(input_path)
+    sequences = _sequences(input_path)
+    files = [path for paths, _ in sequences for path in paths]
     if not files:
         raise InputError(input_path, "no sequence.N/step*.frame_data.json files: not a SOLO dataset")
+    # A step whose frame data is missing would otherwise drop out of the dataset without a word.
+    for _, problems in sequences:
+        for problem in problems:
+            on_error(problem)
     label_names = label_names_by_id(input_path)
     for frame_path in files:
         try:
             frame = _load_json(frame_path)
+            if not isinstance(frame, dict):
+                raise InputError(frame_path, f"a JSON {type(frame).__name__}; expected an object with 'captures'")
+            captures = frame.get("captures", [])
+            if not isinstance(captures, list) or not all(isinstance(c, dict) for c in captures):
+                raise InputError(frame_path, f"'captures' is a {type(captures).__name__} of other things; expected "
+                                             "a list of capture objects")
             # RGB camera captures only: other sensors (depth, normals) also name files but are not photos.
-            captures = [c for c in frame.get("captures", [])
-                        if c.get("filename") and c.get("@type", "RGBCamera").endswith("RGBCamera")]
+            captures = [c for c in captures
+                        if c.get("filename") and str(c.get("@type", "RGBCamera")).endswith("RGBCamera")]
         except InputError as error:
             on_error(error)
             continue
