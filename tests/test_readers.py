@@ -65,6 +65,15 @@ def test_voc_errors_name_the_file(tmp_path):
     assert len(errors) == 1
     with pytest.raises(InputError, match=r"ImageSets/Main/test\.txt: split file missing"):
         list(get_reader("voc")(year, split="test"))
+    for value in ("nan", "inf"):
+        with open(os.path.join(year, "Annotations", "000002.xml"), "w") as out:
+            out.write(VOC_XML.format(name="000002").replace("<width>40</width>", f"<width>{value}</width>"))
+        with pytest.raises(InputError, match=rf"000002\.xml: <width> is '{value}'; expected a finite number"):
+            list(get_reader("voc")(year))
+    with open(os.path.join(year, "ImageSets", "Main", "trainval.txt"), "wb") as out:
+        out.write(b"000001\n00000\xe92\n")
+    with pytest.raises(InputError, match=r"trainval\.txt: byte 12 is not UTF-8 text"):
+        list(get_reader("voc")(year))
 
 
 def test_voc_missing_annotation_and_image_in_convert(tmp_path):

@@ -11,6 +11,7 @@ difficult and truncated are kept.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import xml.etree.ElementTree as ElementTree
 from typing import Iterator, Optional
@@ -31,9 +32,12 @@ def _text(element: ElementTree.Element, tag: str, xml_path: str, required: bool 
 def _number(element: ElementTree.Element, tag: str, xml_path: str) -> float:
     value = _text(element, tag, xml_path)
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise InputError(xml_path, f"<{tag}> is {value!r}; expected a number") from None
+    if not math.isfinite(number):
+        raise InputError(xml_path, f"<{tag}> is {value!r}; expected a finite number")
+    return number
 
 
 def _flag(element: ElementTree.Element, tag: str, xml_path: str) -> bool:
@@ -75,8 +79,12 @@ def _split_xml_paths(year_dir: str, split: str) -> list[str]:
     split_file = os.path.join(year_dir, "ImageSets", "Main", f"{split}.txt")
     if not os.path.isfile(split_file):
         raise InputError(split_file, f"split file missing (split {split!r})")
-    with open(split_file, encoding="utf-8") as handle:
-        ids = [line.split()[0] for line in handle if line.strip()]
+    try:
+        with open(split_file, encoding="utf-8") as handle:
+            ids = [line.split()[0] for line in handle if line.strip()]
+    except UnicodeDecodeError as error:
+        raise InputError(split_file, f"byte {error.start} is not UTF-8 text ({error.reason}); expected one image "
+                                     "id a line") from None
     return [os.path.join(year_dir, "Annotations", f"{image_id}.xml") for image_id in ids]
 
 
