@@ -222,6 +222,30 @@ def test_report_plots_the_quantity_and_states_ratios(tmp_path):
         "a/b9: not computed (row b9 was not run)"]
 
 
+@pytest.mark.parametrize("change, message", [
+    (("num_images: 4000", "num_images: four"), r"field 'num_images': expected an integer >= 1, got 'four'"),
+    (("num_images: 4000", "num_images: -4"), r"field 'num_images': expected an integer >= 1, got -4"),
+    (("preset: default", "preset: fastest"), r"field 'preset': unknown preset 'fastest'"),
+    (('  - name: "b2', '  - name: "a: again"\n    num_train_steps: 0\n  - name: "b2'),
+     r"rows\[1\] \('a: again'\): field 'num_train_steps': expected an integer >= 1, got 0"),
+    (('  - name: "b2', '  - name: "c: colour"\n    cues: -colour\n  - name: "b2'),
+     r"rows\[1\] \('c: colour'\): --cues '-colour': unknown cue\(s\) \['colour'\]"),
+    (('  - name: "b2', '  - name: "c: many"\n    products_per_image: 9,3\n  - name: "b2'),
+     r"rows\[1\] \('c: many'\): --products_per_image '9,3': expected N or MIN,MAX"),
+    (('  - name: "b2', '  - name: "a: again"\n  - name: "b2'),
+     r"row labels .* must be unique.*\['a'\] name several rows"),
+])
+def test_study_values_are_checked_before_anything_runs(tmp_path, change, message):
+    """Values the generator or trainer would refuse only after the photos are converted and weights fetched."""
+    text = (STUDY_DIR / "main_full.yaml").read_text().replace("../", str(STUDY_DIR.parent) + "/")
+    old, new = change
+    assert old in text
+    path = tmp_path / "study.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(StudyError, match=message):
+        load_study(str(path))
+
+
 def test_study_fields_are_checked_for_form(tmp_path):
     text = (STUDY_DIR / "dictionary.yaml").read_text()
     path = tmp_path / "study.yaml"
@@ -300,7 +324,9 @@ def test_repeats_and_seed_are_study_fields_and_main_job_flags(tmp_path):
     for bad, message in (("repeats: 0", r"field 'repeats': expected an integer >= 1, got 0"),
                          ("repeats: two", r"field 'repeats': expected an integer >= 1, got 'two'"),
                          ("repeats: true", r"field 'repeats': expected an integer >= 1, got True"),
-                         ("seed: -1", r"field 'seed': expected an integer >= 0, got -1")):
+                         ("seed: -1", r"field 'seed': expected an integer >= 0, got -1"),
+                         ("num_workers: 0", r"field 'num_workers': expected an integer >= 1, got 0"),
+                         ("width: 8", r"field 'width': expected an integer >= 16, got 8")):
         path.write_text(text + bad + "\n")
         with pytest.raises(StudyError, match=message):
             load_study(str(path))

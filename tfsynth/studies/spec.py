@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import yaml
 
+from tfsynth.generate import render_gl, sampler
 from tfsynth.utils.shared_data import SHARED_DATA
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_REAL_DIR = SHARED_DATA / "real" / "cntk_fridge_us"
@@ -357,12 +358,9 @@ def load_study(path: str) -> Study:
         if (row.fine_tune_checkpoint_type or row.fine_tune_checkpoint) and not row.fine_tune:
             raise StudyError(f"{where} ({row.name!r}): fields 'fine_tune_checkpoint_type' and "
                              "'fine_tune_checkpoint' need fine_tune (true): fine_tune false restores nothing")
-        for field in ("looks_per_class", "distractor_kinds"):
-            value = getattr(row, field)
-            minimum = 1 if field == "looks_per_class" else 0
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-                raise StudyError(f"{where} ({row.name!r}): field {field!r}: expected an integer >= {minimum}, "
-                                 f"got {value!r}")
+        for field, minimum in _ROW_COUNTS.items():
+            _check_count(getattr(row, field), minimum, f"{where} ({row.name!r}): field {field!r}")
+        _check_render_options(row, f"{where} ({row.name!r})")
         if row.overrides is not None and not isinstance(row.overrides, dict):
             raise StudyError(f"{where} ({row.name!r}): field 'overrides': expected a mapping of config keys to "
                              f"values, got {row.overrides!r}")
@@ -397,10 +395,18 @@ def load_study(path: str) -> Study:
             if label.strip() not in labels:
                 raise StudyError(f"{path}: field 'ratios': {ratio!r}: {label.strip()!r} is not a row label; the "
                                  f"labels are {sorted(labels)}")
-    for field, minimum in (("repeats", 1), ("seed", 0)):
-        value = data.get(field, minimum)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise StudyError(f"{path}: field {field!r}: expected an integer >= {minimum}, got {value!r}")
+    for field, minimum in _STUDY_COUNTS.items():
+        _check_count(data.get(field), minimum, f"{path}: field {field!r}")
+    if data.get("preset") is not None:
+        try:
+            render_gl.get_preset(data["preset"])
+        except (ValueError, NotImplementedError) as error:
+            raise StudyError(f"{path}: field 'preset': {error}") from None
+    row_labels = [name.split(":", 1)[0].strip() for name in names]
+    repeated = sorted({label for label in row_labels if row_labels.count(label) > 1})
+    if repeated:
+        raise StudyError(f"{path}: row labels (a name up to its ':') must be unique, as --rows and ratios name rows "
+                         f"by them; {repeated} name several rows")
     hour_scale = data.get("hour_scale")
     if hour_scale is not None and (isinstance(hour_scale, bool) or not isinstance(hour_scale, (int, float))
                                    or not 0 < hour_scale <= 1):
@@ -420,6 +426,30 @@ def load_study(path: str) -> Study:
         if not pathlib.Path(getattr(study, attribute)).exists():
             raise StudyError(f"{path}: field {attribute!r}: {getattr(study, attribute)} does not exist")
     return study
+
+
+# The counts a study and a row may set, and the least each may be (None: not set, the default applies).
+_STUDY_COUNTS = {"num_images": 1, "validation_images": 0, "num_train_steps": 1, "width": 16, "height": 16,
+                 "seed": 0, "num_workers": 1, "repeats": 1}
+_ROW_COUNTS = {"num_images": 1, "num_train_steps": 1, "looks_per_class": 1, "distractor_kinds": 0}
+
+
+def _check_count(value: Any, minimum: int, where: str) -> None:
+    """StudyError naming `where` unless value is None or an integer >= minimum (a bool is no count)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+        raise StudyError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+
+
+def _check_render_options(row: RowSpec, where: str) -> None:
+    """The row's options for the generator, checked as the generator will read them, before anything runs."""
+    try:
+        if row.cues is not None:
+            sampler.parse_cues(str(row.cues))
+        for field in ("products_per_image", "distractors"):
+            if getattr(row, field) is not None:
+                sampler.parse_range(str(getattr(row, field)), field)
+    except ValueError as error:
+        raise StudyError(f"{where}: {error}") from None
 
 
 def slug(text: str) -> str:
