@@ -323,6 +323,34 @@ def test_check_reports_zero_batch_sizes(data_dir):
     config_checks.check_pipeline_config(configs, "pipeline.config")
 
 
+def test_check_reports_sizes_and_anchors_no_model_can_be_built_from():
+    """The OD API's sample configs pass; a negative resizer size (a traceback in TensorFlow at the first step), an
+    aspect ratio of 0 and min_scale above max_scale (anchors of no area, silently) are named."""
+    import glob
+    samples = sorted(glob.glob(str(SHARED_DATA / "odapi_reference" / "configs_tf2" / "ssd_mobilenet_v2*.config")))
+    samples += sorted(glob.glob(str(SHARED_DATA / "odapi_reference" / "configs_tf2" / "faster_rcnn_resnet50*.config")))
+    assert len(samples) >= 2
+    for path in samples:
+        configs = config_io.get_configs_from_pipeline_file(path)
+        config_checks.check_pipeline_config(configs, path, check_train_input=False, check_eval_input=False)
+    configs = config_io.get_configs_from_pipeline_file(samples[0])
+    ssd = configs["model"].ssd
+    ssd.image_resizer.fixed_shape_resizer.height = -128
+    ssd.anchor_generator.ssd_anchor_generator.aspect_ratios[0] = 0.0
+    ssd.anchor_generator.ssd_anchor_generator.min_scale = 2.0
+    with pytest.raises(ConfigError) as error:
+        config_checks.check_pipeline_config(configs, "p.config", check_train_input=False, check_eval_input=False)
+    assert str(error.value).splitlines() == [
+        "p.config: model.ssd.image_resizer.fixed_shape_resizer.height is -128; expected >= 1",
+        "p.config: model.ssd.anchor_generator.ssd_anchor_generator.aspect_ratios holds 0; expected values > 0",
+        "p.config: model.ssd.anchor_generator.ssd_anchor_generator: min_scale 2, max_scale 0.95; expected "
+        "0 < min_scale <= max_scale"]
+    configs = config_io.get_configs_from_pipeline_file(samples[-1])
+    configs["model"].faster_rcnn.image_resizer.keep_aspect_ratio_resizer.max_dimension = 10
+    with pytest.raises(ConfigError, match=r"keep_aspect_ratio_resizer: min_dimension 640, max_dimension 10; "):
+        config_checks.check_pipeline_config(configs, "p.config", check_train_input=False, check_eval_input=False)
+
+
 def test_check_fine_tune_checkpoint(data_dir):
     configs = config_io.get_configs_from_pipeline_file(str(data_dir / "pipeline.config"))
     configs["train_config"].fine_tune_checkpoint = str(data_dir / "ckpt-0")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Mapping, Union
+from typing import Any, Iterable, Mapping, Union
 
 from google.protobuf import message as _message
 
@@ -88,6 +88,50 @@ def _is_set(value: Any) -> bool:
     return bool(value)
 
 
+def _positive(values: Iterable[float], where: str) -> list[str]:
+    return [f"{where} holds {value:g}; expected values > 0" for value in values if not value > 0][:1]
+
+
+def _geometry_problems(meta: Any, where: str) -> list[str]:
+    """Image sizes and anchor shapes that no model can be built from (TensorFlow would stop with a traceback at
+    the first step) or that build a model of empty anchors: sizes >= 1, scales and aspect ratios > 0,
+    min_scale <= max_scale."""
+    problems = []
+    resizer = meta.image_resizer if meta.HasField("image_resizer") else None
+    kind = resizer.WhichOneof("image_resizer_oneof") if resizer is not None else None
+    if kind == "fixed_shape_resizer":
+        fixed = resizer.fixed_shape_resizer
+        problems += [f"{where}.image_resizer.fixed_shape_resizer.{name} is {value}; expected >= 1"
+                     for name, value in (("height", fixed.height), ("width", fixed.width)) if value < 1]
+    elif kind == "keep_aspect_ratio_resizer":
+        keep = resizer.keep_aspect_ratio_resizer
+        if keep.min_dimension < 1 or keep.max_dimension < keep.min_dimension:
+            problems.append(f"{where}.image_resizer.keep_aspect_ratio_resizer: min_dimension {keep.min_dimension}, "
+                            f"max_dimension {keep.max_dimension}; expected 1 <= min_dimension <= max_dimension")
+    for field in ("anchor_generator", "first_stage_anchor_generator"):
+        if field not in meta.DESCRIPTOR.fields_by_name or not meta.HasField(field):
+            continue
+        generator = getattr(meta, field)
+        kind = generator.WhichOneof("anchor_generator_oneof")
+        if kind is None:
+            continue
+        config, name = getattr(generator, kind), f"{where}.{field}.{kind}"
+        for list_field in ("aspect_ratios", "scales"):
+            if list_field in config.DESCRIPTOR.fields_by_name:
+                problems += _positive(getattr(config, list_field), f"{name}.{list_field}")
+        if kind == "ssd_anchor_generator":
+            if config.num_layers < 1:
+                problems.append(f"{name}.num_layers is {config.num_layers}; expected >= 1")
+            if not 0 < config.min_scale <= config.max_scale:
+                problems.append(f"{name}: min_scale {config.min_scale:g}, max_scale {config.max_scale:g}; "
+                                "expected 0 < min_scale <= max_scale")
+        if kind == "multiscale_anchor_generator":
+            if config.min_level > config.max_level or config.anchor_scale <= 0:
+                problems.append(f"{name}: min_level {config.min_level}, max_level {config.max_level}, anchor_scale "
+                                f"{config.anchor_scale:g}; expected min_level <= max_level and anchor_scale > 0")
+    return problems
+
+
 def check_pipeline_config(configs: Union[Mapping[str, Any], pipeline_pb2.TrainEvalPipelineConfig],
                           config_path: str = PIPELINE_CONFIG_NAME, check_train_input: bool = True,
                           check_eval_input: bool = True, check_fine_tune_checkpoint: bool = False) -> None:
@@ -118,6 +162,7 @@ def check_pipeline_config(configs: Union[Mapping[str, Any], pipeline_pb2.TrainEv
             num_classes = getattr(model_config, arch).num_classes
             if num_classes < 1:
                 problems.append(f"model.{arch}.num_classes is {num_classes}; expected >= 1")
+            problems += _geometry_problems(getattr(model_config, arch), f"model.{arch}")
     if check_train_input:
         train_input = configs.get("train_input_config")
         if train_input is None:
