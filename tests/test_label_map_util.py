@@ -95,3 +95,11 @@ def test_keypoints_frequency_and_instance_count_carried_into_categories(tmp_path
     (category,) = label_map_util.create_categories_from_labelmap(path)
     assert category == {"id": 1, "name": "person", "keypoints": {"nose": 0}, "frequency": "r",
                         "instance_count": 7}
+
+
+def test_an_empty_label_map_is_named_as_empty(tmp_path):
+    path = tmp_path / "label_map.pbtxt"
+    path.write_text("# no classes yet\n")
+    with pytest.raises(ValueError, match=r"label_map\.pbtxt: holds no item \{ name: \.\.\. id: \.\.\. \}"):
+        label_map_util.load_labelmap(str(path))
+

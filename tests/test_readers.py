@@ -406,3 +406,23 @@ def test_outside_root_is_counted_by_convert_on_error_skip(tmp_path):
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown input format 'yolo'"):
         get_reader("yolo")
+
+
+def test_a_file_that_is_no_image_is_named_with_its_first_bytes(tmp_path):
+    root = tmp_path / "cntk"
+    root.mkdir()
+    Image.new("RGB", (40, 30)).save(root / "a.jpg")
+    (root / "b.jpg").write_bytes(b"<html>404</html>")
+    with pytest.raises(convert_module.ConversionError) as caught:
+        convert_module.convert("cntk", str(root), str(tmp_path / "out"))
+    message = str(caught.value)
+    assert f"{root / 'b.jpg'}: not an image file Pillow can read (starts with 3c 68 74 6d" in message, message
+    assert "BytesIO" not in message
+
+
+def test_cntk_labels_with_a_byte_order_mark_read_as_the_class(tmp_path):
+    Image.new("RGB", (40, 30)).save(tmp_path / "a.jpg")
+    (tmp_path / "a.bboxes.tsv").write_text("1\t1\t10\t10\n")
+    (tmp_path / "a.bboxes.labels.tsv").write_bytes("\ufeffjoghurt\n".encode("utf-8"))
+    (image,) = get_reader("cntk")(str(tmp_path))
+    assert [obj.class_name for obj in image.objects] == ["joghurt"]

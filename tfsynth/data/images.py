@@ -60,7 +60,11 @@ def probe_encoded(encoded: bytes, name: str = "<image>") -> ImageInfo:
                 image.convert("RGBA" if "A" in image.getbands() else "RGB").save(buffer, format="PNG")
                 return ImageInfo(encoded=buffer.getvalue(), image_format="png", width=width, height=height,
                                  exif_orientation=orientation, reencoded=True)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError:
+        # Pillow's own message names its in-memory buffer, not the file.
+        raise BadImageError(f"{name}: not an image file Pillow can read (starts with {encoded[:8].hex(' ')}); "
+                            "expected JPEG, PNG or another image format") from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise BadImageError(f"{name}: not a readable image: {error}") from None
     return ImageInfo(encoded=encoded, image_format=_FORMATS[pillow_format], width=width, height=height,
                      exif_orientation=orientation)

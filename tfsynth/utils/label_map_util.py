@@ -75,6 +75,9 @@ def load_labelmap(path: str) -> LabelMap:
             is_binary = False
         if not is_binary:
             raise ValueError(f"{path}: not a StringIntLabelMap in text format: {text_error}") from None
+    if not label_map.item:
+        # Every use reads classes from it; an empty one would only surface later as "class X is not in the map".
+        raise ValueError(f"{path}: holds no item {{ name: ... id: ... }}; expected one item per class, ids from 1")
     validate_label_map(label_map, path)
     return label_map
 

@@ -50,7 +50,7 @@ def _read_lines(path: str) -> list[tuple[int, str]]:
     """The non-blank lines of a UTF-8 tsv with their 1-based numbers; InputError naming this file otherwise."""
     try:
         with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
+            text = handle.read().decode("utf-8-sig")  # a byte-order mark is no part of the first label
     except UnicodeDecodeError as error:
         line = error.object[:error.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}", f"byte {error.start} is not UTF-8 text ({error.reason}); expected a "
