@@ -62,6 +62,21 @@ def test_model_main_empty_pipeline_config_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_model_main_evaluator_that_evaluated_nothing_fails_naming_the_folder(tmp_path):
+    """As the OD API it waits for a trainer to make --checkpoint_dir, warning that it does not exist; but when
+    no checkpoint came within --eval_timeout it fails instead of passing for a run that evaluated something."""
+    from tests import train_fixtures
+    pipeline = train_fixtures.write_pipeline(str(tmp_path))
+    missing = tmp_path / "no_such_run"
+    result = _command("tfsynth.model_main_tf2", f"--pipeline_config_path={pipeline}", f"--model_dir={tmp_path / 'e'}",
+                      f"--checkpoint_dir={missing}", "--eval_timeout=1", "--eval_wait_interval=0")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert f"checkpoint_dir {missing} does not exist (yet): waiting up to 1 s" in result.stderr
+    assert _error_lines(result.stderr, "model_main_tf2") == [
+        f"model_main_tf2: error: --checkpoint_dir {missing}: no checkpoint appeared there within --eval_timeout 1 "
+        "s; nothing was evaluated"]
+
+
 def test_expected_errors_and_bugs(capsys):
     from tfsynth.generate.sampler import parse_range
 

@@ -93,7 +93,7 @@ def main(unused_argv) -> None:
 
     tf.config.set_soft_device_placement(True)
     if FLAGS.checkpoint_dir:
-        model_lib.eval_continuously(
+        metrics = model_lib.eval_continuously(
             pipeline_config_path=FLAGS.pipeline_config_path, config_override=FLAGS.config_override,
             model_dir=FLAGS.model_dir, train_steps=FLAGS.num_train_steps,
             sample_1_of_n_eval_examples=FLAGS.sample_1_of_n_eval_examples or 1,
@@ -101,6 +101,10 @@ def main(unused_argv) -> None:
             checkpoint_dir=FLAGS.checkpoint_dir, wait_interval=FLAGS.eval_wait_interval,
             timeout=FLAGS.eval_timeout, eval_on_train_data=FLAGS.eval_on_train_data,
             on_input_error=FLAGS.on_input_error, max_input_check_records=FLAGS.max_input_check_records)
+        if metrics is None:
+            # The OD API exits 0 here; a run that evaluated nothing must not pass for one that did.
+            raise FileNotFoundError(f"--checkpoint_dir {FLAGS.checkpoint_dir}: no checkpoint appeared there within "
+                                    f"--eval_timeout {FLAGS.eval_timeout} s; nothing was evaluated")
         return
     strategy = strategy_lib.build_strategy(FLAGS.use_tpu, FLAGS.tpu_name, FLAGS.num_workers)
     with strategy.scope():

@@ -488,6 +488,10 @@ def eval_continuously(pipeline_config_path: str, config_override: Optional[str] 
         "train_input_reader" if eval_on_train_data else "eval_input_reader", on_input_error, max_input_check_records)
     evaluation = _Evaluation(configs, model_dir, sample, eval_index, eval_on_train_data, max_eval_batches,
                              record_filter=report.record_filter())
+    if not tf.io.gfile.isdir(checkpoint_dir):
+        # As the OD API, wait for a trainer that has not made the folder yet; but say so, as a typo looks the same.
+        logger.warning("checkpoint_dir %s does not exist (yet): waiting up to %d s for a trainer to write "
+                       "checkpoints there", checkpoint_dir, timeout)
     metrics = None
     for prefix in tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=wait_interval, timeout=timeout):
         try:
