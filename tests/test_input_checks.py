@@ -171,7 +171,7 @@ def test_skip_counts_and_the_pipeline_leaves_out_what_was_skipped(tmp_path, labe
         record_checks.check_records([empty], on_error="skip")
 
 
-def test_input_reader_check_glob_label_ids_and_num_classes(tmp_path, label_map):
+def test_input_reader_check_glob_label_ids_and_num_classes(tmp_path, label_map, caplog):
     model = text_format.Parse("ssd { num_classes: 1 }", model_pb2.DetectionModel())
     reader = text_format.Parse(f'label_map_path: "{label_map}" tf_record_input_reader {{ '
                                f'input_path: "{tmp_path}/nothing-*.tfrecord" }}', input_reader_pb2.InputReader())
@@ -182,6 +182,16 @@ def test_input_reader_check_glob_label_ids_and_num_classes(tmp_path, label_map):
     with pytest.raises(record_checks.RecordCheckError, match=r"record 0, object 0: class 'water' \(id 2\) is "
                                                              r"outside 1\.\.1, the model's num_classes"):
         input_checks.check_input_reader(reader, model, "train_input_reader")
+    # More classes than the label map names: allowed, as in the OD API, with a warning naming both.
+    model.ssd.num_classes = 5
+    with caplog.at_level("WARNING"):
+        input_checks.check_input_reader(reader, model, "train_input_reader")
+    assert f"the model's num_classes is 5 but the label map {label_map} has ids up to 2: classes 3..5" in caplog.text
+    caplog.clear()
+    model.ssd.num_classes = 2
+    with caplog.at_level("WARNING"):
+        input_checks.check_input_reader(reader, model, "train_input_reader")
+    assert "num_classes" not in caplog.text
     reader.label_map_path = str(tmp_path / "missing.pbtxt")
     with pytest.raises(input_checks.InputCheckError, match="train_input_reader.label_map_path.*missing.pbtxt"):
         input_checks.check_input_reader(reader, model, "train_input_reader")

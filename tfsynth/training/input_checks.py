@@ -126,6 +126,14 @@ def check_input_reader(input_config: Any, model_config: Any, config_name: str, o
                                                         inputs.num_classes_of(model_config))
     except (OSError, ValueError) as error:
         raise InputCheckError(f"{config_name}.label_map_path: {error}") from None
+    num_classes = inputs.num_classes_of(model_config)
+    largest_id = max(rules.name_to_id.values()) if rules.name_to_id else 0
+    if rules.name_to_id and num_classes > largest_id:
+        # Allowed, as in the OD API (room for classes to come), but usually a num_classes left from another run:
+        # the extra class outputs never see a positive and only add false detections' competition.
+        logger.warning("%s: the model's num_classes is %d but the label map %s has ids up to %d: classes %d..%d "
+                       "have no examples", config_name, num_classes, label_map_path, largest_id, largest_id + 1,
+                       num_classes)
     report = record_checks.check_records(paths, rules, on_error, max_records_per_file, skip_hint=SKIP_HINT)
     logger.info("%s checked: %s", config_name, report.summary())
     return report
