@@ -151,6 +151,14 @@ def test_coco_malformed_json_is_named(tmp_path):
                     '"category_id": 1, "bbox": [0, 0, 1, 1]}], "categories": [{"id": 1, "name": "a"}]}')
     with pytest.raises(InputError, match=r"bad\.json.*image_id 2 is not in 'images'"):
         list(get_reader("coco")(str(path)))
+    path.write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [], "categories": '
+                    '[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]}')
+    with pytest.raises(InputError, match=r"bad\.json: categories\[1\] \('b'\) repeats category id 1 of 'a'"):
+        list(get_reader("coco")(str(path)))
+    path.write_text('{"images": [{"id": 7, "file_name": "a.jpg", "width": "abc", "height": 30}], "annotations": [], '
+                    '"categories": [{"id": 1, "name": "a"}]}')
+    with pytest.raises(InputError, match=r"bad\.json: images\[0\] \(id 7\): width 'abc', height 30; expected "):
+        list(get_reader("coco")(str(path)))
 
 
 def test_solo_sample_from_unity(tmp_path):

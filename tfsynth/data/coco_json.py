@@ -132,6 +132,9 @@ def read_coco_json(path: str, image_dir: Optional[str] = None, include_masks: bo
     for index, category in enumerate(data.get("categories", [])):
         if "id" not in category or "name" not in category:
             raise ValueError(f"{path}: categories[{index}] needs 'id' and 'name'")
+        if category["id"] in categories:
+            raise ValueError(f"{path}: categories[{index}] ({category['name']!r}) repeats category id "
+                             f"{category['id']} of {categories[category['id']]!r}; expected one id per category")
         categories[category["id"]] = category["name"]
     images: dict = {}
     order = []
@@ -152,8 +155,13 @@ def read_coco_json(path: str, image_dir: Optional[str] = None, include_masks: bo
             on_error(error)
             refused.add(entry["id"])
             continue
+        try:
+            width, height = (int(entry.get(key, 0)) for key in ("width", "height"))
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: images[{index}] (id {entry['id']}): width {entry.get('width')!r}, height "
+                             f"{entry.get('height')!r}; expected integers (pixels)") from None
         images[entry["id"]] = ImageAnnotation(
-            filename=entry["file_name"], width=int(entry.get("width", 0)), height=int(entry.get("height", 0)),
+            filename=entry["file_name"], width=width, height=height,
             path=image_path, source_id=str(entry["id"]),
             image_format="png" if entry["file_name"].lower().endswith(".png") else "jpeg")
         order.append(entry["id"])
