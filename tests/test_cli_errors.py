@@ -73,8 +73,8 @@ def test_model_main_evaluator_that_evaluated_nothing_fails_naming_the_folder(tmp
     assert result.returncode == 1, result.stderr[-3000:]
     assert f"checkpoint_dir {missing} does not exist (yet): waiting up to 1 s" in result.stderr
     assert _error_lines(result.stderr, "model_main_tf2") == [
-        f"model_main_tf2: error: --checkpoint_dir {missing}: no checkpoint appeared there within --eval_timeout 1 "
-        "s; nothing was evaluated"]
+        f"model_main_tf2: error: --checkpoint_dir {missing}: no checkpoint there was evaluated (none appeared "
+        "within --eval_timeout 1 s, or each was deleted by the trainer's max_to_keep before it could be read)"]
 
 
 def test_expected_errors_and_bugs(capsys):

@@ -61,10 +61,10 @@ def _unknown_class():
     return example
 
 
-def _with_image(transform):
-    """A record whose image/encoded bytes are transform(a whole JPEG of 32x24 px)."""
+def _with_image(transform, image_format="JPEG"):
+    """A record whose image/encoded bytes are transform(a whole image of 32x24 px in image_format)."""
     buffer = io.BytesIO()
-    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(buffer, format="JPEG")
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(buffer, format=image_format)
     example = _example()
     example.features.feature[F.image_encoded].bytes_list.value[0] = transform(buffer.getvalue())
     return example
@@ -73,8 +73,7 @@ def _with_image(transform):
 BAD_RECORDS = {
     "JPEG cut short": (lambda: _with_image(lambda data: data[:len(data) // 2]), "bad image",
                        "image/encoded: JPEG of"),
-    "PNG cut short": (lambda: _with_image(lambda data: _example().features.feature[F.image_encoded]
-                                          .bytes_list.value[0][:-16]), "bad image", "has no IEND chunk"),
+    "PNG cut short": (lambda: _with_image(lambda data: data[:-16], "PNG"), "bad image", "has no IEND chunk"),
     "not an image": (lambda: _with_image(lambda data: b"<html>not found</html>"), "bad image",
                      "not an image file (starts with 3c 68 74 6d"),
     "missing object keys": (_missing_object_keys, "missing keys", "no image/object/bbox/ymin"),

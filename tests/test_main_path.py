@@ -257,6 +257,7 @@ rows:
     text = report.read_text()
     assert "| a | 2 | " in text and "Repeats: every trained row ran 2 times" in text
     assert results["ratios"][0].startswith("mAP@0.5 ratio a/b2 = ") and "(means over runs)" in results["ratios"][0]
+    assert "- a run 2 - a:" not in text  # runs are compared in the table of repeats, not paired as rows
     # A second run of the study resumes: every step is done, nothing is rendered or trained again.
     marks = {p: p.stat().st_mtime_ns for p in out.rglob(".done")}
     StudyRunner(load_study(str(study_path)), out).run()

@@ -155,6 +155,8 @@ def test_coco_malformed_json_is_named(tmp_path):
                     '[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]}')
     with pytest.raises(InputError, match=r"bad\.json: categories\[1\] \('b'\) repeats category id 1 of 'a'"):
         list(get_reader("coco")(str(path)))
+    path.write_text(path.read_text().replace('"name": "b"', '"name": "a"'))  # the same entry twice: harmless
+    assert len(list(get_reader("coco")(str(path)))) == 1
     path.write_text('{"images": [{"id": 7, "file_name": "a.jpg", "width": "abc", "height": 30}], "annotations": [], '
                     '"categories": [{"id": 1, "name": "a"}]}')
     with pytest.raises(InputError, match=r"bad\.json: images\[0\] \(id 7\): width 'abc', height 30; expected "):
@@ -197,7 +199,7 @@ def test_solo_broken_frame_is_named(tmp_path):
 @pytest.mark.parametrize("damage, message", [
     ("missing frame", r"sequence\.1/step0\.frame_data\.json: missing; the sequence holds captures of step0"),
     ("empty sequence", r"sequence\.2: no step\*\.frame_data\.json in this sequence folder"),
-    ("captures not a list", r"step0\.frame_data\.json: 'captures' is a dict of other things"),
+    ("captures not a list", r"step0\.frame_data\.json: 'captures' is a dict; expected a list of capture objects"),
     ("values null", r"step0\.frame_data\.json: .*'values' is NoneType; expected a list of box objects"),
     ("latin-1", r"step0\.frame_data\.json: byte \d+ is not UTF-8 text"),
 ])
@@ -434,3 +436,7 @@ def test_cntk_labels_with_a_byte_order_mark_read_as_the_class(tmp_path):
     (tmp_path / "a.bboxes.labels.tsv").write_bytes("\ufeffjoghurt\n".encode("utf-8"))
     (image,) = get_reader("cntk")(str(tmp_path))
     assert [obj.class_name for obj in image.objects] == ["joghurt"]
+    # A bad byte is placed by its offset in the file, the mark counted.
+    (tmp_path / "a.bboxes.labels.tsv").write_bytes(b"\xef\xbb\xbfk\xe4se\n")
+    with pytest.raises(InputError, match=r"a\.bboxes\.labels\.tsv:1: byte 4 is not UTF-8 text"):
+        list(get_reader("cntk")(str(tmp_path)))

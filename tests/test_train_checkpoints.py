@@ -59,3 +59,47 @@ def test_a_checkpoints_step_is_its_step_variable_not_its_file_number(tmp_path):
     stepless = tf.train.CheckpointManager(tf.train.Checkpoint(weights=tf.Variable([1.0])), str(tmp_path / "zoo"),
                                           max_to_keep=2).save(checkpoint_number=7)
     assert checkpoints.checkpoint_step(stepless) == 7
+
+
+def _numbers_iterator():
+    return iter(tf.data.Dataset.range(100).shuffle(10, seed=3))
+
+
+def test_input_position_lies_beside_the_newest_checkpoint_only(tmp_path, caplog):
+    step = tf.Variable(0, dtype=tf.int64)
+    iterator = _numbers_iterator()
+    run = checkpoints.RunCheckpoints(str(tmp_path), tf.train.Checkpoint(step=step), required={"step": step},
+                                     input_objects={"input_iterator": iterator})
+    for number in (2, 4):
+        for _ in range(2):
+            next(iterator)
+        step.assign(number)
+        run.save(number)
+    expected = [int(next(iterator)) for _ in range(3)]
+    assert sorted(os.listdir(tmp_path / "input_position")) == ["ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    assert not any(name.startswith("input_iterator") for name, _ in tf.train.list_variables(str(tmp_path / "ckpt-4")))
+
+    resumed_iterator = _numbers_iterator()
+    resumed = checkpoints.RunCheckpoints(str(tmp_path), tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64)),
+                                         input_objects={"input_iterator": resumed_iterator})
+    assert resumed.restore_latest().endswith("ckpt-4")
+    assert [int(next(resumed_iterator)) for _ in range(3)] == expected
+
+    # A run written before the position moved beside holds it inside its checkpoint: still read from there.
+    old = tmp_path / "old"
+    old_iterator = _numbers_iterator()
+    for _ in range(4):
+        next(old_iterator)
+    tf.train.CheckpointManager(tf.train.Checkpoint(step=step, input_iterator=old_iterator), str(old), 3).save(4)
+    later_iterator = _numbers_iterator()
+    checkpoints.RunCheckpoints(str(old), tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64)),
+                               input_objects={"input_iterator": later_iterator}).restore_latest()
+    assert [int(next(later_iterator)) for _ in range(3)] == expected
+
+    # No position at all (deleted): the input restarts, and the log says so.
+    for name in os.listdir(tmp_path / "input_position"):
+        os.remove(tmp_path / "input_position" / name)
+    with caplog.at_level("WARNING"):
+        checkpoints.RunCheckpoints(str(tmp_path), tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64)),
+                                   input_objects={"input_iterator": _numbers_iterator()}).restore_latest()
+    assert "no input position for" in caplog.text and "the input restarts" in caplog.text

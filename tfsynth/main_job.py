@@ -87,7 +87,8 @@ def _define_flags() -> None:
     flags.DEFINE_list("rows", None, "Run only these rows of the recipe (a, b1c', b1, b1n, b2, c0..c4, s250..s4000, "
                       "d1..d4, ar1..ar3, l1..l3, e1, e2); their report goes to OUTPUT_DIR/report_<labels>.")
     flags.DEFINE_integer("num_workers", None, "Render workers (default: one per core).")
-    flags.DEFINE_integer("seed", None, "Base seed of the renders instead of the recipe's (0).")
+    flags.DEFINE_integer("seed", None, "Base seed of the renders instead of the recipe's (0); training keeps "
+                         "model_main_tf2's seed.")
     flags.DEFINE_integer("repeats", None, "Run every trained row this many times, run K on renders of seed + K - 1; "
                          "the report gives each row's mean mAP@0.5 and its spread over the runs (default 1). One "
                          "run's score moves by a few points with its renders: judge a bar on the mean.")

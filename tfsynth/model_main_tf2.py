@@ -103,8 +103,9 @@ def main(unused_argv) -> None:
             on_input_error=FLAGS.on_input_error, max_input_check_records=FLAGS.max_input_check_records)
         if metrics is None:
             # The OD API exits 0 here; a run that evaluated nothing must not pass for one that did.
-            raise FileNotFoundError(f"--checkpoint_dir {FLAGS.checkpoint_dir}: no checkpoint appeared there within "
-                                    f"--eval_timeout {FLAGS.eval_timeout} s; nothing was evaluated")
+            raise FileNotFoundError(f"--checkpoint_dir {FLAGS.checkpoint_dir}: no checkpoint there was evaluated "
+                                    f"(none appeared within --eval_timeout {FLAGS.eval_timeout} s, or each was "
+                                    "deleted by the trainer's max_to_keep before it could be read)")
         return
     strategy = strategy_lib.build_strategy(FLAGS.use_tpu, FLAGS.tpu_name, FLAGS.num_workers)
     with strategy.scope():

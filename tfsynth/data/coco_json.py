@@ -132,7 +132,7 @@ def read_coco_json(path: str, image_dir: Optional[str] = None, include_masks: bo
     for index, category in enumerate(data.get("categories", [])):
         if "id" not in category or "name" not in category:
             raise ValueError(f"{path}: categories[{index}] needs 'id' and 'name'")
-        if category["id"] in categories:
+        if categories.get(category["id"], category["name"]) != category["name"]:  # a repeat of the same is harmless
             raise ValueError(f"{path}: categories[{index}] ({category['name']!r}) repeats category id "
                              f"{category['id']} of {categories[category['id']]!r}; expected one id per category")
         categories[category["id"]] = category["name"]

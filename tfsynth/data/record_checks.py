@@ -13,9 +13,10 @@ Each problem names the file and the record (and object) at fault and says what w
 on_error 'stop' raises RecordCheckError at the first problem. 'skip' counts and logs each problem and leaves out
 what it concerns: the rest of a file from where it breaks (the records before stay usable), a bad record, and,
 for a class text missing from the label map, that object only: dropping such objects is what the OD API's
-decoder does, and what a label map that leaves classes out on purpose relies on. Records are parsed and each image's
-form checked (encoded_image_problem: its signature and end marker), never its pixels decoded: about 2000 records (100 MB) a second on a busy 2-core machine, so a full scan of thousands of
-records takes seconds; max_records_per_file bounds the content checks of large shards (framing is always walked in
+decoder does, and what a label map that leaves classes out on purpose relies on. Records are parsed and each
+image's form checked (tfsynth.data.image_form: its signature and end marker), never its pixels decoded: about 2000
+records (100 MB) a second on a busy 2-core machine, so a full scan of thousands of records takes seconds;
+max_records_per_file bounds the content checks of large shards (framing is always walked in
 full, which costs one 12-byte read per record).
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Iterator, Optional, Sequence
 from tfsynth.utils import label_map_util
 from tfsynth.core.standard_fields import TfExampleFields as F
 from tfsynth.data import tfrecord_framing
+from tfsynth.data.image_form import encoded_image_problem
 from tfsynth.data.readers.base import InputError
 from tfsynth.protos import example_pb2
 
@@ -153,28 +155,6 @@ def _values(example, key: str) -> Optional[list]:
     feature = example.features.feature[key]
     kind = feature.WhichOneof("kind")
     return list(getattr(feature, kind).value) if kind else []
-
-
-_IMAGE_SIGNATURES = {b"\xff\xd8": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
-                     b"BM": "BMP"}
-
-
-def encoded_image_problem(data: bytes) -> Optional[str]:
-    """Why `data` is not a whole image file TensorFlow's decode_image reads (JPEG, PNG, GIF, BMP), or None.
-
-    Checks the file's form, not its pixels (decoding every image would cost seconds per thousand records): the
-    signature, and for JPEG and PNG the end marker, which a file cut short (a partial copy or download) lacks. A
-    JPEG's end marker must follow its last scan: an EXIF thumbnail's own marker earlier in the file does not count.
-    """
-    kind = next((name for signature, name in _IMAGE_SIGNATURES.items() if data.startswith(signature)), None)
-    if kind is None:
-        return (f"not an image file (starts with {data[:8].hex(' ')}); expected the bytes of a JPEG, PNG, GIF or "
-                "BMP file")
-    if kind == "JPEG" and data.rfind(b"\xff\xd9") < max(data.rfind(b"\xff\xda"), 2):
-        return f"JPEG of {len(data)} bytes has no end marker after its image data: the file is cut short"
-    if kind == "PNG" and b"IEND" not in data[-64:]:
-        return f"PNG of {len(data)} bytes has no IEND chunk at its end: the file is cut short"
-    return None
 
 
 def _record_problem(example, rules: ClassRules) -> tuple[Optional[tuple[str, str]], list[tuple[int, str]]]:

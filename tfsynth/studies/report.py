@@ -208,10 +208,18 @@ def ratio_lines(rows: Sequence[dict], ratios: Sequence[str]) -> list[str]:
     return lines
 
 
+def _later_run(details: dict) -> bool:
+    """A second or later run of a repeated row: the table of repeats speaks for it in plots and comparisons."""
+    return details.get("run", 1) > 1
+
+
 def difference_lines(rows: Sequence[Row]) -> list[str]:
-    """Each later row's mAP@0.5 minus the first row's on the same photos, with its paired bootstrap interval."""
+    """Each later row's mAP@0.5 minus the first row's on the same photos, with its paired bootstrap interval
+    (a repeated row by its first run)."""
     lines = []
     for row in rows[1:]:
+        if _later_run(row.details):
+            continue
         try:
             difference = paired_difference(row.evaluation.matches, rows[0].evaluation.matches)
         except ValueError:  # scored on other photos or classes: no pairing
@@ -317,10 +325,13 @@ def write_report(rows: Sequence[Row], report_dir: pathlib.Path, title: str, note
     for row in results["rows"]:
         lines.append(f"| {row['name']} | " + " | ".join(_percent(row["per_class_AP@0.5"][c]) for c in classes)
                      + " |")
-    points = [(row["name"].split(":", 1)[0].strip(), row.get("x"), row["mAP@0.5"]) for row in results["rows"]]
+    # A repeated row is one point, at its mean over runs.
+    means = {summary["row"]: summary["mAP@0.5_mean"] for summary in results["repeats"]}
+    points = [(row["name"].split(":", 1)[0].strip(), row.get("x"), means.get(row.get("repeat_of"), row["mAP@0.5"]))
+              for row in results["rows"] if not _later_run(row)]
     if plot_quantity_against_map(points, x_label, report_dir / "map_vs_quantity.png"):
         lines += ["", f"![mAP@0.5 against {x_label or 'row'}](map_vs_quantity.png)"]
-    plot_per_class_ap(rows, report_dir / "per_class_ap.png")
+    plot_per_class_ap([row for row in rows if not _later_run(row.details)], report_dir / "per_class_ap.png")
     lines += ["", "![per-class AP](per_class_ap.png)", ""]
     plot_pr_curves(rows[0], report_dir / "pr_curves.png")
     lines += ["![precision-recall curves](pr_curves.png)", ""]

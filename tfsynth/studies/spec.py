@@ -389,7 +389,7 @@ def load_study(path: str) -> Study:
             isinstance(r, str) and r.count("/") == 1 for r in data.get("ratios", [])):
         raise StudyError(f"{path}: field 'ratios': expected a list of 'LABEL/LABEL' strings (row labels), got "
                          f"{data.get('ratios')!r}")
-    labels = {name.split(":", 1)[0].strip() for name in names}
+    labels = {row_label(row) for row in rows}
     for ratio in data.get("ratios", []):
         for label in ratio.split("/"):
             if label.strip() not in labels:
@@ -402,7 +402,7 @@ def load_study(path: str) -> Study:
             render_gl.get_preset(data["preset"])
         except (ValueError, NotImplementedError) as error:
             raise StudyError(f"{path}: field 'preset': {error}") from None
-    row_labels = [name.split(":", 1)[0].strip() for name in names]
+    row_labels = [row_label(row) for row in rows]
     repeated = sorted({label for label in row_labels if row_labels.count(label) > 1})
     if repeated:
         raise StudyError(f"{path}: row labels (a name up to its ':') must be unique, as --rows and ratios name rows "

@@ -121,12 +121,12 @@ def check_input_reader(input_config: Any, model_config: Any, config_name: str, o
         return _tfds_report(input_config, model_config, config_name)
     paths = dataset_builder.expand_input_paths(input_config, config_name)
     label_map_path = getattr(input_config, "label_map_path", "")
+    num_classes = inputs.num_classes_of(model_config)
     try:
         rules = record_checks.ClassRules.from_label_map(label_map_path, bool(input_config.use_display_name),
-                                                        inputs.num_classes_of(model_config))
+                                                        num_classes)
     except (OSError, ValueError) as error:
         raise InputCheckError(f"{config_name}.label_map_path: {error}") from None
-    num_classes = inputs.num_classes_of(model_config)
     largest_id = max(rules.name_to_id.values()) if rules.name_to_id else 0
     if rules.name_to_id and num_classes > largest_id:
         # Allowed, as in the OD API (room for classes to come), but usually a num_classes left from another run:

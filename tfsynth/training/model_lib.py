@@ -230,16 +230,17 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
         strategy.run(build_variables if not tf.distribute.has_strategy() else tf.function(build_variables),
                      args=(features,))
         saved_objects = dict(step=global_step, model=model, optimizer=optimizer)
+        input_objects = None
         if seed is not None and isinstance(iterator, tf.__internal__.tracking.Trackable):
             # The input position, shuffle buffers and seeds: a resumed run reads on as an uninterrupted one.
-            saved_objects["input_iterator"] = iterator
+            input_objects = {"input_iterator": iterator}
         elif seed is not None:
             logger.warning("the input position of this strategy (%s) cannot be checkpointed: a resumed run "
                            "restarts its input, so it will not end as an uninterrupted one",
                            type(strategy).__name__)
         run_checkpoints = checkpoints.RunCheckpoints(
-            write_dir, tf.train.Checkpoint(**saved_objects),
-            max_to_keep=checkpoint_max_to_keep, required={"step": global_step, "model": model})
+            write_dir, tf.train.Checkpoint(**saved_objects), max_to_keep=checkpoint_max_to_keep,
+            required={"step": global_step, "model": model}, input_objects=input_objects)
         fine_tune = getattr(train_config, "fine_tune_checkpoint", "")
         if run_checkpoints.latest is None and fine_tune:
             # As the OD API's TF2 train loop: an unset type follows the deprecated from_detection_checkpoint, so a

@@ -122,7 +122,7 @@ def _geometry_problems(meta: Any, where: str) -> list[str]:
         if kind == "ssd_anchor_generator":
             if config.num_layers < 1:
                 problems.append(f"{name}.num_layers is {config.num_layers}; expected >= 1")
-            if not 0 < config.min_scale <= config.max_scale:
+            if not config.scales and not 0 < config.min_scale <= config.max_scale:  # scales replace them
                 problems.append(f"{name}: min_scale {config.min_scale:g}, max_scale {config.max_scale:g}; "
                                 "expected 0 < min_scale <= max_scale")
         if kind == "multiscale_anchor_generator":

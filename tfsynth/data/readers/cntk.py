@@ -7,6 +7,7 @@ negative (no objects); an image with only one of them is an error, and so are bo
 """
 from __future__ import annotations
 
+import codecs
 import os
 from typing import Iterator
 
@@ -50,13 +51,16 @@ def _read_lines(path: str) -> list[tuple[int, str]]:
     """The non-blank lines of a UTF-8 tsv with their 1-based numbers; InputError naming this file otherwise."""
     try:
         with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8-sig")  # a byte-order mark is no part of the first label
-    except UnicodeDecodeError as error:
-        line = error.object[:error.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}", f"byte {error.start} is not UTF-8 text ({error.reason}); expected a "
-                         "UTF-8 tsv file") from None
+            data = handle.read()
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror}") from None
+    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""  # no part of the first label
+    try:
+        text = data[len(bom):].decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[:error.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}", f"byte {error.start + len(bom)} is not UTF-8 text ({error.reason}); "
+                         "expected a UTF-8 tsv file") from None
     return [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 

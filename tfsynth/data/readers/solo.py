@@ -183,8 +183,9 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, include_masks: b
                 raise InputError(frame_path, f"a JSON {type(frame).__name__}; expected an object with 'captures'")
             captures = frame.get("captures", [])
             if not isinstance(captures, list) or not all(isinstance(c, dict) for c in captures):
-                raise InputError(frame_path, f"'captures' is a {type(captures).__name__} of other things; expected "
-                                             "a list of capture objects")
+                found = (f"a {type(captures).__name__}" if not isinstance(captures, list) else
+                         f"a list holding a {next(type(c).__name__ for c in captures if not isinstance(c, dict))}")
+                raise InputError(frame_path, f"'captures' is {found}; expected a list of capture objects")
             # RGB camera captures only: other sensors (depth, normals) also name files but are not photos.
             captures = [c for c in captures
                         if c.get("filename") and str(c.get("@type", "RGBCamera")).endswith("RGBCamera")]
