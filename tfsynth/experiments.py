@@ -50,8 +50,9 @@ path is taken from the study file's folder when it exists there, else from the r
     seed               base seed of the renders (0)
     repeats            runs of every trained row (1): run K renders its own dataset with seed + K - 1 and trains on
                        it (named "LABEL run K" from the second on); the report adds each row's mean mAP@0.5, sample
-                       sd and range over its runs, and ratios use the means. A single run moves by a few points
-                       with its renders, which the bootstrap interval over the photos does not cover
+                       sd and range over its runs, ratios and the x_label plot use the means, and the paired
+                       differences the first runs. A single run moves by a few points with its renders, which the
+                       bootstrap interval over the photos does not cover
     num_workers        render processes (the generator's default)
     overrides          {key: value} applied to every row's pipeline.config: a key of
                        config_util.merge_external_params_with_configs (batch_size, learning_rate, ...) or a dotted
