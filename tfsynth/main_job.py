@@ -91,7 +91,8 @@ def _define_flags() -> None:
                          "model_main_tf2's seed.")
     flags.DEFINE_integer("repeats", None, "Run every trained row this many times, run K on renders of seed + K - 1; "
                          "the report gives each row's mean mAP@0.5 and its spread over the runs (default 1). One "
-                         "run's score moves by a few points with its renders: judge a bar on the mean.")
+                         "run's score moves by a few points with its renders: judge a bar on the mean. N runs take "
+                         "about N times as long (with --scale hour, about N hours).")
 
 
 # The flags that change what a recipe computes, in the order the reproducing command lists them.
