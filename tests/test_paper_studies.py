@@ -338,3 +338,6 @@ def test_repeats_and_seed_are_study_fields_and_main_job_flags(tmp_path):
     assert [(c.flag, c.value, c.recipe_value) for c in changes] == [("--seed", "0", "0"), ("--repeats", "3", "1")]
     with pytest.raises(StudyError, match="--repeats 0: expected an integer >= 1"):
         apply_overrides(load_study(str(STUDIES["full"])), {"repeats": 0})
+    # A count of 0 was skipped as if not given; now the study's own minimum refuses it.
+    with pytest.raises(StudyError, match=r"--num_images 0: expected an integer >= 1, got 0"):
+        apply_overrides(load_study(str(STUDIES["full"])), {"num_images": 0})

@@ -34,7 +34,8 @@ from absl import flags
 from tfsynth import system_check
 from tfsynth.studies.runner import StudyRunner
 from tfsynth.studies.scaling import apply_scale, parse_scale
-from tfsynth.studies.spec import REAL_DATA_FORMATS, REPO_ROOT, Study, StudyError, load_study, parse_real_data
+from tfsynth.studies.spec import (REAL_DATA_FORMATS, REPO_ROOT, STUDY_COUNTS, Study, StudyError, check_count,
+                                  load_study, parse_real_data)
 from tfsynth.utils import cli
 from tfsynth.utils.preflight import check_output_dir
 
@@ -161,14 +162,9 @@ def apply_overrides(study: Study, values: Mapping[str, Any]) -> list[Override]:
     if given.get("real_data_dir"):
         study.real_data, study.real_data_dir = None, _absolute(given["real_data_dir"])
         changes.append(Override("--real_data_dir", study.real_data_dir, recipe_real))
-    for name in ("num_images", "num_train_steps"):
-        if given.get(name):
-            changes.append(Override(f"--{name}", str(given[name]), str(getattr(study, name))))
-            setattr(study, name, int(given[name]))
-    for name, minimum in (("seed", 0), ("repeats", 1)):
-        if name in given:
-            if int(given[name]) < minimum:
-                raise StudyError(f"--{name} {given[name]}: expected an integer >= {minimum}")
+    for name in ("num_images", "num_train_steps", "seed", "repeats"):
+        if name in given:  # 0 too: refused by the study's own minimum, never ignored
+            check_count(int(given[name]), STUDY_COUNTS[name], f"--{name} {given[name]}")
             changes.append(Override(f"--{name}", str(given[name]), str(getattr(study, name))))
             setattr(study, name, int(given[name]))
     if given.get("scale"):
@@ -215,7 +211,8 @@ def main(argv: list[str]) -> None:
     try:
         study = load_study(str(STUDIES[FLAGS.recipe]))
         overrides = apply_overrides(study, {name: getattr(FLAGS, name) for name in OVERRIDE_FLAGS})
-        if FLAGS.num_workers:
+        if FLAGS.num_workers is not None:
+            check_count(FLAGS.num_workers, STUDY_COUNTS["num_workers"], "--num_workers")
             study.num_workers = FLAGS.num_workers
         study.notes += describe_overrides(study, FLAGS.recipe, output_dir, overrides, FLAGS.rows)
         if overrides:

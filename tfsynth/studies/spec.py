@@ -359,7 +359,7 @@ def load_study(path: str) -> Study:
             raise StudyError(f"{where} ({row.name!r}): fields 'fine_tune_checkpoint_type' and "
                              "'fine_tune_checkpoint' need fine_tune (true): fine_tune false restores nothing")
         for field, minimum in _ROW_COUNTS.items():
-            _check_count(getattr(row, field), minimum, f"{where} ({row.name!r}): field {field!r}")
+            check_count(getattr(row, field), minimum, f"{where} ({row.name!r}): field {field!r}")
         _check_render_options(row, f"{where} ({row.name!r})")
         if row.overrides is not None and not isinstance(row.overrides, dict):
             raise StudyError(f"{where} ({row.name!r}): field 'overrides': expected a mapping of config keys to "
@@ -389,20 +389,20 @@ def load_study(path: str) -> Study:
             isinstance(r, str) and r.count("/") == 1 for r in data.get("ratios", [])):
         raise StudyError(f"{path}: field 'ratios': expected a list of 'LABEL/LABEL' strings (row labels), got "
                          f"{data.get('ratios')!r}")
-    labels = {row_label(row) for row in rows}
+    row_labels = [row_label(row) for row in rows]
+    labels = set(row_labels)
     for ratio in data.get("ratios", []):
         for label in ratio.split("/"):
             if label.strip() not in labels:
                 raise StudyError(f"{path}: field 'ratios': {ratio!r}: {label.strip()!r} is not a row label; the "
                                  f"labels are {sorted(labels)}")
-    for field, minimum in _STUDY_COUNTS.items():
-        _check_count(data.get(field), minimum, f"{path}: field {field!r}")
+    for field, minimum in STUDY_COUNTS.items():
+        check_count(data.get(field), minimum, f"{path}: field {field!r}")
     if data.get("preset") is not None:
         try:
             render_gl.get_preset(data["preset"])
         except (ValueError, NotImplementedError) as error:
             raise StudyError(f"{path}: field 'preset': {error}") from None
-    row_labels = [row_label(row) for row in rows]
     repeated = sorted({label for label in row_labels if row_labels.count(label) > 1})
     if repeated:
         raise StudyError(f"{path}: row labels (a name up to its ':') must be unique, as --rows and ratios name rows "
@@ -429,12 +429,12 @@ def load_study(path: str) -> Study:
 
 
 # The counts a study and a row may set, and the least each may be (None: not set, the default applies).
-_STUDY_COUNTS = {"num_images": 1, "validation_images": 0, "num_train_steps": 1, "width": 16, "height": 16,
+STUDY_COUNTS = {"num_images": 1, "validation_images": 0, "num_train_steps": 1, "width": 16, "height": 16,
                  "seed": 0, "num_workers": 1, "repeats": 1}
 _ROW_COUNTS = {"num_images": 1, "num_train_steps": 1, "looks_per_class": 1, "distractor_kinds": 0}
 
 
-def _check_count(value: Any, minimum: int, where: str) -> None:
+def check_count(value: Any, minimum: int, where: str) -> None:
     """StudyError naming `where` unless value is None or an integer >= minimum (a bool is no count)."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
         raise StudyError(f"{where}: expected an integer >= {minimum}, got {value!r}")

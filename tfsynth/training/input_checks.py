@@ -127,8 +127,8 @@ def check_input_reader(input_config: Any, model_config: Any, config_name: str, o
                                                         num_classes)
     except (OSError, ValueError) as error:
         raise InputCheckError(f"{config_name}.label_map_path: {error}") from None
-    largest_id = max(rules.name_to_id.values()) if rules.name_to_id else 0
-    if rules.name_to_id and num_classes > largest_id:
+    largest_id = max(rules.name_to_id.values()) if rules.name_to_id else num_classes  # no label map: nothing to say
+    if num_classes > largest_id:
         # Allowed, as in the OD API (room for classes to come), but usually a num_classes left from another run:
         # the extra class outputs never see a positive and only add false detections' competition.
         logger.warning("%s: the model's num_classes is %d but the label map %s has ids up to %d: classes %d..%d "

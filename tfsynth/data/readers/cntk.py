@@ -2,8 +2,8 @@
 
 Folders of images N.jpg, each with N.bboxes.tsv (one box per line: x1<TAB>y1<TAB>x2<TAB>y2, absolute pixels,
 top-left origin) and N.bboxes.labels.tsv (one class name per line, same order). An image with neither file is a
-negative (no objects); an image with only one of them is an error, and so are box files without their image. Links leading out of the folder are refused
-(see `read`).
+negative (no objects); an image with only one of them is an error, and so are box files without their image.
+Links leading out of the folder are refused (see `read`).
 """
 from __future__ import annotations
 
