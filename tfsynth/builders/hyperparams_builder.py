@@ -78,6 +78,15 @@ class KerasLayerHyperparams:
     def use_bias(self) -> bool:
         return self._force_use_bias or not (self.use_batch_norm() and self._batch_norm_params["center"])
 
+    def regularizer_weight(self) -> float:
+        """The kernel regularizer's Keras factor (l1, or l2 = half the config's weight), 0 without one: the weight
+        decay the OD API hands a backbone with override_base_feature_extractor_hyperparams."""
+        regularizer = self._op_params["kernel_regularizer"]
+        if regularizer is None:
+            return 0.0
+        config = regularizer.get_config()
+        return float(config.get("l1", config.get("l2", 0.0)))
+
     def batch_norm_params(self, **overrides) -> Dict[str, Any]:
         params = dict(self._batch_norm_params or {})
         params.update(overrides)

@@ -14,6 +14,7 @@ from tfsynth.builders.config_check import UnsupportedConfigError, reject_unhonou
 from tfsynth.core.target_assigner import TargetAssigner
 from tfsynth.meta_architectures.ssd import SSDMetaArch
 from tfsynth.models import ssd_resnet_v1_fpn_keras
+from tfsynth.models.ssd_efficientnet_bifpn_keras import EFFICIENTDET_VERSIONS, build_efficientdet_extractor
 from tfsynth.models.ssd_mobilenet_v1_fpn_keras import SSDMobileNetV1FpnKerasFeatureExtractor
 from tfsynth.models.ssd_mobilenet_v1_keras import SSDMobileNetV1KerasFeatureExtractor
 from tfsynth.models.ssd_mobilenet_v2_fpn_keras import SSDMobileNetV2FpnKerasFeatureExtractor
@@ -45,15 +46,22 @@ def _fpn_resnet_v1(depth: int):
     return build
 
 
-# feature_extractor.type -> (factory, takes an fpn block)
+def _efficientdet(type_name: str):
+    def build(**kwargs):
+        return build_efficientdet_extractor(type_name, **kwargs)
+    return build
+
+
+# feature_extractor.type -> (factory, pyramid block it takes: None, "fpn" or "bifpn")
 SSD_FEATURE_EXTRACTORS: Dict[str, tuple] = {
-    "ssd_mobilenet_v2_keras": (_mobilenet_v2, False),
-    "ssd_mobilenet_v2_fpn_keras": (_fpn_mobilenet_v2, True),
-    "ssd_mobilenet_v1_keras": (_mobilenet_v1, False),
-    "ssd_mobilenet_v1_fpn_keras": (_fpn_mobilenet_v1, True),
-    "ssd_resnet50_v1_fpn_keras": (_fpn_resnet_v1(50), True),
-    "ssd_resnet101_v1_fpn_keras": (_fpn_resnet_v1(101), True),
-    "ssd_resnet152_v1_fpn_keras": (_fpn_resnet_v1(152), True),
+    "ssd_mobilenet_v2_keras": (_mobilenet_v2, None),
+    "ssd_mobilenet_v2_fpn_keras": (_fpn_mobilenet_v2, "fpn"),
+    "ssd_mobilenet_v1_keras": (_mobilenet_v1, None),
+    "ssd_mobilenet_v1_fpn_keras": (_fpn_mobilenet_v1, "fpn"),
+    "ssd_resnet50_v1_fpn_keras": (_fpn_resnet_v1(50), "fpn"),
+    "ssd_resnet101_v1_fpn_keras": (_fpn_resnet_v1(101), "fpn"),
+    "ssd_resnet152_v1_fpn_keras": (_fpn_resnet_v1(152), "fpn"),
+    **{type_name: (_efficientdet(type_name), "bifpn") for type_name in EFFICIENTDET_VERSIONS},
 }
 # The OD API's TF1 (slim) names: same architecture, built as the Keras extractor.
 TF1_ALIASES = {
@@ -72,11 +80,11 @@ def _build_feature_extractor(config, is_training: bool, freeze_batchnorm: bool, 
     if type_name not in SSD_FEATURE_EXTRACTORS:
         raise NotImplementedError(f"{where}.type = {config.type!r}: feature extractor not implemented in tfsynth "
                                   f"(available: {', '.join(sorted(SSD_FEATURE_EXTRACTORS))} and TF1 aliases)")
-    factory, takes_fpn = SSD_FEATURE_EXTRACTORS[type_name]
+    factory, pyramid = SSD_FEATURE_EXTRACTORS[type_name]
     honoured = {"type", "depth_multiplier", "min_depth", "conv_hyperparams", "override_base_feature_extractor_hyperparams",
                 "pad_to_multiple", "use_explicit_padding", "use_depthwise", "num_layers"}
-    if takes_fpn:
-        honoured.add("fpn")
+    if pyramid:
+        honoured.add(pyramid)
     reject_unhonoured(config, honoured, where)
     kwargs = dict(is_training=is_training, depth_multiplier=config.depth_multiplier, min_depth=config.min_depth,
                   pad_to_multiple=config.pad_to_multiple,
@@ -84,7 +92,11 @@ def _build_feature_extractor(config, is_training: bool, freeze_batchnorm: bool, 
                   freeze_batchnorm=freeze_batchnorm, inplace_batchnorm_update=False,
                   use_explicit_padding=config.use_explicit_padding, use_depthwise=config.use_depthwise,
                   override_base_feature_extractor_hyperparams=config.override_base_feature_extractor_hyperparams)
-    if takes_fpn:
+    if pyramid == "bifpn":
+        if config.num_layers != 6:
+            raise UnsupportedConfigError(f"{where}.num_layers: not used by EfficientDet (set bifpn levels)")
+        kwargs["bifpn_config"] = config.bifpn if config.HasField("bifpn") else None
+    elif pyramid == "fpn":
         fpn = config.fpn
         reject_unhonoured(fpn, {"min_level", "max_level", "additional_layer_depth"}, f"{where}.fpn")
         kwargs.update(fpn_min_level=fpn.min_level, fpn_max_level=fpn.max_level,
@@ -149,8 +161,5 @@ def build(model_config, is_training: bool, add_summaries: bool = True):
     if meta_architecture not in META_ARCH_BUILDERS:
         raise NotImplementedError(f"model.{meta_architecture}: meta-architecture not implemented in tfsynth "
                                   f"(available: {', '.join(sorted(META_ARCH_BUILDERS))})")
-    if meta_architecture == "ssd" and model_config.ssd.feature_extractor.type.startswith("ssd_efficientnet"):
-        raise NotImplementedError(f"model.ssd.feature_extractor.type = "
-                                  f"{model_config.ssd.feature_extractor.type!r}: EfficientDet is not implemented")
     return META_ARCH_BUILDERS[meta_architecture](getattr(model_config, meta_architecture), is_training,
                                                  add_summaries)

@@ -78,8 +78,12 @@ class SSDMetaArch(DetectionModel):
         return self._feature_extractor
 
     def preprocess(self, inputs: tf.Tensor):
-        resized, true_image_shapes = resize_images_and_return_shapes(inputs, self._image_resizer_fn)
-        return self._feature_extractor.preprocess(resized), true_image_shapes
+        """Images (0..255) -> (normalized and resized images, true image shapes).
+
+        Normalizes first, then resizes, as the OD API's SSD does (its Faster R-CNN does the reverse): a resizer that
+        pads (keep_aspect_ratio_resizer's pad_to_max_dimension, EfficientDet's) pads with 0 in normalized units.
+        """
+        return resize_images_and_return_shapes(self._feature_extractor.preprocess(inputs), self._image_resizer_fn)
 
     def predict(self, preprocessed_inputs: tf.Tensor, true_image_shapes=None, **side_inputs) -> Dict:
         feature_maps = self._feature_extractor(preprocessed_inputs, training=self._is_training)

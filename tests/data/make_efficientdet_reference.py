@@ -1,0 +1,59 @@
+"""Writes tests/data/efficientdet_d0_od_api.json from an EfficientDet D0 golden folder made with the real OD API.
+
+The folder (not in the repository: its checkpoint is 22 MB) has the layout of ../shared/data/odapi_reference/golden:
+the OD API's ssd_efficientdet_d0_512x512_coco17_tpu-8 sample config with num_classes 3, built by the OD API
+(tf-object-detection-api 0.1 on TensorFlow 2.20 + tf-keras, inference mode), every variable overwritten in
+model.variables order by tests/test_golden_efficientdet.randomize_like_the_goldens, run on the goldens' input
+image (tests/test_golden_efficientdet.reference_image). This keeps what a test needs to check a rebuild without the
+checkpoint: the model variables (names, shapes, trainable, order), the checkpoint keys and shapes, and a fingerprint
+of the outputs (sums and sampled values of every map, sampled anchors' predictions, all 100 detections).
+
+Usage: python tests/data/make_efficientdet_reference.py GOLDEN_DIR
+"""
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+OUTPUT = pathlib.Path(__file__).with_name("efficientdet_d0_od_api.json")
+NUM_SAMPLES = 64
+
+
+def sample_indices(size: int, count: int, seed: int) -> list:
+    """`count` distinct flat indices of an array of `size` elements, the same for every run."""
+    return sorted(np.random.RandomState(seed).choice(size, size=min(count, size), replace=False).tolist())
+
+
+def fingerprint(array: np.ndarray, seed: int) -> dict:
+    """Sum, sum of squares (float64) and NUM_SAMPLES sampled values of an array."""
+    flat = array.astype(np.float64).ravel()
+    indices = sample_indices(flat.size, NUM_SAMPLES, seed)
+    return {"shape": list(array.shape), "sum": float(flat.sum()), "sum_of_squares": float((flat ** 2).sum()),
+            "indices": indices, "values": flat[indices].tolist()}
+
+
+def main(golden: pathlib.Path) -> None:
+    manifest = json.loads((golden / "manifest.json").read_text())
+    expected = np.load(golden / "expected.npz")
+    fingerprinted = ["preprocessed_inputs", "anchors", "box_encodings", "class_predictions_with_background",
+                     "raw_detection_boxes", "raw_detection_scores"]
+    fingerprinted += sorted(name for name in expected.files if name.startswith("feature_maps_"))
+    reference = {
+        "source": (f"{manifest['source_config']}; built by the OD API (tf-object-detection-api 0.1, TensorFlow "
+                   f"{manifest['tensorflow']}), weights: {manifest['weights']}"),
+        "model_variables": manifest["model_variables"],
+        "checkpoint_variables": {name: shape for name, shape in manifest["checkpoint_variables"]
+                                 if name.startswith("model/")},
+        "fingerprints": {name: fingerprint(expected[name], seed) for seed, name in enumerate(fingerprinted)},
+        "true_image_shapes": expected["true_image_shapes"].tolist(),
+        "detections": {name: expected[name][0].tolist() for name in
+                       ("detection_boxes", "detection_scores", "detection_classes", "detection_anchor_indices")},
+        "num_detections": float(expected["num_detections"][0]),
+    }
+    OUTPUT.write_text(json.dumps(reference, separators=(",", ":")) + "\n")
+    print(f"wrote {OUTPUT} ({OUTPUT.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main(pathlib.Path(sys.argv[1]))
