@@ -10,7 +10,7 @@ What runs: for each round, for each model, both trainers as commands on the same
 TFRecords (`python object_detection/model_main_tf2.py` with TF_USE_LEGACY_KERAS=1 and research/ + research/slim on
 PYTHONPATH; `python -m tfsynth.model_main_tf2 --precision float32`, the OD API's numerics), the order of the two
 alternating from round to round so that a change of load on the machine falls on both. The configs are the OD API's
-sample configs (SSD MobileNetV2 320, Faster R-CNN ResNet50 640) and the main job's configs/ssdlite_fridge_quick.config,
+sample configs (SSD MobileNetV2 320, Faster R-CNN ResNet50 640, EfficientDet D0 512) and the main job's configs/ssdlite_fridge_quick.config,
 with num_classes, batch size, steps and record paths set, fine_tune_checkpoint cleared (random initialisation in
 both: no weights to fetch), the learning rates scaled to the batch (linearly from the config's batch, so that neither
 trainer diverges: a diverging loss changes the time per step) and use_bfloat16 off (a TPU setting). Records: `--records_dir` (train-*.tfrecord,
@@ -31,7 +31,7 @@ checkpoint that the OD API's trainer wrote for the first model, on the val recor
 restore, every val image, metrics) are compared.
 
     python benchmarks/compare_odapi.py --odapi_research /work/odapi_research \
-        --odapi_python /work/odapi_venv/bin/python [--models ssd_b2,ssd_b16,ssdlite_b16,frcnn_b2] [--rounds 3] \
+        --odapi_python /work/odapi_venv/bin/python [--models ssd_b2,ssd_b16,ssdlite_b16,frcnn_b2,effdet_d0_b2] [--rounds 3] \
         [--steps 300] [--work_dir DIR]
     python benchmarks/compare_odapi.py        # no OD API: the reference figures
 The last line printed is the ratios (or, without an OD API, the last reference's).
@@ -77,6 +77,8 @@ MODELS: dict[str, ModelSpec] = {
                              REPO / "configs" / "ssdlite_fridge_quick.config", 16),
     "frcnn_b2": ModelSpec("Faster R-CNN ResNet50 640, batch 2",
                           SAMPLE_CONFIGS / "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config", 2),
+    "effdet_d0_b2": ModelSpec("EfficientDet D0 512, batch 2",
+                              SAMPLE_CONFIGS / "ssd_efficientdet_d0_512x512_coco17_tpu-8.config", 2),
 }
 
 # The last figures known, newest last; printed when no OD API is given. Each was taken on a 2-core machine that

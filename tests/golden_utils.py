@@ -29,3 +29,15 @@ def build_restored_model(golden: pathlib.Path):
 def load_reference_image(golden: pathlib.Path) -> tf.Tensor:
     """golden/input_image.npy as a float32 batch of one."""
     return tf.constant(np.load(golden / "input_image.npy")[None].astype(np.float32))
+
+
+def run_and_flatten(model, images: tf.Tensor) -> dict:
+    """preprocess / predict / postprocess of `images`, as the goldens' expected.npz stores them: every output by its
+    name, feature_maps as feature_maps_<i>, numpy arrays."""
+    images, shapes = model.preprocess(images)
+    predictions = model.predict(images, shapes)
+    detections = model.postprocess(predictions, shapes)
+    outputs = {"true_image_shapes": shapes, **predictions, **detections}
+    for index, feature_map in enumerate(outputs.pop("feature_maps")):
+        outputs[f"feature_maps_{index}"] = feature_map
+    return {name: np.asarray(value) for name, value in outputs.items()}

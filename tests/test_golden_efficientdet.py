@@ -24,6 +24,8 @@ from tfsynth.models.bifpn import BiFpnCombine, bifpn_nodes
 from tfsynth.protos import pipeline_pb2
 from tfsynth.utils.shared_data import SHARED_DATA
 
+from tests.golden_utils import run_and_flatten
+
 REFERENCE = pathlib.Path(__file__).parent / "data" / "efficientdet_d0_od_api.json"
 SAMPLE_CONFIG = SHARED_DATA / "odapi_reference/configs_tf2/ssd_efficientdet_d0_512x512_coco17_tpu-8.config"
 ATOL, RTOL = 1e-4, 1e-5
@@ -84,13 +86,7 @@ def d0_run():
     model.postprocess(model.predict(images, shapes), shapes)  # creates every variable
     variables = [(v.name, v.shape.as_list(), v.trainable) for v in model.variables]
     randomize_like_the_goldens(model)
-    images, shapes = model.preprocess(tf.constant(reference_image()[None].astype(np.float32)))
-    predictions = model.predict(images, shapes)
-    detections = model.postprocess(predictions, shapes)
-    outputs = {"true_image_shapes": shapes, **predictions, **detections}
-    for index, feature_map in enumerate(outputs.pop("feature_maps")):
-        outputs[f"feature_maps_{index}"] = feature_map
-    return model, variables, {name: np.asarray(value) for name, value in outputs.items()}
+    return model, variables, run_and_flatten(model, tf.constant(reference_image()[None].astype(np.float32)))
 
 
 def test_variables_have_the_od_api_names_shapes_and_order(d0_run, reference):

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tfsynth.utils.shared_data import SHARED_DATA
 
-from tests.golden_utils import build_restored_model, load_reference_image
+from tests.golden_utils import build_restored_model, load_reference_image, run_and_flatten
 
 GOLDENS = ["ssd_mobilenet_v2_320x320_coco17_tpu-8", "ssd_mobilenet_v2_fpnlite_320x320_coco17_tpu-8"]
 ATOL, RTOL = 1e-4, 1e-5
@@ -37,13 +37,7 @@ def worst_error_in_tolerances(ours: np.ndarray, theirs: np.ndarray) -> float:
 def golden_run(request):
     golden = golden_dir(request.param)
     model = build_restored_model(golden)
-    images, shapes = model.preprocess(load_reference_image(golden))
-    predictions = model.predict(images, shapes)
-    detections = model.postprocess(predictions, shapes)
-    outputs = {"true_image_shapes": shapes, **predictions, **detections}
-    for index, feature_map in enumerate(outputs.pop("feature_maps")):
-        outputs[f"feature_maps_{index}"] = feature_map
-    return golden, model, {k: np.asarray(v) for k, v in outputs.items()}
+    return golden, model, run_and_flatten(model, load_reference_image(golden))
 
 
 def test_variables_have_the_od_api_names_shapes_and_order(golden_run):

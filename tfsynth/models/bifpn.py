@@ -155,11 +155,10 @@ class KerasBiFpnFeatureMaps(keras.Model):
         self._nodes = nodes
         self.bifpn_output_node_names = [node.name for node in nodes[-(fpn_max_level - fpn_min_level + 1):]]
         batchnorm_training = is_training and not freeze_batchnorm
-        levels: Dict[str, int] = {}
-        backbone_maps = set(input_node_names(fpn_min_level, input_max_level))
-        for name in backbone_maps:
-            levels[name] = int(name.rsplit("_", 1)[1])
+        # Every map so far, in the order call() keeps them: the backbone's, then each node's.
         names = input_node_names(fpn_min_level, input_max_level)
+        backbone_maps = set(names)
+        levels: Dict[str, int] = dict(zip(names, range(fpn_min_level, input_max_level + 1)))
         self.node_input_blocks = []
         self.node_combine_op = []
         self.node_post_combine_block = []
