@@ -41,3 +41,21 @@ def run_and_flatten(model, images: tf.Tensor) -> dict:
     for index, feature_map in enumerate(outputs.pop("feature_maps")):
         outputs[f"feature_maps_{index}"] = feature_map
     return {name: np.asarray(value) for name, value in outputs.items()}
+
+
+# The batch and groundtruth of the OD API loss references (made with the real API's model.loss on the golden
+# weights, inference mode): the reference image and its mirror image; boxes normalized to the network input,
+# passed to provide_groundtruth as they are; classes 0-based among 3.
+LOSS_REFERENCE_BOXES = [[[0.10, 0.10, 0.60, 0.45], [0.50, 0.55, 0.95, 0.90], [0.20, 0.70, 0.35, 0.80]],
+                        [[0.30, 0.20, 0.70, 0.60]]]
+LOSS_REFERENCE_CLASSES = [[0, 2, 1], [1]]
+
+
+def loss_on_reference_batch(model, image: np.ndarray) -> dict:
+    """model.loss on [image, image mirrored left-right] with LOSS_REFERENCE_BOXES / _CLASSES: {name: float}."""
+    images = tf.constant(np.stack([image, np.fliplr(image)]).astype(np.float32))
+    images, shapes = model.preprocess(images)
+    model.provide_groundtruth(
+        groundtruth_boxes_list=[tf.constant(boxes, tf.float32) for boxes in LOSS_REFERENCE_BOXES],
+        groundtruth_classes_list=[tf.one_hot(classes, 3) for classes in LOSS_REFERENCE_CLASSES])
+    return {name: float(value) for name, value in model.loss(model.predict(images, shapes), shapes).items()}

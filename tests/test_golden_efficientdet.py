@@ -24,7 +24,7 @@ from tfsynth.models.bifpn import BiFpnCombine, bifpn_nodes
 from tfsynth.protos import pipeline_pb2
 from tfsynth.utils.shared_data import SHARED_DATA
 
-from tests.golden_utils import run_and_flatten
+from tests.golden_utils import loss_on_reference_batch, run_and_flatten
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "efficientdet_d0_od_api.json"
 SAMPLE_CONFIG = SHARED_DATA / "odapi_reference/configs_tf2/ssd_efficientdet_d0_512x512_coco17_tpu-8.config"
@@ -126,6 +126,16 @@ def test_outputs_match_the_od_api(d0_run, reference):
         np.testing.assert_allclose(outputs["detection_scores"][0, index], theirs["detection_scores"][position],
                                    rtol=RTOL, atol=ATOL)
         assert outputs["detection_classes"][0, index] == theirs["detection_classes"][position]
+
+
+def test_loss_matches_the_od_api(d0_run):
+    """The loss of the same weights for a two-image batch with four boxes: the real OD API's model.loss gave these
+    (focal loss with alpha 0.25 and gamma 1.5, no background class, smooth L1 normalized by code size and by the
+    147 matched anchors)."""
+    model, _, _ = d0_run
+    losses = loss_on_reference_batch(model, reference_image())
+    np.testing.assert_allclose(losses["Loss/localization_loss"], 0.7567901015281677, rtol=1e-5)
+    np.testing.assert_allclose(losses["Loss/classification_loss"], 418.51177978515625, rtol=1e-5)
 
 
 def test_bifpn_nodes_are_efficientdets():

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tfsynth.utils.shared_data import SHARED_DATA
 
-from tests.golden_utils import build_restored_model, load_reference_image, run_and_flatten
+from tests.golden_utils import build_restored_model, load_reference_image, loss_on_reference_batch, run_and_flatten
 
 GOLDENS = ["ssd_mobilenet_v2_320x320_coco17_tpu-8", "ssd_mobilenet_v2_fpnlite_320x320_coco17_tpu-8"]
 ATOL, RTOL = 1e-4, 1e-5
@@ -84,3 +84,14 @@ def test_outputs_match_the_od_api(golden_run):
     # Faithful NMS: the same detections in the same order.
     np.testing.assert_array_equal(outputs["detection_anchor_indices"], expected["detection_anchor_indices"])
     np.testing.assert_array_equal(outputs["detection_classes"], expected["detection_classes"])
+
+
+def test_loss_matches_the_od_api():
+    """SSD MobileNetV2's loss on the golden weights (inference mode) for a two-image batch with four boxes: the real
+    OD API's model.loss gave these values (target assignment, weighted sigmoid / smooth L1 losses, normalization by
+    the number of matches: 50 matched anchors)."""
+    golden = golden_dir("ssd_mobilenet_v2_320x320_coco17_tpu-8")
+    model = build_restored_model(golden)
+    losses = loss_on_reference_batch(model, np.load(golden / "input_image.npy"))
+    np.testing.assert_allclose(losses["Loss/localization_loss"], 0.7207895517349243, rtol=1e-5)
+    np.testing.assert_allclose(losses["Loss/classification_loss"], 16.68497085571289, rtol=1e-5)
