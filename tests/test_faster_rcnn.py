@@ -1,5 +1,6 @@
 """Faster R-CNN: building from the OD API sample configs, errors for what is not built, training steps, fine-tune
 restore objects, and its core parts (crop_and_resize, balanced sampler, grid anchors)."""
+import json
 import pathlib
 
 import numpy as np
@@ -190,6 +191,25 @@ def test_fpn_model_predicts_from_every_level_and_trains():
     assert all(np.isfinite(v.numpy()) for v in losses.values())
     gradients = tape.gradient(total, model.trainable_variables)
     assert sum(g is not None for g in gradients) > 0.9 * len(gradients)
+
+
+def test_fpn_model_has_the_od_api_variables_and_checkpoint_keys(tmp_path):
+    """Faster R-CNN ResNet50 FPN (the sample config, 3 classes) against what the real OD API built from it
+    (tests/data/faster_rcnn_resnet50_fpn_od_api.json): variable names, shapes, trainable flags and order, and the
+    checkpoint's object paths, so that the OD API's checkpoints of this model restore (its Zoo checkpoint
+    included) and ours restore there."""
+    reference = json.loads((pathlib.Path(__file__).parent / "data/faster_rcnn_resnet50_fpn_od_api.json").read_text())
+    keras.backend.clear_session()
+    config = _model_config(CONFIGS / "faster_rcnn_resnet50_v1_fpn_640x640_coco17_tpu-8.config")
+    config.faster_rcnn.num_classes = 3
+    model = model_builder.build(config, is_training=False)
+    images, shapes = model.preprocess(tf.zeros([1, 480, 640, 3]))
+    model.postprocess(model.predict(images, shapes), shapes)
+    assert [(v.name, v.shape.as_list(), v.trainable) for v in model.variables] == \
+        [tuple(entry) for entry in reference["model_variables"]]
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    assert {name: shape for name, shape in tf.train.list_variables(path) if name.startswith("model/")} == \
+        reference["checkpoint_variables"]
 
 
 def test_matmul_crop_and_resize_equals_native_crop_and_resize():

@@ -1,6 +1,6 @@
 """EfficientDet D0 against the real OD API, without its 22 MB checkpoint in the repository.
 
-tests/data/efficientdet_d0_od_api.json (made by tests/data/make_efficientdet_reference.py from a golden folder the
+tests/data/efficientdet_d0_od_api.json (made by tests/data/make_od_api_reference.py from a golden folder the
 real OD API wrote) holds the OD API's model variables (names, shapes, trainable, order), its checkpoint keys and a
 fingerprint of its outputs for the goldens' recipe: every variable overwritten in model.variables order from
 numpy RandomState(0) (randomize_like_the_goldens), run on the goldens' smoothed-noise image. Since the variable

@@ -3,9 +3,11 @@ faster_rcnn_resnet_v1_fpn_keras_feature_extractor.py): the ResNet backbone's con
 top-down pathway (levels fpn_min_level..5) plus strided 3x3 "bottom_up_block" convs up to fpn_max_level; the box
 classifier is two fully connected layers (1024, ReLU) on the flattened crops.
 
-Attribute names follow the OD API (classification_backbone, _fpn_features_generator 'FeatureMaps',
-_coarse_feature_layers). Unlike the plain ResNet extractor, no OD API reference checkpoint of this model was
-available to check its checkpoint keys against.
+The proposal model is a layer (ResnetFpnFeatures) holding classification_backbone, fpn_features_generator and
+coarse_feature_layers, as the OD API's _ResnetFPN: its checkpoints keep the backbone under
+_feature_extractor_for_proposal_features/classification_backbone/..., and the FPN's variables, created when the
+layer first runs, are named private__resnet_fpn/FeatureMaps/... Checked against a golden the real OD API wrote for
+faster_rcnn_resnet50_v1_fpn_640x640 (variables, checkpoint keys, outputs).
 """
 from typing import List, Optional
 
@@ -14,7 +16,40 @@ import tf_keras as keras
 
 from tfsynth.models.faster_rcnn_resnet_keras import CHANNEL_MEANS, ResnetV1Backbone
 from tfsynth.models.feature_map_generators import KerasFpnTopDownFeatureMaps, create_conv_block
+from tfsynth.models.ssd_feature_extractor import pad_to_multiple
 from tfsynth.models.ssd_resnet_v1_fpn_keras import RESNET_BLOCK_NAMES, RESNET_OUTPUT_LAYERS, ResnetV1LayerFactory
+
+# The OD API pads the image to a multiple of 32 (the coarsest backbone stride) before the backbone, whatever the
+# config's pad_to_multiple, which its model builder does not pass to the Keras FPN extractors.
+PAD_TO_MULTIPLE = 32
+
+
+class ResnetFpnFeatures(keras.layers.Layer):
+    """image -> FPN maps of levels fpn_min_level..fpn_max_level, fine to coarse: the backbone's block outputs
+    through the top-down pathway, then the strided coarse blocks on the last map."""
+
+    def __init__(self, classification_backbone: keras.Model, fpn_features_generator: KerasFpnTopDownFeatureMaps,
+                 coarse_feature_layers: List[List[keras.layers.Layer]], fpn_min_level: int, base_fpn_max_level: int,
+                 **kwargs):
+        # 'private__resnet_fpn' is the name Keras generates for the OD API's private class _ResnetFPN; the FPN's
+        # variable names start with it.
+        super().__init__(name="private__resnet_fpn", **kwargs)
+        self.classification_backbone = classification_backbone
+        self.fpn_features_generator = fpn_features_generator
+        self.coarse_feature_layers = coarse_feature_layers
+        self._blocks = [f"block{level - 1}" for level in range(fpn_min_level, base_fpn_max_level + 1)]
+
+    def call(self, images: tf.Tensor) -> List[tf.Tensor]:
+        by_block = dict(zip(RESNET_BLOCK_NAMES, self.classification_backbone(pad_to_multiple(images,
+                                                                                              PAD_TO_MULTIPLE))))
+        fpn_features = self.fpn_features_generator([(block, by_block[block]) for block in self._blocks])
+        feature_maps = [fpn_features[f"top_down_{block}"] for block in self._blocks]
+        last = feature_maps[-1]
+        for layers in self.coarse_feature_layers:
+            for layer in layers:
+                last = layer(last)
+            feature_maps.append(last)
+        return feature_maps
 
 
 class FasterRCNNResnetV1FpnKerasFeatureExtractor:
@@ -59,8 +94,8 @@ class FasterRCNNResnetV1FpnKerasFeatureExtractor:
             return resized_inputs - [[list(CHANNEL_MEANS)]]
         return resized_inputs
 
-    def get_proposal_feature_extractor_model(self, name: Optional[str] = None) -> keras.Model:
-        """image -> [FPN maps of levels fpn_min_level..fpn_max_level], fine to coarse."""
+    def get_proposal_feature_extractor_model(self, name: Optional[str] = None) -> keras.layers.Layer:
+        """image -> [FPN maps of levels fpn_min_level..fpn_max_level], fine to coarse (a ResnetFpnFeatures)."""
         layer_factory = ResnetV1LayerFactory(
             self._train_batch_norm,
             conv_hyperparams=(self._conv_hyperparams if self._override_base_feature_extractor_hyperparams
@@ -69,30 +104,24 @@ class FasterRCNNResnetV1FpnKerasFeatureExtractor:
         full = self._backbone.model
         self.classification_backbone = keras.Model(
             inputs=full.inputs, outputs=[full.get_layer(n).output for n in RESNET_OUTPUT_LAYERS[self._resnet_depth]])
-        backbone_outputs = self.classification_backbone(full.inputs)
         self._fpn_features_generator = KerasFpnTopDownFeatureMaps(
             num_levels=self._num_levels, depth=self._additional_layer_depth, is_training=self._is_training,
             conv_hyperparams=self._conv_hyperparams, freeze_batchnorm=self._freeze_batchnorm, name="FeatureMaps")
-        by_block = dict(zip(RESNET_BLOCK_NAMES, backbone_outputs))
-        blocks = [f"block{level - 1}" for level in range(self._fpn_min_level, self._base_fpn_max_level + 1)]
-        fpn_features = self._fpn_features_generator([(block, by_block[block]) for block in blocks])
-        feature_maps = [fpn_features[f"top_down_{block}"] for block in blocks]
-        last = fpn_features[f"top_down_block{self._base_fpn_max_level - 1}"]
         for level in range(self._base_fpn_max_level, self._fpn_max_level):
-            layers = create_conv_block(False, 3, "SAME", 2, f"bottom_up_block{level}", self._conv_hyperparams,
-                                       self._is_training, self._freeze_batchnorm, self._additional_layer_depth)
-            self._coarse_feature_layers.append(layers)
-            for layer in layers:
-                last = layer(last)
-            feature_maps.append(last)
-        return keras.Model(inputs=full.inputs, outputs=feature_maps, name=name)
+            self._coarse_feature_layers.append(
+                create_conv_block(False, 3, "SAME", 2, f"bottom_up_block{level}", self._conv_hyperparams,
+                                  self._is_training, self._freeze_batchnorm, self._additional_layer_depth))
+        return ResnetFpnFeatures(self.classification_backbone, self._fpn_features_generator,
+                                 self._coarse_feature_layers, self._fpn_min_level, self._base_fpn_max_level)
 
     def get_box_classifier_feature_extractor_model(self, name: Optional[str] = None) -> keras.Model:
         """crops [K, h, w, C] -> [K, 1, 1, 1024] through two fully connected layers."""
         return keras.Sequential([
             keras.layers.Flatten(),
             keras.layers.Dense(units=1024, activation="relu"),
-            self._conv_hyperparams.build_batch_norm(training=(self._is_training and not self._freeze_batchnorm)),
+            # The OD API leaves this batch norm unnamed: Keras names it after its class, FreezableBatchNorm.
+            self._conv_hyperparams.build_batch_norm(training=(self._is_training and not self._freeze_batchnorm),
+                                                    name="freezable_batch_norm"),
             keras.layers.Dense(units=1024, activation="relu"),
             keras.layers.Reshape((1, 1, 1024)),
         ], name=name)

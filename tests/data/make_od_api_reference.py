@@ -1,6 +1,8 @@
-"""Writes tests/data/efficientdet_d0_od_api.json from an EfficientDet D0 golden folder made with the real OD API.
+"""Writes a tests/data/*_od_api.json from a golden folder made with the real OD API, for a model whose golden is
+not in ../shared (its checkpoint is too large to commit): efficientdet_d0_od_api.json (with output fingerprints) and
+faster_rcnn_resnet50_fpn_od_api.json (variables and checkpoint keys only).
 
-The folder (not in the repository: its checkpoint is 22 MB) has the layout of ../shared/data/odapi_reference/golden:
+The EfficientDet D0 folder has the layout of ../shared/data/odapi_reference/golden:
 the OD API's ssd_efficientdet_d0_512x512_coco17_tpu-8 sample config with num_classes 3, built by the OD API
 (tf-object-detection-api 0.1 on TensorFlow 2.20 + tf-keras, inference mode), every variable overwritten in
 model.variables order by tests/test_golden_efficientdet.randomize_like_the_goldens, run on the goldens' input
@@ -8,7 +10,10 @@ image (tests/test_golden_efficientdet.reference_image). This keeps what a test n
 checkpoint: the model variables (names, shapes, trainable, order), the checkpoint keys and shapes, and a fingerprint
 of the outputs (sums and sampled values of every map, sampled anchors' predictions, all 100 detections).
 
-Usage: python tests/data/make_efficientdet_reference.py GOLDEN_DIR
+The Faster R-CNN ResNet50 FPN folder: the OD API's faster_rcnn_resnet50_v1_fpn_640x640_coco17_tpu-8 sample config
+with num_classes 3, made the same way (weights with gain 1, as the shared Faster R-CNN golden).
+
+Usage: python tests/data/make_od_api_reference.py GOLDEN_DIR OUTPUT_NAME [--structure_only]
 """
 import json
 import pathlib
@@ -16,7 +21,6 @@ import sys
 
 import numpy as np
 
-OUTPUT = pathlib.Path(__file__).with_name("efficientdet_d0_od_api.json")
 NUM_SAMPLES = 64
 
 
@@ -33,27 +37,37 @@ def fingerprint(array: np.ndarray, seed: int) -> dict:
             "indices": indices, "values": flat[indices].tolist()}
 
 
-def main(golden: pathlib.Path) -> None:
+def main(golden: pathlib.Path, output: pathlib.Path, structure_only: bool) -> None:
     manifest = json.loads((golden / "manifest.json").read_text())
-    expected = np.load(golden / "expected.npz")
-    fingerprinted = ["preprocessed_inputs", "anchors", "box_encodings", "class_predictions_with_background",
-                     "raw_detection_boxes", "raw_detection_scores"]
-    fingerprinted += sorted(name for name in expected.files if name.startswith("feature_maps_"))
-    reference = {
+    structure = {
         "source": (f"{manifest['source_config']}; built by the OD API (tf-object-detection-api 0.1, TensorFlow "
                    f"{manifest['tensorflow']}), weights: {manifest['weights']}"),
         "model_variables": manifest["model_variables"],
         "checkpoint_variables": {name: shape for name, shape in manifest["checkpoint_variables"]
                                  if name.startswith("model/")},
+    }
+    if structure_only:
+        write(output, structure)
+        return
+    expected = np.load(golden / "expected.npz")
+    fingerprinted = ["preprocessed_inputs", "anchors", "box_encodings", "class_predictions_with_background",
+                     "raw_detection_boxes", "raw_detection_scores"]
+    fingerprinted += sorted(name for name in expected.files if name.startswith("feature_maps_"))
+    reference = {
+        **structure,
         "fingerprints": {name: fingerprint(expected[name], seed) for seed, name in enumerate(fingerprinted)},
         "true_image_shapes": expected["true_image_shapes"].tolist(),
         "detections": {name: expected[name][0].tolist() for name in
                        ("detection_boxes", "detection_scores", "detection_classes", "detection_anchor_indices")},
         "num_detections": float(expected["num_detections"][0]),
     }
-    OUTPUT.write_text(json.dumps(reference, separators=(",", ":")) + "\n")
-    print(f"wrote {OUTPUT} ({OUTPUT.stat().st_size} bytes)")
+    write(output, reference)
+
+
+def write(output: pathlib.Path, reference: dict) -> None:
+    output.write_text(json.dumps(reference, separators=(",", ":")) + "\n")
+    print(f"wrote {output} ({output.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
-    main(pathlib.Path(sys.argv[1]))
+    main(pathlib.Path(sys.argv[1]), pathlib.Path(__file__).with_name(sys.argv[2]), "--structure_only" in sys.argv[3:])
