@@ -190,3 +190,22 @@ def test_trains_every_bifpn_and_head_layer():
     assert not [v.name for v, g in zip(variables, gradients) if g is None]
     still = [v.name for v, g in zip(variables, gradients) if "bifpn" in v.name and not np.any(g.numpy())]
     assert not still, still
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda extractor: setattr(extractor, "depth_multiplier", 0.5), "feature_extractor.depth_multiplier = 0.5"),
+    (lambda extractor: setattr(extractor, "use_depthwise", True), "feature_extractor.use_depthwise"),
+    (lambda extractor: setattr(extractor.bifpn, "min_level", 6), "feature_extractor.bifpn.min_level = 6"),
+])
+def test_settings_efficientdet_does_not_take_are_refused_by_name(edit, message):
+    config = pipeline_pb2.TrainEvalPipelineConfig()
+    text_format.Merge(SAMPLE_CONFIG.read_text(), config)
+    edit(config.model.ssd.feature_extractor)
+    with pytest.raises(ValueError, match=message):
+        model_builder.build(config.model, is_training=False)
+
+
+def test_image_sides_that_the_bifpn_cannot_add_are_refused_with_the_fix():
+    model = build_d0()
+    with pytest.raises(ValueError, match="multiples of 128"):
+        model.predict(tf.zeros([1, 160, 160, 3]), tf.constant([[160, 160, 3]]))

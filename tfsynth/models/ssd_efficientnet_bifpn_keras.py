@@ -21,7 +21,6 @@ from typing import Dict, List, Tuple
 import tensorflow as tf
 import tf_keras as keras
 
-from tfsynth.builders.config_check import UnsupportedConfigError
 from tfsynth.models.bifpn import KerasBiFpnFeatureMaps, input_node_names
 from tfsynth.models.ssd_feature_extractor import SSDKerasFeatureExtractor, check_min_image_dim, pad_to_multiple
 
@@ -69,21 +68,21 @@ class SSDEfficientNetBiFPNKerasFeatureExtractor(SSDKerasFeatureExtractor):
                  override_base_feature_extractor_hyperparams: bool = False, name: str = None):
         where = "model.ssd.feature_extractor"
         if depth_multiplier != 1.0:
-            raise UnsupportedConfigError(f"{where}.depth_multiplier = {depth_multiplier}: EfficientDet takes only 1.0")
+            raise ValueError(f"{where}.depth_multiplier = {depth_multiplier}: EfficientDet takes only 1.0")
         if use_explicit_padding:
-            raise UnsupportedConfigError(f"{where}.use_explicit_padding: not supported by EfficientDet")
+            raise ValueError(f"{where}.use_explicit_padding: not supported by EfficientDet")
         if use_depthwise:
-            raise UnsupportedConfigError(f"{where}.use_depthwise: not supported by EfficientDet (its BiFPN chooses "
-                                         "separable convolutions itself)")
+            raise ValueError(f"{where}.use_depthwise: not supported by EfficientDet (its BiFPN chooses "
+                             "separable convolutions itself)")
         if bifpn_min_level < min(LEVEL_ENDPOINTS) or bifpn_min_level > max(LEVEL_ENDPOINTS):
-            raise UnsupportedConfigError(f"{where}.bifpn.min_level = {bifpn_min_level}: expected "
-                                         f"{min(LEVEL_ENDPOINTS)}..{max(LEVEL_ENDPOINTS)}")
+            raise ValueError(f"{where}.bifpn.min_level = {bifpn_min_level}: expected "
+                             f"{min(LEVEL_ENDPOINTS)}..{max(LEVEL_ENDPOINTS)}")
         if bifpn_max_level < bifpn_min_level:
-            raise UnsupportedConfigError(f"{where}.bifpn.max_level = {bifpn_max_level}: expected at least min_level "
-                                         f"{bifpn_min_level}")
+            raise ValueError(f"{where}.bifpn.max_level = {bifpn_max_level}: expected at least min_level "
+                             f"{bifpn_min_level}")
         if bifpn_num_iterations < 1 or bifpn_num_filters < 1:
-            raise UnsupportedConfigError(f"{where}.bifpn: num_iterations ({bifpn_num_iterations}) and num_filters "
-                                         f"({bifpn_num_filters}) must be at least 1")
+            raise ValueError(f"{where}.bifpn: num_iterations ({bifpn_num_iterations}) and num_filters "
+                             f"({bifpn_num_filters}) must be at least 1")
         super().__init__(is_training=is_training, depth_multiplier=depth_multiplier, min_depth=min_depth,
                          pad_to_multiple=pad_to_multiple, conv_hyperparams=conv_hyperparams,
                          freeze_batchnorm=freeze_batchnorm, inplace_batchnorm_update=inplace_batchnorm_update,
