@@ -15,7 +15,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfsynth.models.faster_rcnn_resnet_keras import CHANNEL_MEANS, ResnetV1Backbone
-from tfsynth.models.feature_map_generators import KerasFpnTopDownFeatureMaps, create_conv_block
+from tfsynth.models.feature_map_generators import KerasFpnTopDownFeatureMaps, create_conv_block, fpn_and_coarse_maps
 from tfsynth.models.ssd_feature_extractor import pad_to_multiple
 from tfsynth.models.ssd_resnet_v1_fpn_keras import RESNET_BLOCK_NAMES, RESNET_OUTPUT_LAYERS, ResnetV1LayerFactory
 
@@ -42,14 +42,8 @@ class ResnetFpnFeatures(keras.layers.Layer):
     def call(self, images: tf.Tensor) -> List[tf.Tensor]:
         by_block = dict(zip(RESNET_BLOCK_NAMES, self.classification_backbone(pad_to_multiple(images,
                                                                                               PAD_TO_MULTIPLE))))
-        fpn_features = self.fpn_features_generator([(block, by_block[block]) for block in self._blocks])
-        feature_maps = [fpn_features[f"top_down_{block}"] for block in self._blocks]
-        last = feature_maps[-1]
-        for layers in self.coarse_feature_layers:
-            for layer in layers:
-                last = layer(last)
-            feature_maps.append(last)
-        return feature_maps
+        return fpn_and_coarse_maps(self.fpn_features_generator, self.coarse_feature_layers,
+                                   [(block, by_block[block]) for block in self._blocks])
 
 
 class FasterRCNNResnetV1FpnKerasFeatureExtractor:
@@ -95,7 +89,8 @@ class FasterRCNNResnetV1FpnKerasFeatureExtractor:
         return resized_inputs
 
     def get_proposal_feature_extractor_model(self, name: Optional[str] = None) -> keras.layers.Layer:
-        """image -> [FPN maps of levels fpn_min_level..fpn_max_level], fine to coarse (a ResnetFpnFeatures)."""
+        """image -> [FPN maps of levels fpn_min_level..fpn_max_level], fine to coarse (a ResnetFpnFeatures). `name`
+        is unused, as in the OD API, where it only opens a name scope that no TF2 variable takes."""
         layer_factory = ResnetV1LayerFactory(
             self._train_batch_norm,
             conv_hyperparams=(self._conv_hyperparams if self._override_base_feature_extractor_hyperparams

@@ -4,7 +4,7 @@
 which gives the checkpoint keys feature_map_generator/convolutions/<i>/<j>/... of the OD API.
 """
 import collections
-from typing import Dict, List
+from typing import Dict, List, Sequence, Tuple
 
 import tensorflow as tf
 import tf_keras as keras
@@ -112,6 +112,21 @@ def nearest_neighbor_upsampling(images, scale: int = 2):
     out = tf.stack([images] * scale, axis=3)
     out = tf.stack([out] * scale, axis=2)
     return tf.reshape(out, [shape[0], shape[1] * scale, shape[2] * scale, shape[3]])
+
+
+def fpn_and_coarse_maps(fpn_features_generator: "KerasFpnTopDownFeatureMaps",
+                        coarse_feature_layers: Sequence[Sequence[keras.layers.Layer]],
+                        fpn_inputs: List[Tuple[str, tf.Tensor]]) -> List[tf.Tensor]:
+    """The FPN maps of fpn_inputs ((block name, backbone map), fine to coarse), then one map per coarse block,
+    each block applied to the map before it: the feature maps of the OD API's SSD and Faster R-CNN FPN extractors."""
+    fpn_features = fpn_features_generator(fpn_inputs)
+    feature_maps = [fpn_features[f"top_down_{block}"] for block, _ in fpn_inputs]
+    last = feature_maps[-1]
+    for layers in coarse_feature_layers:
+        for layer in layers:
+            last = layer(last)
+        feature_maps.append(last)
+    return feature_maps
 
 
 class KerasFpnTopDownFeatureMaps(keras.Model):

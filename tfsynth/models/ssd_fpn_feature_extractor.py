@@ -11,7 +11,7 @@ from typing import List, Sequence, Tuple
 import tensorflow as tf
 import tf_keras as keras
 
-from tfsynth.models.feature_map_generators import KerasFpnTopDownFeatureMaps, create_conv_block
+from tfsynth.models.feature_map_generators import KerasFpnTopDownFeatureMaps, create_conv_block, fpn_and_coarse_maps
 from tfsynth.models.layer_factory import fixed_padding
 from tfsynth.models.ssd_feature_extractor import SSDKerasFeatureExtractor
 
@@ -78,12 +78,4 @@ class SSDFpnKerasFeatureExtractor(SSDKerasFeatureExtractor):
 
     def _fpn_feature_maps(self, fpn_inputs: List[Tuple[str, tf.Tensor]]) -> List[tf.Tensor]:
         """The FPN maps of fpn_inputs ((block name, backbone map), fine to coarse), then the coarse levels."""
-        fpn_features = self._fpn_features_generator(fpn_inputs)
-        blocks = [block for block, _ in fpn_inputs]
-        feature_maps = [fpn_features[f"top_down_{block}"] for block in blocks]
-        last = fpn_features[f"top_down_{blocks[-1]}"]
-        for layers in self._coarse_feature_layers:
-            for layer in layers:
-                last = layer(last)
-            feature_maps.append(last)
-        return feature_maps
+        return fpn_and_coarse_maps(self._fpn_features_generator, self._coarse_feature_layers, fpn_inputs)

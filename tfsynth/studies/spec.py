@@ -430,7 +430,7 @@ def load_study(path: str) -> Study:
 
 # The counts a study and a row may set, and the least each may be (None: not set, the default applies).
 STUDY_COUNTS = {"num_images": 1, "validation_images": 0, "num_train_steps": 1, "width": 16, "height": 16,
-                 "seed": 0, "num_workers": 1, "repeats": 1}
+                "seed": 0, "num_workers": 1, "repeats": 1}
 _ROW_COUNTS = {"num_images": 1, "num_train_steps": 1, "looks_per_class": 1, "distractor_kinds": 0}
 
 
