@@ -18,7 +18,7 @@ REF = SHARED_DATA / "odapi_reference"
 SAMPLE_CONFIGS = sorted(REF.glob("configs_tf*/*.config")) + sorted(REF.glob("golden/*/pipeline.config"))
 
 # Sample configs the check refuses, with the first field refused: all of them ask for instance masks or keypoints,
-# and none of their models is built by tfsynth (center_net, or Mask R-CNN's number_of_stages 3).
+# which tfsynth does not build (its CenterNet predicts boxes only; Mask R-CNN's number_of_stages 3 is not built).
 REFUSED_SAMPLES = {
     "center_net_deepmac_1024x1024_coco_tpu-128.config": "load_instance_masks",
     "center_net_deepmac_1024x1024_non_voc_only_tpu-128.config": "load_instance_masks",

@@ -12,11 +12,15 @@ _CLASSIFICATION = {
     "weighted_sigmoid": lambda c: losses.WeightedSigmoidClassificationLoss(),
     "weighted_sigmoid_focal": _focal,
     "weighted_softmax": lambda c: losses.WeightedSoftmaxClassificationLoss(logit_scale=c.logit_scale),
+    # alpha and beta have no proto defaults: an unset one is 0, as in the OD API (its sample configs set both).
+    "penalty_reduced_logistic_focal_loss": lambda c: losses.PenaltyReducedLogisticFocalLoss(alpha=c.alpha,
+                                                                                            beta=c.beta),
 }
 _LOCALIZATION = {
     "weighted_l2": lambda c: losses.WeightedL2LocalizationLoss(),
     "weighted_smooth_l1": lambda c: losses.WeightedSmoothL1LocalizationLoss(delta=c.delta),
     "weighted_iou": lambda c: losses.WeightedIOULocalizationLoss(),
+    "l1_localization_loss": lambda c: losses.L1LocalizationLoss(),
 }
 _LOSS_TYPES = {0: "both", 1: "cls", 2: "loc"}
 
@@ -30,22 +34,33 @@ def build_hard_example_miner(c, classification_weight: float, localization_weigh
         min_negatives_per_image=c.min_negatives_per_image)
 
 
+def build_classification_loss(config, where: str):
+    """ClassificationLoss proto -> (loss, which branch); errors name the field under `where`."""
+    kind = require_oneof(config, "classification_loss", _CLASSIFICATION, where)
+    branch = getattr(config, kind)
+    reject_unhonoured(branch, {"gamma", "alpha", "beta", "logit_scale"}, f"{where}.{kind}")
+    return _CLASSIFICATION[kind](branch), kind
+
+
+def build_localization_loss(config, where: str):
+    """LocalizationLoss proto -> loss; errors name the field under `where`."""
+    kind = require_oneof(config, "localization_loss", _LOCALIZATION, where)
+    branch = getattr(config, kind)
+    reject_unhonoured(branch, {"delta"}, f"{where}.{kind}")
+    return _LOCALIZATION[kind](branch)
+
+
 def build(config, where: str = "loss"):
     reject_unhonoured(config, {"localization_loss", "classification_loss", "hard_example_miner",
                                "classification_weight", "localization_weight"}, where)
-    cls_kind = require_oneof(config.classification_loss, "classification_loss", _CLASSIFICATION,
-                             f"{where}.classification_loss")
-    cls_config = getattr(config.classification_loss, cls_kind)
-    reject_unhonoured(cls_config, {"gamma", "alpha", "logit_scale"}, f"{where}.classification_loss.{cls_kind}")
-    loc_kind = require_oneof(config.localization_loss, "localization_loss", _LOCALIZATION,
-                             f"{where}.localization_loss")
-    loc_config = getattr(config.localization_loss, loc_kind)
-    reject_unhonoured(loc_config, {"delta"}, f"{where}.localization_loss.{loc_kind}")
+    classification_loss, cls_kind = build_classification_loss(config.classification_loss,
+                                                               f"{where}.classification_loss")
+    localization_loss = build_localization_loss(config.localization_loss, f"{where}.localization_loss")
     miner = None
     if config.HasField("hard_example_miner"):
         if cls_kind == "weighted_sigmoid_focal":
             raise ValueError(f"{where}.hard_example_miner: should not be used with weighted_sigmoid_focal")
         miner = build_hard_example_miner(config.hard_example_miner, config.classification_weight,
                                          config.localization_weight)
-    return (_CLASSIFICATION[cls_kind](cls_config), _LOCALIZATION[loc_kind](loc_config),
-            config.classification_weight, config.localization_weight, miner)
+    return (classification_loss, localization_loss, config.classification_weight, config.localization_weight,
+            miner)

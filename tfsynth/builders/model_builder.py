@@ -1,15 +1,16 @@
 """DetectionModel proto -> DetectionModel (the OD API's model_builder.build, TF2/Keras models only).
 
 META_ARCH_BUILDERS maps the `model` oneof name to a builder(config, is_training, add_summaries): SSD's is here,
-Faster R-CNN's in faster_rcnn_builder; the table is the one list of them (no builder adds itself on import).
+Faster R-CNN's in faster_rcnn_builder, CenterNet's in center_net_builder; the table is the one list of them (no
+builder adds itself on import).
 SSD_FEATURE_EXTRACTORS maps feature_extractor.type to a factory; TF1 names (ssd_mobilenet_v2, ...) are aliases of
 the Keras extractors, so TF1 configs build the same Keras model (variables under the OD API's Keras names).
 """
 from typing import Callable, Dict
 
-from tfsynth.builders import (anchor_generator_builder, box_coder_builder, box_predictor_builder, faster_rcnn_builder,
-                              hyperparams_builder, image_resizer_builder, losses_builder, matcher_builder,
-                              post_processing_builder)
+from tfsynth.builders import (anchor_generator_builder, box_coder_builder, box_predictor_builder, center_net_builder,
+                              faster_rcnn_builder, hyperparams_builder, image_resizer_builder, losses_builder,
+                              matcher_builder, post_processing_builder)
 from tfsynth.builders.config_check import UnsupportedConfigError, reject_unhonoured
 from tfsynth.core.target_assigner import TargetAssigner
 from tfsynth.meta_architectures.ssd import SSDMetaArch
@@ -150,7 +151,8 @@ def _build_ssd(config, is_training: bool, add_summaries: bool = True) -> SSDMeta
         explicit_background_class=config.explicit_background_class)
 
 
-META_ARCH_BUILDERS: Dict[str, Callable] = {"ssd": _build_ssd, "faster_rcnn": faster_rcnn_builder.build}
+META_ARCH_BUILDERS: Dict[str, Callable] = {"ssd": _build_ssd, "faster_rcnn": faster_rcnn_builder.build,
+                                           "center_net": center_net_builder.build}
 
 
 def build(model_config, is_training: bool, add_summaries: bool = True):

@@ -64,6 +64,36 @@ class WeightedIOULocalizationLoss(Loss):
         return tf.reshape(1.0 - ious, tf.shape(weights)) * weights
 
 
+class L1LocalizationLoss(Loss):
+    """Absolute difference per element, times weights broadcast over the last axis (CenterNet's box scale and
+    offset losses, where each "anchor" is one groundtruth centre)."""
+
+    def _compute_loss(self, prediction_tensor, target_tensor, weights):
+        return tf.abs(target_tensor - prediction_tensor) * tf.cast(weights, tf.float32)
+
+
+class PenaltyReducedLogisticFocalLoss(Loss):
+    """CenterNet's pixel-wise focal loss (Zhou et al. 2019, eq. 1), per pixel and class, [B, P, C].
+
+    A pixel whose target is exactly 1 (an object centre) is a positive: -(1 - p)^alpha log p. Every other pixel
+    is a negative whose penalty shrinks near a centre by (1 - target)^beta: -(1 - y)^beta p^alpha log(1 - p).
+    p is the sigmoid of the logit, clipped to [clip, 1 - clip] so that the logs stay finite.
+    """
+
+    def __init__(self, alpha: float = 2.0, beta: float = 4.0, sigmoid_clip_value: float = 1e-4):
+        self._alpha = alpha
+        self._beta = beta
+        self._sigmoid_clip_value = sigmoid_clip_value
+
+    def _compute_loss(self, prediction_tensor, target_tensor, weights):
+        probabilities = tf.clip_by_value(tf.sigmoid(prediction_tensor), self._sigmoid_clip_value,
+                                         1 - self._sigmoid_clip_value)
+        at_centre = tf.pow(1 - probabilities, self._alpha) * tf.math.log(probabilities)
+        elsewhere = (tf.pow(1 - target_tensor, self._beta) * tf.pow(probabilities, self._alpha)
+                     * tf.math.log(1 - probabilities))
+        return -tf.where(tf.equal(target_tensor, 1.0), at_centre, elsewhere) * weights
+
+
 def _restrict_to_classes(weights: tf.Tensor, class_indices: Optional[tf.Tensor], num_classes) -> tf.Tensor:
     """weights [B, A, C] with the columns of classes outside class_indices zeroed (None: all classes count)."""
     if class_indices is None:

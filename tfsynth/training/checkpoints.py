@@ -120,8 +120,14 @@ def expected_checkpoint_keys(objects: Dict[str, object]) -> Dict[str, List[int]]
             keys[path + _VALUE_SUFFIX] = obj.shape.as_list()
             continue
         children = obj._trackable_children(save_type="checkpoint")  # pylint: disable=protected-access
-        queue.extend((f"{path}/{name}", child) for name, child in children.items())
+        queue.extend((f"{path}/{_escape_key_part(name)}", child) for name, child in children.items())
     return keys
+
+
+def _escape_key_part(name: str) -> str:
+    """A child's name as TensorFlow writes it in a checkpoint key: '.' doubled, then '/' as '.S' (so a dict key
+    'box/scale' is the one part 'box.Sscale', not two)."""
+    return name.replace(".", "..").replace("/", ".S")
 
 
 def check_checkpoint_fits(objects: Dict[str, object], checkpoint_path: str) -> None:
