@@ -110,11 +110,12 @@ def test_a_config_without_the_detection_task_is_refused():
 # ---------------------------------------------------------------- targets and losses
 
 def test_gaussian_sigma_follows_the_od_api_formula():
-    # A 10 x 20 box at min IoU 0.7. The three roots, each solved with a leading coefficient of 1 as the OD API does:
+    # A 10 x 20 box at min IoU 0.7. The three roots (-b + sqrt(b^2 - 4ac)) / 2, divided by 2 rather than 2a as the
+    # OD API does:
     h, w, iou = 10.0, 20.0, 0.7
     shifted = (h + w + math.sqrt((h + w) ** 2 - 4 * w * h * (1 - iou) / (1 + iou))) / 2
-    inside = (2 * (h + w) + math.sqrt(4 * (h + w) ** 2 - 4 * (1 - iou) * w * h)) / 2
-    around = (-2 * iou * (w + h) + math.sqrt((2 * iou * (w + h)) ** 2 - 4 * (iou - 1) * w * h)) / 2
+    inside = (2 * (h + w) + math.sqrt(4 * (h + w) ** 2 - 16 * (1 - iou) * w * h)) / 2
+    around = (-2 * iou * (w + h) + math.sqrt((2 * iou * (w + h)) ** 2 - 16 * iou * (iou - 1) * w * h)) / 2
     shift = min(shifted, inside, around)
     sigma = targets.gaussian_sigma(tf.constant([h]), tf.constant([w]), iou)
     np.testing.assert_allclose(sigma.numpy(), [(2 * math.floor(shift) + 1) / 6], rtol=1e-6)

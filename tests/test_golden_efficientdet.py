@@ -24,45 +24,11 @@ from tfsynth.models.bifpn import BiFpnCombine, bifpn_nodes
 from tfsynth.protos import pipeline_pb2
 from tfsynth.utils.shared_data import SHARED_DATA
 
-from tests.golden_utils import loss_on_reference_batch, run_and_flatten
+from tests.golden_utils import loss_on_reference_batch, randomize_like_the_goldens, reference_image, run_and_flatten
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "efficientdet_d0_od_api.json"
 SAMPLE_CONFIG = SHARED_DATA / "odapi_reference/configs_tf2/ssd_efficientdet_d0_512x512_coco17_tpu-8.config"
 ATOL, RTOL = 1e-4, 1e-5
-
-
-def reference_image() -> np.ndarray:
-    """The goldens' input: RandomState(0) uint8 noise, 480 x 640 x 3, smoothed by a 9 x 9 box filter per channel
-    (edges mirrored, as scipy.ndimage.uniform_filter's mode 'reflect'), rounded to uint8."""
-    noise = np.random.RandomState(0).randint(0, 256, (480, 640, 3)).astype(np.float64)
-    padded = np.pad(noise, ((4, 4), (4, 4), (0, 0)), mode="symmetric")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (9, 9), axis=(0, 1))
-    return np.clip(np.rint(windows.mean(axis=(-2, -1))), 0, 255).astype(np.uint8)
-
-
-def randomize_like_the_goldens(model, gain: float = 2.0) -> None:
-    """Overwrites every variable, in model.variables order, from RandomState(0): kernels N(0, sqrt(gain / fan_in)),
-    depthwise kernels N(0, sqrt(gain / (kh * kw))), biases, beta and moving means N(0, 0.1), gamma U(0.5, 1),
-    moving variances U(1, 2), BiFPN combine weights U(0.5, 1.5)."""
-    draws = np.random.RandomState(0)
-    for variable in model.variables:
-        leaf = variable.name.split("/")[-1].split(":")[0]
-        shape = variable.shape.as_list()
-        if leaf in ("kernel", "pointwise_kernel"):
-            value = draws.normal(0.0, np.sqrt(gain / np.prod(shape[:-1])), shape)
-        elif leaf == "depthwise_kernel":
-            value = draws.normal(0.0, np.sqrt(gain / (shape[0] * shape[1])), shape)
-        elif leaf in ("bias", "beta", "moving_mean"):
-            value = draws.normal(0.0, 0.1, shape)
-        elif leaf == "gamma":
-            value = draws.uniform(0.5, 1.0, shape)
-        elif leaf == "moving_variance":
-            value = draws.uniform(1.0, 2.0, shape)
-        elif leaf == "bifpn_combine_weights":
-            value = draws.uniform(0.5, 1.5, shape)
-        else:
-            raise AssertionError(f"no rule for variable {variable.name}")
-        variable.assign(value.astype(variable.dtype.as_numpy_dtype))
 
 
 def build_d0(is_training: bool = False):

@@ -13,6 +13,12 @@ of the outputs (sums and sampled values of every map, sampled anchors' predictio
 The Faster R-CNN ResNet50 FPN folder: the OD API's faster_rcnn_resnet50_v1_fpn_640x640_coco17_tpu-8 sample config
 with num_classes 3, made the same way (weights with gain 1, as the shared Faster R-CNN golden).
 
+The CenterNet folders (centernet_*_od_api.json): a CenterNet sample config with num_classes 3, its keypoint task
+removed where it had one and the feature extractor type set as config_changes.json says, made the same way
+(weights with the gain its manifest gives); their loss_reference.json adds the OD API's model.loss on the two-image batch of
+tests/golden_utils.loss_on_reference_batch's kind (its own boxes and classes, kept here) in inference mode and in
+training mode (learning phase 1), and their fingerprints the CenterNet outputs (heads, features, strided boxes).
+
 Usage: python tests/data/make_od_api_reference.py GOLDEN_DIR OUTPUT_NAME [--structure_only]
 """
 import json
@@ -50,6 +56,9 @@ def main(golden: pathlib.Path, output: pathlib.Path, structure_only: bool) -> No
         write(output, structure)
         return
     expected = np.load(golden / "expected.npz")
+    if manifest["meta_architecture"] == "center_net":
+        write(output, {**structure, **center_net_reference(golden, expected)})
+        return
     fingerprinted = ["preprocessed_inputs", "anchors", "box_encodings", "class_predictions_with_background",
                      "raw_detection_boxes", "raw_detection_scores"]
     fingerprinted += sorted(name for name in expected.files if name.startswith("feature_maps_"))
@@ -62,6 +71,32 @@ def main(golden: pathlib.Path, output: pathlib.Path, structure_only: bool) -> No
         "num_detections": float(expected["num_detections"][0]),
     }
     write(output, reference)
+
+
+def center_net_reference(golden: pathlib.Path, expected) -> dict:
+    """The CenterNet part: config changes, output fingerprints, the 100 detections and the loss references."""
+    changes = json.loads((golden / "config_changes.json").read_text())
+    losses = json.loads((golden / "loss_reference.json").read_text())
+    fingerprinted = ["preprocessed_inputs", "object_center_0", "box_scale_0", "box_offset_0", "extracted_features_0",
+                     "detection_boxes_strided", "detection_multiclass_scores"]
+    return {
+        "config_changes": changes["changes"],
+        "gain": manifest_gain(golden),
+        "fingerprints": {name: fingerprint(expected[name], seed) for seed, name in enumerate(fingerprinted)},
+        "true_image_shapes": expected["true_image_shapes"].tolist(),
+        "detections": {name: expected[name][0].tolist() for name in
+                       ("detection_boxes", "detection_scores", "detection_classes")},
+        "num_detections": float(expected["num_detections"][0]),
+        "loss_batch": {"boxes": losses["groundtruth_boxes_passed"],
+                       "classes": losses["groundtruth_classes_passed_0_based"]},
+        "losses": {"inference": losses["variants"]["eval_phase0"]["losses"],
+                   "training": losses["variants"]["train_phase1"]["losses"]},
+    }
+
+
+def manifest_gain(golden: pathlib.Path) -> float:
+    """The gain of the kernels' N(0, sqrt(gain / fan_in)) draws the golden was randomized with."""
+    return float(json.loads((golden / "manifest.json").read_text())["randomize_g"])
 
 
 def write(output: pathlib.Path, reference: dict) -> None:

@@ -12,22 +12,22 @@ from typing import List, Optional, Tuple
 import tensorflow as tf
 
 
-def _upper_root(b: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
-    """(-b + sqrt(b^2 - 4c)) / 2 for each of the three quadratics below.
+def _upper_root(a, b, c) -> tf.Tensor:
+    """(-b + sqrt(b^2 - 4ac)) / 2 for each of the three quadratics below.
 
-    The quadratics have leading coefficients 1, 4 and 4*min_iou, but the OD API (following the original CenterNet
-    code, not CornerNet's corrected one) solves each as if it were 1. Kept, so that the targets, and so a
-    trained model's heatmaps, are the OD API's.
+    The quadratics' leading coefficients are 1, 4 and 4*min_iou; the root divides by 2, not 2a: the OD API keeps
+    the original CenterNet code's formula rather than CornerNet's corrected one. Kept, so that the targets, and so
+    a trained model's heatmaps, are the OD API's.
     """
-    return (-b + tf.sqrt(b ** 2 - 4 * c)) / 2.0
+    return (-b + tf.sqrt(b ** 2 - 4 * a * c)) / 2.0
 
 
 def max_shift_for_overlap(heights: tf.Tensor, widths: tf.Tensor, min_iou: float) -> tf.Tensor:
     """How far (in output cells) a box's corners may move and keep min_iou with it: the least of three cases,
     a shifted box that overlaps it, one inside it, and one around it. [N] heights, widths -> [N]."""
-    shifted = _upper_root(-(heights + widths), widths * heights * ((1 - min_iou) / (1 + min_iou)))
-    inside = _upper_root(-2 * (heights + widths), (1 - min_iou) * widths * heights)
-    around = _upper_root((2 * min_iou) * (widths + heights), (min_iou - 1) * widths * heights)
+    shifted = _upper_root(1, -(heights + widths), widths * heights * ((1 - min_iou) / (1 + min_iou)))
+    inside = _upper_root(4, -2 * (heights + widths), (1 - min_iou) * widths * heights)
+    around = _upper_root(4 * min_iou, (2 * min_iou) * (widths + heights), (min_iou - 1) * widths * heights)
     return tf.reduce_min([shifted, around, inside], axis=0)
 
 

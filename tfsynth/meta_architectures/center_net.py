@@ -40,12 +40,13 @@ def make_prediction_head(num_outputs: int, params: HeadParams, use_depthwise: bo
                          bias_fill: Optional[float] = None, name: Optional[str] = None) -> keras.Sequential:
     """Intermediate convs with ReLU, then a 1x1 conv to num_outputs channels (its bias filled with bias_fill)."""
     conv_class = keras.layers.SeparableConv2D if use_depthwise else keras.layers.Conv2D
-    layers = []
-    for kernel_size, width in zip(params.kernel_sizes, params.num_filters):
-        layers += [conv_class(width, kernel_size=kernel_size, padding="same"), keras.layers.ReLU()]
+    # The output conv is made first, as in the OD API, so that Keras numbers the layers' names as there.
     output_conv = keras.layers.Conv2D(num_outputs, kernel_size=1)
     if bias_fill is not None:
         output_conv.bias_initializer = keras.initializers.Constant(bias_fill)
+    layers = []
+    for kernel_size, width in zip(params.kernel_sizes, params.num_filters):
+        layers += [conv_class(width, kernel_size=kernel_size, padding="same"), keras.layers.ReLU()]
     return keras.Sequential(layers + [output_conv], name=name)
 
 
