@@ -78,9 +78,10 @@ def test_other_center_net_tasks_are_refused_by_name(name, field):
         model_builder.build(_sample(name).model, is_training=True)
 
 
-def test_hourglass_is_refused_naming_the_type_and_what_is_built():
-    config = _sample("centernet_hourglass104_512x512_coco17_tpu-8.config")
-    with pytest.raises(UnsupportedConfigError, match=r"feature_extractor\.type = 'hourglass_104'.*resnet_v1_50_fpn"):
+def test_an_extractor_not_built_is_refused_naming_the_type_and_what_is_built():
+    config = _boxes_only(_sample("centernet_resnet50_v1_fpn_512x512_kpts_coco17_tpu-8.config"))
+    config.model.center_net.feature_extractor.type = "resnet_v1_34_fpn"
+    with pytest.raises(UnsupportedConfigError, match=r"type = 'resnet_v1_34_fpn'.*not implemented.*hourglass_104"):
         model_builder.build(config.model, is_training=True)
 
 

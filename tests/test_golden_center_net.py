@@ -1,4 +1,4 @@
-"""CenterNet (boxes) against the real OD API, for four feature extractors, without their checkpoints (up to 180 MB)
+"""CenterNet (boxes) against the real OD API, for five feature extractors, without their checkpoints (up to 180 MB)
 in the repository.
 
 tests/data/centernet_*_od_api.json (made by tests/data/make_od_api_reference.py from golden folders the real OD API
@@ -35,6 +35,8 @@ GOLDENS = {
     "centernet_resnet50_v2_od_api.json": ("centernet_resnet50_v2_512x512_kpts_coco17_tpu-8.config", "resnet_v2_50"),
     "centernet_mobilenet_v2_fpn_od_api.json": ("centernet_resnet50_v1_fpn_512x512_kpts_coco17_tpu-8.config",
                                                "mobilenet_v2_fpn"),
+    # Two hourglasses: two maps, each with its own heads and losses (the outputs end in _0 and _1).
+    "centernet_hourglass104_od_api.json": ("centernet_hourglass104_512x512_coco17_tpu-8.config", "hourglass_104"),
 }
 
 

@@ -52,7 +52,7 @@ def test_ssdlite_tf1_config_builds_with_depthwise_heads_and_runs():
 
 
 @pytest.mark.parametrize("config_name, expected", [
-    ("centernet_hourglass104_512x512_coco17_tpu-8.config", "hourglass_104"),
+    ("center_net_deepmac_512x512_voc_only_tpu-32.config", "deepmac_mask_estimation"),
     ("mask_rcnn_inception_resnet_v2_1024x1024_coco17_gpu-8.config", "Mask R-CNN"),
 ])
 def test_unbuilt_meta_architectures_raise_not_implemented(config_name, expected):

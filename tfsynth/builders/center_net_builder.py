@@ -1,7 +1,7 @@
 """CenterNet proto -> CenterNetMetaArch (the OD API's model_builder._build_center_net_model), boxes only.
 
 model_builder.META_ARCH_BUILDERS lists build() under 'center_net'. The other CenterNet tasks (keypoints, masks,
-DensePose, tracking, DeepMAC) and the extractors not built here (hourglass, ResNet v1 18/34) are refused by name.
+DensePose, tracking, DeepMAC) and the extractors not built here (ResNet v1 18/34) are refused by name.
 """
 from typing import Callable, Dict
 
@@ -33,6 +33,10 @@ def _mobilenet_v2(config, **normalization):
                                                            **normalization)
 
 
+def _hourglass(name: str) -> Callable:
+    return lambda config, **normalization: extractors.CenterNetHourglassFeatureExtractor(name, **normalization)
+
+
 # feature_extractor.type -> (factory(config, channel_means=, channel_stds=, bgr_ordering=), fields it reads
 # beyond those three)
 CENTER_NET_FEATURE_EXTRACTORS: Dict[str, tuple] = {
@@ -45,11 +49,10 @@ CENTER_NET_FEATURE_EXTRACTORS: Dict[str, tuple] = {
     "mobilenet_v2_fpn_sep_conv": (_mobilenet_v2_fpn(True), {"depth_multiplier", "use_separable_conv",
                                                             "upsampling_interpolation"}),
     "mobilenet_v2": (_mobilenet_v2, {"depth_multiplier"}),
+    **{name: (_hourglass(name), set()) for name in ("hourglass_10", "hourglass_20", "hourglass_32", "hourglass_52",
+                                                    "hourglass_104")},
 }
 NOT_BUILT = {
-    "hourglass_10": "hourglass backbones", "hourglass_20": "hourglass backbones",
-    "hourglass_32": "hourglass backbones", "hourglass_52": "hourglass backbones",
-    "hourglass_104": "hourglass backbones",
     "resnet_v1_18_fpn": "the OD API's own ResNet v1 18/34", "resnet_v1_34_fpn": "the OD API's own ResNet v1 18/34",
 }
 # The other CenterNet tasks: each one a field tfsynth refuses by name.

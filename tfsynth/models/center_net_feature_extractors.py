@@ -8,6 +8,8 @@
 - mobilenet_v2_fpn (and _sep_conv): the OD API's Keras MobileNetV2, a top-down path as ResNet v1 FPN's from
   out_relu over block_9/5/2 (64 -> 32 -> 24 -> 24 channels), nearest or bilinear upsampling, optionally separable.
 - mobilenet_v2: the same MobileNetV2, then three times a 1x1 conv and a stride-2 3x3 transposed conv (256, 128, 64).
+- hourglass_{10,20,32,52,104}: stacked hourglasses (models/hourglass_network.py), one stride-4 map per hourglass
+  (two for hourglass_104), no normalization beyond channel_means / channel_stds.
 
 Attribute names (_base_model, _resnet_model, _fpn_model, _feature_extractor_model, _network) and the order the
 layers are made in are the OD API's: together they are the checkpoint keys, so its checkpoints restore.
@@ -19,7 +21,7 @@ from typing import List, Sequence
 import tensorflow as tf
 import tf_keras as keras
 
-from tfsynth.models import mobilenet_v2
+from tfsynth.models import hourglass_network, mobilenet_v2
 
 # conv2..conv5 outputs of each ResNet v1 depth, the bottom-up maps of the FPN.
 RESNET_V1_FPN_OUTPUTS = {
@@ -181,3 +183,23 @@ class CenterNetMobileNetV2FeatureExtractor(CenterNetFeatureExtractor):
 
     def call(self, inputs, training=None):
         return [self._network(inputs, training=training)]
+
+
+class CenterNetHourglassFeatureExtractor(CenterNetFeatureExtractor):
+    """A stacked hourglass network: one output map per hourglass, each read by its own heads."""
+
+    def __init__(self, name: str, **normalization):
+        super().__init__(**normalization)
+        self._network = hourglass_network.hourglass(name)
+
+    @property
+    def num_feature_outputs(self) -> int:
+        return self._network.num_hourglasses
+
+    @property
+    def classification_backbone(self) -> keras.Model:
+        raise ValueError("fine_tune_checkpoint_type 'classification': hourglass networks have no classification "
+                         "backbone (as in the OD API); use 'detection' with a CenterNet hourglass checkpoint")
+
+    def call(self, inputs, training=None):
+        return self._network(inputs, training=training)
