@@ -93,3 +93,21 @@ def randomize_like_the_goldens(model, gain: float = 2.0) -> None:
         else:
             raise AssertionError(f"no rule for variable {variable.name}")
         variable.assign(value.astype(variable.dtype.as_numpy_dtype))
+
+
+# The SSD goldens' tolerance: within 1e-4 + 1e-5 * |expected| of the real OD API's values.
+ATOL, RTOL = 1e-4, 1e-5
+
+
+def assert_fingerprints_match(outputs: dict, reference: dict) -> None:
+    """Every output fingerprinted in reference (tests/data/*_od_api.json): its shape, its sampled values, and its sum
+    and sum of squares (a difference anywhere in the map, not only at the sampled places); the true image shapes."""
+    assert outputs["true_image_shapes"].tolist() == reference["true_image_shapes"]
+    for name, expected in reference["fingerprints"].items():
+        ours = outputs[name].astype(np.float64)
+        assert list(ours.shape) == expected["shape"], name
+        np.testing.assert_allclose(ours.ravel()[expected["indices"]], expected["values"], rtol=RTOL, atol=ATOL,
+                                   err_msg=name)
+        np.testing.assert_allclose(ours.sum(), expected["sum"], rtol=1e-5, atol=ATOL * np.sqrt(ours.size),
+                                   err_msg=name)
+        np.testing.assert_allclose((ours ** 2).sum(), expected["sum_of_squares"], rtol=1e-5, err_msg=name)

@@ -85,6 +85,19 @@ def test_an_extractor_not_built_is_refused_naming_the_type_and_what_is_built():
         model_builder.build(config.model, is_training=True)
 
 
+@pytest.mark.parametrize("written, separable", [("", False), ("use_separable_conv: false", True),
+                                                 ("use_separable_conv: true", True)])
+def test_sep_conv_type_is_separable_only_when_the_field_is_written(written, separable):
+    """The OD API's builder passes use_separable_conv only when the config writes it: type
+    mobilenet_v2_fpn_sep_conv alone builds plain convs, and its checkpoints hold plain kernels."""
+    config = _boxes_only(_sample("centernet_resnet50_v1_fpn_512x512_kpts_coco17_tpu-8.config"))
+    text_format.Merge(f"feature_extractor {{ type: 'mobilenet_v2_fpn_sep_conv' {written} }}", config.model.center_net)
+    tf_keras.backend.clear_session()
+    model = model_builder.build(config.model, is_training=False)
+    layers = model.feature_extractor._feature_extractor_model.layers
+    assert any(isinstance(layer, tf_keras.layers.SeparableConv2D) for layer in layers) == separable
+
+
 @pytest.mark.parametrize("edit, message", [
     ("feature_extractor { type: 'resnet_v1_50_fpn' depth_multiplier: 0.5 }", r"depth_multiplier = 0.5.*MobileNetV2"),
     ("feature_extractor { type: 'resnet_v1_50_fpn' channel_means: [1, 2] }", r"channel_means: 2 values; expected 3"),

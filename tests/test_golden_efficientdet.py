@@ -24,11 +24,11 @@ from tfsynth.models.bifpn import BiFpnCombine, bifpn_nodes
 from tfsynth.protos import pipeline_pb2
 from tfsynth.utils.shared_data import SHARED_DATA
 
-from tests.golden_utils import loss_on_reference_batch, randomize_like_the_goldens, reference_image, run_and_flatten
+from tests.golden_utils import (ATOL, RTOL, assert_fingerprints_match, loss_on_reference_batch,
+                                randomize_like_the_goldens, reference_image, run_and_flatten)
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "efficientdet_d0_od_api.json"
 SAMPLE_CONFIG = SHARED_DATA / "odapi_reference/configs_tf2/ssd_efficientdet_d0_512x512_coco17_tpu-8.config"
-ATOL, RTOL = 1e-4, 1e-5
 
 
 def build_d0(is_training: bool = False):
@@ -70,16 +70,7 @@ def test_saved_checkpoint_has_the_od_api_keys(d0_run, reference, tmp_path):
 
 def test_outputs_match_the_od_api(d0_run, reference):
     _, _, outputs = d0_run
-    assert outputs["true_image_shapes"].tolist() == reference["true_image_shapes"]
-    for name, expected in reference["fingerprints"].items():
-        ours = outputs[name].astype(np.float64)
-        assert list(ours.shape) == expected["shape"], name
-        np.testing.assert_allclose(ours.ravel()[expected["indices"]], expected["values"], rtol=RTOL, atol=ATOL,
-                                   err_msg=name)
-        # Sums over whole maps: a difference anywhere, not only at the sampled places.
-        np.testing.assert_allclose(ours.sum(), expected["sum"], rtol=1e-5, atol=ATOL * np.sqrt(ours.size),
-                                   err_msg=name)
-        np.testing.assert_allclose((ours ** 2).sum(), expected["sum_of_squares"], rtol=1e-5, err_msg=name)
+    assert_fingerprints_match(outputs, reference)
     assert float(outputs["num_detections"][0]) == reference["num_detections"]
     # The same detections; scores tie exactly in places, and another CPU may order ties otherwise: compare by anchor.
     theirs = reference["detections"]

@@ -21,9 +21,11 @@ def _resnet_v2(depth: int) -> Callable:
 
 def _mobilenet_v2_fpn(separable_by_name: bool) -> Callable:
     def make(config, **normalization):
+        # As the OD API's builder: the type name makes the convs separable only when use_separable_conv is written
+        # in the config (either value); without it they are plain, whatever the type. Its checkpoints follow that.
+        separable = config.HasField("use_separable_conv") and (config.use_separable_conv or separable_by_name)
         return extractors.CenterNetMobileNetV2FpnFeatureExtractor(
-            depth_multiplier=config.depth_multiplier,
-            use_separable_conv=config.use_separable_conv or separable_by_name,
+            depth_multiplier=config.depth_multiplier, use_separable_conv=separable,
             upsampling_interpolation=config.upsampling_interpolation, **normalization)
     return make
 

@@ -167,6 +167,9 @@ class CenterNetMetaArch(DetectionModel):
             true_image_shapes = tf.tile([[out_height * self._stride, out_width * self._stride, 3]],
                                         [batch_size, 1])
         else:
+            # As the OD API: output cells are compared with the true image size in input pixels, not in cells, so
+            # at stride 4 this keeps the padded cells too (their boxes clip to zero size at the border). Kept for
+            # the same detections, and so the same scores, as an OD API model gives.
             heatmap *= self._cells_within(true_image_shapes, out_height, out_width)[..., None]
         flat_peaks = tf.reshape(self._peaks(heatmap), [batch_size, -1])
         k = tf.minimum(self._max_box_predictions, tf.shape(flat_peaks)[1])

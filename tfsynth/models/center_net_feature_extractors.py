@@ -53,13 +53,20 @@ class CenterNetFeatureExtractor(keras.Model):
         stds = tf.reshape(tf.constant(self._channel_stds, tf.float32), [1, 1, 1, -1])
         return self.backbone_preprocess((inputs - means) / stds)
 
+    # The backbone's own Keras normalization after channel_means / channel_stds; None: nothing more.
+    keras_preprocess = None
+
     def backbone_preprocess(self, inputs: tf.Tensor) -> tf.Tensor:
-        return inputs
+        return inputs if self.keras_preprocess is None else self.keras_preprocess(inputs)
 
     @property
     def classification_backbone(self) -> keras.Model:
         """What a 'classification' fine-tune checkpoint restores: the backbone without the upsampling layers."""
         return self._base_model
+
+    def call(self, inputs, training=None):
+        """[the stride-4 map] of the backbone and its upsampling layers (_feature_extractor_model)."""
+        return [self._feature_extractor_model(inputs, training=training)]
 
 
 def _conv_bn_relu(features, conv: keras.layers.Layer):
@@ -100,11 +107,7 @@ class CenterNetResnetV1FpnFeatureExtractor(CenterNetFeatureExtractor):
         top_down = _top_down(bottom_up, (256, 128, 64), 64, "nearest", separable=False)
         self._feature_extractor_model = keras.Model(inputs=self._base_model.input, outputs=top_down)
 
-    def backbone_preprocess(self, inputs: tf.Tensor) -> tf.Tensor:
-        return keras.applications.resnet.preprocess_input(inputs)
-
-    def call(self, inputs, training=None):
-        return [self._feature_extractor_model(inputs, training=training)]
+    keras_preprocess = staticmethod(keras.applications.resnet.preprocess_input)
 
 
 class CenterNetResnetFeatureExtractor(CenterNetFeatureExtractor):
@@ -124,11 +127,7 @@ class CenterNetResnetFeatureExtractor(CenterNetFeatureExtractor):
             features = _conv_bn_relu(features, keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same"))
         self._feature_extractor_model = keras.Model(inputs=self._base_model.input, outputs=features)
 
-    def backbone_preprocess(self, inputs: tf.Tensor) -> tf.Tensor:
-        return keras.applications.resnet_v2.preprocess_input(inputs)
-
-    def call(self, inputs, training=None):
-        return [self._feature_extractor_model(inputs, training=training)]
+    keras_preprocess = staticmethod(keras.applications.resnet_v2.preprocess_input)
 
 
 class CenterNetMobileNetV2FpnFeatureExtractor(CenterNetFeatureExtractor):
@@ -151,11 +150,7 @@ class CenterNetMobileNetV2FpnFeatureExtractor(CenterNetFeatureExtractor):
         top_down = _top_down(bottom_up, (64, 32, 24), 24, upsampling_interpolation, use_separable_conv)
         self._feature_extractor_model = keras.Model(inputs=self._base_model.input, outputs=top_down)
 
-    def backbone_preprocess(self, inputs: tf.Tensor) -> tf.Tensor:
-        return keras.applications.mobilenet_v2.preprocess_input(inputs)
-
-    def call(self, inputs, training=None):
-        return [self._feature_extractor_model(inputs, training=training)]
+    keras_preprocess = staticmethod(keras.applications.mobilenet_v2.preprocess_input)
 
 
 class CenterNetMobileNetV2FeatureExtractor(CenterNetFeatureExtractor):
@@ -174,8 +169,7 @@ class CenterNetMobileNetV2FeatureExtractor(CenterNetFeatureExtractor):
             features = _conv_bn_relu(features, keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same"))
         self._network = keras.Model(inputs=backbone.input, outputs=features)
 
-    def backbone_preprocess(self, inputs: tf.Tensor) -> tf.Tensor:
-        return keras.applications.mobilenet_v2.preprocess_input(inputs)
+    keras_preprocess = staticmethod(keras.applications.mobilenet_v2.preprocess_input)
 
     @property
     def classification_backbone(self) -> keras.Model:

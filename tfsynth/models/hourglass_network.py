@@ -72,28 +72,31 @@ class ResidualBlock(keras.layers.Layer):
         return self.relu(net + self.skip(inputs, training=training))
 
 
-class InputDownsampleBlock(keras.layers.Layer):
+class _InputBlock(keras.layers.Layer):
+    """A conv block and a residual block with a skip conv, both of the given stride."""
+
+    def __init__(self, kernel_size: int, stride: int, out_channels_initial_conv: int,
+                 out_channels_residual_block: int):
+        super().__init__()
+        self.conv_block = ConvolutionalBlock(kernel_size, out_channels_initial_conv, stride=stride, padding="valid")
+        self.residual_block = ResidualBlock(out_channels_residual_block, stride=stride, skip_conv=True)
+
+    def call(self, inputs, training=None):
+        return self.residual_block(self.conv_block(inputs, training=training), training=training)
+
+
+class InputDownsampleBlock(_InputBlock):
     """7x7/2 conv block, then a stride-2 residual block: the image at a quarter of its size."""
 
     def __init__(self, out_channels_initial_conv: int, out_channels_residual_block: int):
-        super().__init__()
-        self.conv_block = ConvolutionalBlock(7, out_channels_initial_conv, stride=2, padding="valid")
-        self.residual_block = ResidualBlock(out_channels_residual_block, stride=2, skip_conv=True)
-
-    def call(self, inputs, training=None):
-        return self.residual_block(self.conv_block(inputs, training=training), training=training)
+        super().__init__(7, 2, out_channels_initial_conv, out_channels_residual_block)
 
 
-class InputConvBlock(keras.layers.Layer):
+class InputConvBlock(_InputBlock):
     """3x3 conv block and a residual block at full resolution (hourglasses without initial downsampling)."""
 
     def __init__(self, out_channels_initial_conv: int, out_channels_residual_block: int):
-        super().__init__()
-        self.conv_block = ConvolutionalBlock(3, out_channels_initial_conv, stride=1, padding="valid")
-        self.residual_block = ResidualBlock(out_channels_residual_block, stride=1, skip_conv=True)
-
-    def call(self, inputs, training=None):
-        return self.residual_block(self.conv_block(inputs, training=training), training=training)
+        super().__init__(3, 1, out_channels_initial_conv, out_channels_residual_block)
 
 
 def repeated_residual_blocks(out_channels: int, num_blocks: int, initial_stride: int = 1,
