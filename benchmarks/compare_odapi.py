@@ -10,7 +10,8 @@ What runs: for each round, for each model, both trainers as commands on the same
 TFRecords (`python object_detection/model_main_tf2.py` with TF_USE_LEGACY_KERAS=1 and research/ + research/slim on
 PYTHONPATH; `python -m tfsynth.model_main_tf2 --precision float32`, the OD API's numerics), the order of the two
 alternating from round to round so that a change of load on the machine falls on both. The configs are the OD API's
-sample configs (SSD MobileNetV2 320, Faster R-CNN ResNet50 640, EfficientDet D0 512) and the main job's configs/ssdlite_fridge_quick.config,
+sample configs (SSD MobileNetV2 320, Faster R-CNN ResNet50 640, EfficientDet D0 512, CenterNet ResNet50 V1 FPN
+without its keypoint task, at 320) and the main job's configs/ssdlite_fridge_quick.config,
 with num_classes, batch size, steps and record paths set, fine_tune_checkpoint cleared (random initialisation in
 both: no weights to fetch), the learning rates scaled to the batch (linearly from the config's batch, so that neither
 trainer diverges: a diverging loss changes the time per step) and use_bfloat16 off (a TPU setting). Records: `--records_dir` (train-*.tfrecord,
@@ -31,7 +32,7 @@ checkpoint that the OD API's trainer wrote for the first model, on the val recor
 restore, every val image, metrics) are compared.
 
     python benchmarks/compare_odapi.py --odapi_research /work/odapi_research \
-        --odapi_python /work/odapi_venv/bin/python [--models ssd_b2,ssd_b16,ssdlite_b16,frcnn_b2,effdet_d0_b2] [--rounds 3] \
+        --odapi_python /work/odapi_venv/bin/python [--models ssd_b2,ssd_b16,ssdlite_b16,frcnn_b2,effdet_d0_b2,centernet_r50_b2] [--rounds 3] \
         [--steps 300] [--work_dir DIR]
     python benchmarks/compare_odapi.py        # no OD API: the reference figures
 The last line printed is the ratios (or, without an OD API, the last reference's).
@@ -62,10 +63,11 @@ SAMPLE_CONFIGS = SHARED_DATA / "odapi_reference" / "configs_tf2"
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One comparison: a config and a batch size."""
+    """One comparison: a config and a batch size (and model.<meta-architecture> edits in text format)."""
     title: str
     config: pathlib.Path
     batch_size: int
+    model_edits: str = ""
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -79,6 +81,12 @@ MODELS: dict[str, ModelSpec] = {
                           SAMPLE_CONFIGS / "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config", 2),
     "effdet_d0_b2": ModelSpec("EfficientDet D0 512, batch 2",
                               SAMPLE_CONFIGS / "ssd_efficientdet_d0_512x512_coco17_tpu-8.config", 2),
+    # The box-only CenterNet of the ResNet50 V1 FPN keypoint sample (keypoint settings removed), at 320 so that a
+    # round takes minutes.
+    "centernet_r50_b2": ModelSpec(
+        "CenterNet ResNet50 V1 FPN 320, batch 2",
+        SAMPLE_CONFIGS / "centernet_resnet50_v1_fpn_512x512_kpts_coco17_tpu-8.config", 2,
+        "image_resizer { keep_aspect_ratio_resizer { min_dimension: 320 max_dimension: 320 } }"),
 }
 
 # The last figures known, newest last; printed when no OD API is given. Each was taken on a 2-core machine that
@@ -262,11 +270,13 @@ def write_pipeline(spec: ModelSpec, records: pathlib.Path, steps: int, path: pat
     """The spec's config with this run's classes, batch, steps and records; written as text both trainers read."""
     from google.protobuf import text_format
     from tfsynth.protos import pipeline_pb2
-    from tfsynth.utils import label_map_util
+    from tfsynth.utils import config_io, label_map_util
 
     config = text_format.Parse(spec.config.read_text(), pipeline_pb2.TrainEvalPipelineConfig())
+    config_io.remove_keypoint_settings(config)
     label_map = records / "label_map.pbtxt"
     meta = getattr(config.model, config.model.WhichOneof("model"))
+    text_format.Merge(spec.model_edits, meta)
     meta.num_classes = label_map_util.get_max_label_map_index(label_map_util.load_labelmap(str(label_map)))
     train = config.train_config
     # The sample configs' rates are set for their batch (512 or 64); at batch 2 from random weights they drive

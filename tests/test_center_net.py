@@ -21,10 +21,10 @@ from tfsynth.core import losses, model_step
 from tfsynth.core.standard_fields import InputDataFields as fields
 from tfsynth.meta_architectures import center_net
 from tfsynth.protos import pipeline_pb2
+from tfsynth.utils import config_io
 from tfsynth.utils.shared_data import SHARED_DATA
 
 SAMPLE_CONFIGS = SHARED_DATA / "odapi_reference" / "configs_tf2"
-KEYPOINT_FIELDS = ("keypoint_estimation_task", "keypoint_label_map_path")
 
 
 def _sample(name: str) -> pipeline_pb2.TrainEvalPipelineConfig:
@@ -34,13 +34,7 @@ def _sample(name: str) -> pipeline_pb2.TrainEvalPipelineConfig:
 
 
 def _boxes_only(config: pipeline_pb2.TrainEvalPipelineConfig) -> pipeline_pb2.TrainEvalPipelineConfig:
-    """The config with its keypoint task, keypoint metrics and readers' num_keypoints removed: what a user training
-    boxes would change."""
-    for field in KEYPOINT_FIELDS:
-        config.model.center_net.ClearField(field)
-    del config.eval_config.parameterized_metric[:]
-    for reader in [config.train_input_reader, *config.eval_input_reader]:
-        reader.ClearField("num_keypoints")
+    config_io.remove_keypoint_settings(config)
     return config
 
 

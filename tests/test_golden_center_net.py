@@ -21,6 +21,7 @@ from google.protobuf import text_format
 from tests.golden_utils import ATOL, RTOL, assert_fingerprints_match, randomize_like_the_goldens, reference_image
 from tfsynth.builders import model_builder
 from tfsynth.protos import pipeline_pb2
+from tfsynth.utils import config_io
 from tfsynth.utils.shared_data import SHARED_DATA
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -55,11 +56,10 @@ def _model_config(sample: str, extractor: str, edits: str):
     assert path.is_file(), f"OD API sample config missing: {path}"
     config = pipeline_pb2.TrainEvalPipelineConfig()
     text_format.Merge(path.read_text(), config)
+    config_io.remove_keypoint_settings(config)
     center_net = config.model.center_net
     center_net.num_classes = 3
     center_net.feature_extractor.type = extractor
-    center_net.ClearField("keypoint_estimation_task")
-    center_net.ClearField("keypoint_label_map_path")
     text_format.Merge(edits, center_net)
     return config.model
 
