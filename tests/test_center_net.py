@@ -240,9 +240,12 @@ def test_fits_one_batch():
         assert np.median(series[-5:]) < bound * series[0], f"{name}: {series[0]:.3f} -> {series[-5:]}"
 
 
-def test_model_main_trains_evaluates_and_exports(tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(folder, pipeline.config path, model_dir) after model_main_tf2 trained the tiny CenterNet for 2 steps."""
+    folder = tmp_path_factory.mktemp("center_net")
     config = _tiny_model_config()
-    label_map, train, evaluation = fixtures.write_tiny_data(str(tmp_path / "data"))
+    label_map, train, evaluation = fixtures.write_tiny_data(str(folder / "data"))
     config.train_config.batch_size = 2
     config.train_config.num_steps = 2
     config.train_config.ClearField("fine_tune_checkpoint")
@@ -251,19 +254,25 @@ def test_model_main_trains_evaluates_and_exports(tmp_path):
         del reader.tf_record_input_reader.input_path[:]
         reader.tf_record_input_reader.input_path.append(records)
     config.eval_config.batch_size = 1
-    pipeline = tmp_path / "pipeline.config"
+    pipeline = folder / "pipeline.config"
     pipeline.write_text(text_format.MessageToString(config))
-    model_dir = tmp_path / "model"
-    for args in ([f"--model_dir={model_dir}"],
-                 [f"--model_dir={model_dir}", f"--checkpoint_dir={model_dir}", "--eval_timeout=1"]):
-        result = run_module("tfsynth.model_main_tf2", f"--pipeline_config_path={pipeline}", *args, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
+    model_dir = folder / "model"
+    result = run_module("tfsynth.model_main_tf2", f"--pipeline_config_path={pipeline}", f"--model_dir={model_dir}",
+                        timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
     assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-2")
-    metrics = json.loads(next(model_dir.rglob("metrics.json")).read_text())
-    assert any("DetectionBoxes_Precision/mAP" in key for key in json.dumps(metrics).split('"'))
-    assert "Loss/object_center" in json.dumps(metrics)
+    return folder, pipeline, model_dir
 
-    exported = tmp_path / "exported"
+
+def test_model_main_evaluates_and_exporter_exports(trained):
+    folder, pipeline, model_dir = trained
+    result = run_module("tfsynth.model_main_tf2", f"--pipeline_config_path={pipeline}", f"--model_dir={model_dir}",
+                        f"--checkpoint_dir={model_dir}", "--eval_timeout=1", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.dumps(json.loads(next(model_dir.rglob("metrics.json")).read_text()))
+    assert "DetectionBoxes_Precision/mAP" in metrics and "Loss/object_center" in metrics
+
+    exported = folder / "exported"
     result = run_module("tfsynth.exporter_main_v2", f"--pipeline_config_path={pipeline}",
                         f"--trained_checkpoint_dir={model_dir}", f"--output_directory={exported}", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -273,3 +282,40 @@ def test_model_main_trains_evaluates_and_exports(tmp_path):
     assert outputs["detection_boxes"].shape == (1, 100, 4)
     classes = outputs["detection_classes"].numpy()
     assert set(np.unique(classes)) <= {1.0, 2.0}  # label-map ids, as the OD API's exported models give
+
+
+def test_tflite_takes_pixels_and_matches_the_model(trained):
+    """As the OD API's CenterNet TFLite models: a fixed_shape_resizer size, raw pixels in (preprocessing inside),
+    boxes, 0-based classes, scores and the count out; the same detections as the model itself."""
+    from tfsynth.export import saved_model as saved_model_lib
+    from tfsynth.export import tflite as tflite_lib
+    from tfsynth.training import model_lib
+    folder, pipeline, model_dir = trained
+    configs = model_lib.load_configs(str(pipeline))
+    resizer = configs["model"].center_net.image_resizer
+    resizer.Clear()
+    text_format.Merge("fixed_shape_resizer { height: 128 width: 128 }", resizer)
+    path = tflite_lib.export_tflite(configs, str(model_dir), str(folder / "tflite"))
+    image = tf.image.resize(tf.constant(fixtures.scene(1)[0], tf.float32), [128, 128])[None]
+    outputs = tf.lite.Interpreter(model_path=path).get_signature_runner()(image=image.numpy())
+    boxes, classes, scores, count = (outputs[f"output_{index}"] for index in range(4))
+    model, _, _ = saved_model_lib.build_and_restore(configs, str(model_dir))
+    preprocessed, shapes = model.preprocess(image)
+    expected = model.postprocess(model.predict(preprocessed, shapes), shapes)
+    assert int(count[0]) == int(expected["num_detections"][0]) == 100
+    for index in range(10):  # each of the first TFLite detections is one of the model's (ties may reorder)
+        close = ((np.abs(expected["detection_scores"][0].numpy() - scores[0, index]) < 1e-4)
+                 & np.all(np.abs(expected["detection_boxes"][0].numpy() - boxes[0, index]) < 1e-4, axis=1)
+                 & (expected["detection_classes"][0].numpy() == classes[0, index]))
+        assert close.any(), (index, scores[0, index], boxes[0, index], classes[0, index])
+
+
+@pytest.mark.parametrize("sample, message", [
+    ("centernet_resnet101_v1_fpn_512x512_coco17_tpu-8.config",
+     r"model\.center_net\.image_resizer\.fixed_shape_resizer \(a fixed input size\); found 'keep_aspect_ratio"),
+    ("faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config", r"ssd and center_net models only.*'faster_rcnn'"),
+])
+def test_tflite_export_refuses_what_it_cannot_export(sample, message):
+    from tfsynth.export import tflite as tflite_lib
+    with pytest.raises(ValueError, match=message):
+        tflite_lib.export_tflite({"model": _sample(sample).model}, "unused", "unused")

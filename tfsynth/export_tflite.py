@@ -1,4 +1,4 @@
-r"""Exports an SSD model to TFLite (the OD API's export_tflite_graph_tf2 plus the conversion).
+r"""Exports an SSD or CenterNet model to TFLite (the OD API's export_tflite_graph_tf2 plus the conversion).
 
   python -m tfsynth.export_tflite --pipeline_config_path path/pipeline.config \
       --trained_checkpoint_dir path/model_dir --output_directory path/tflite

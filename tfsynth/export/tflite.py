@@ -1,10 +1,13 @@
-"""TFLite export of SSD models (the OD API's export_tflite_graph_tf2, followed by the TFLite conversion).
+"""TFLite export of SSD and CenterNet models (the OD API's export_tflite_graph_tf2, then the TFLite conversion).
 
-Input, as there: `normalized_input_image_tensor`, float32 [1, H, W, 3], already resized to the
-fixed_shape_resizer size and normalized by the feature extractor's preprocessing. Outputs, in the order of
+Input, as there, of the fixed_shape_resizer size: for SSD `normalized_input_image_tensor`, float32 [1, H, W, 3],
+already resized and normalized by the feature extractor's preprocessing; for CenterNet `image`, float32
+[1, H, W, 3] pixel values (0..255), normalized inside the model. Outputs, in the order of
 TFLite_Detection_PostProcess: detection_boxes [1, N, 4] (normalized ymin, xmin, ymax, xmax), detection_classes
 [1, N] (0-based class index, as the OD API's TFLite models), detection_scores [1, N], num_detections [1].
-NMS runs as TensorFlow ops (the converter keeps those without a TFLite kernel as Select TF ops).
+SSD's NMS runs as TensorFlow ops (the converter keeps those without a TFLite kernel as Select TF ops); CenterNet's
+peak picking is a max pool and a top-k. N is the config's own limit (the NMS's max_total_detections, CenterNet's
+max_box_predictions), where the OD API's command sets it from its --max_detections flag.
 """
 from __future__ import annotations
 
@@ -22,29 +25,39 @@ TFLITE_FILE = "model.tflite"
 
 def _fixed_input_size(model_config: Any) -> tuple[int, int]:
     kind = model_config.WhichOneof("model")
-    if kind != "ssd":
-        raise ValueError(f"TFLite export supports ssd models only; this pipeline.config has {kind!r}")
-    resizer = model_config.ssd.image_resizer
+    if kind not in ("ssd", "center_net"):
+        raise ValueError(f"TFLite export supports ssd and center_net models only; this pipeline.config has {kind!r}")
+    resizer = getattr(model_config, kind).image_resizer
     if resizer.WhichOneof("image_resizer_oneof") != "fixed_shape_resizer":
-        raise ValueError("TFLite export needs model.ssd.image_resizer.fixed_shape_resizer (a fixed input size); "
+        raise ValueError(f"TFLite export needs model.{kind}.image_resizer.fixed_shape_resizer (a fixed input size); "
                          f"found {resizer.WhichOneof('image_resizer_oneof')!r}")
     return resizer.fixed_shape_resizer.height, resizer.fixed_shape_resizer.width
 
 
 class TFLiteDetectionModule(tf.Module):
-    """predict + postprocess of a DetectionModel on a preprocessed fixed-size image."""
+    """predict + postprocess of a DetectionModel on a fixed-size image: preprocessed for SSD (as the OD API's SSD
+    TFLite models take it), raw pixels for CenterNet (whose OD API TFLite models preprocess inside)."""
 
-    def __init__(self, detection_model: Any, height: int, width: int):
+    def __init__(self, detection_model: Any, height: int, width: int, preprocess_inside: bool = False):
         super().__init__()
         self.model = detection_model
         self.height, self.width = height, width
-        spec = tf.TensorSpec([1, height, width, 3], tf.float32, name="normalized_input_image_tensor")
-        self.inference = tf.function(self._inference, input_signature=[spec])
+        if preprocess_inside:
+            spec = tf.TensorSpec([1, height, width, 3], tf.float32, name="image")
+            self.inference = tf.function(self._inference_on_pixels, input_signature=[spec])
+        else:
+            spec = tf.TensorSpec([1, height, width, 3], tf.float32, name="normalized_input_image_tensor")
+            self.inference = tf.function(self._inference, input_signature=[spec])
+
+    def _inference_on_pixels(self, image: tf.Tensor) -> tuple:
+        preprocessed, shapes = self.model.preprocess(image)
+        return self._detect(preprocessed, shapes)
 
     def _inference(self, normalized_input_image_tensor: tf.Tensor) -> tuple:
-        shapes = tf.constant([[self.height, self.width, 3]], tf.int32)
-        predictions = self.model.predict(normalized_input_image_tensor, shapes)
-        detections = self.model.postprocess(predictions, shapes)
+        return self._detect(normalized_input_image_tensor, tf.constant([[self.height, self.width, 3]], tf.int32))
+
+    def _detect(self, preprocessed: tf.Tensor, shapes: tf.Tensor) -> tuple:
+        detections = self.model.postprocess(self.model.predict(preprocessed, shapes), shapes)
         return (tf.cast(detections[results.detection_boxes], tf.float32),
                 tf.cast(detections[results.detection_classes], tf.float32),
                 tf.cast(detections[results.detection_scores], tf.float32),
@@ -56,7 +69,8 @@ def export_tflite(configs: dict, trained_checkpoint_dir: str, output_directory: 
     returns the .tflite path."""
     height, width = _fixed_input_size(configs["model"])
     model, status, prefix = build_and_restore(configs, trained_checkpoint_dir)
-    module = TFLiteDetectionModule(model, height, width)
+    module = TFLiteDetectionModule(model, height, width,
+                                   preprocess_inside=configs["model"].WhichOneof("model") == "center_net")
     concrete = module.inference.get_concrete_function()
     check_restored(model, status, prefix)
     os.makedirs(output_directory, exist_ok=True)
