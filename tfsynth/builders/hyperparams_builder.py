@@ -12,6 +12,7 @@ import tf_keras as keras
 
 from tfsynth.builders.config_check import reject_unhonoured, UnsupportedConfigError
 from tfsynth.core.freezable_batch_norm import FreezableBatchNormalization
+from tfsynth.models.layer_factory import fresh_initializer
 
 _ACTIVATIONS = {"NONE": None, "RELU": tf.nn.relu, "RELU_6": tf.nn.relu6, "SWISH": tf.nn.swish}
 
@@ -95,6 +96,7 @@ class KerasLayerHyperparams:
     def params(self, include_activation: bool = False, **overrides) -> Dict[str, Any]:
         """Keyword arguments for a keras Conv2D/DepthwiseConv2D/Dense."""
         params = dict(self._op_params)
+        params["kernel_initializer"] = fresh_initializer(params["kernel_initializer"])
         params["activation"] = self._activation_fn if include_activation else None
         params["use_bias"] = self.use_bias()
         params.update(overrides)

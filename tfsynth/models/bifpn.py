@@ -25,6 +25,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfsynth.models.feature_map_generators import nearest_neighbor_upsampling
+from tfsynth.models.layer_factory import fresh_initializer
 
 COMBINE_METHODS = ("sum", "weighted_sum", "attention", "fast_attention")
 
@@ -107,9 +108,9 @@ def _conv_block(prefix: str, num_filters: int, kernel_size: int, separable: bool
     if separable:
         params = conv_hyperparams.params()
         params.update(depthwise_regularizer=params["kernel_regularizer"],
-                      depthwise_initializer=params["kernel_initializer"],
+                      depthwise_initializer=fresh_initializer(params["kernel_initializer"]),
                       pointwise_regularizer=params["kernel_regularizer"],
-                      pointwise_initializer=params["kernel_initializer"])
+                      pointwise_initializer=fresh_initializer(params["kernel_initializer"]))
         conv = keras.layers.SeparableConv2D(num_filters, kernel_size, depth_multiplier=1, padding="SAME",
                                             strides=1, name=prefix + "separable_conv", **params)
     else:

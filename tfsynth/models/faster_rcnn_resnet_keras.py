@@ -17,6 +17,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfsynth.core.freezable_batch_norm import FreezableBatchNormalization
+from tfsynth.models.layer_factory import fresh_initializer
 
 # ResNet depth -> blocks per stage conv2..conv5 (the Keras applications' stack1 counts).
 RESNET_STAGE_BLOCKS: Dict[int, Sequence[int]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
@@ -45,7 +46,8 @@ class _LayerFactory:
     def conv(self, filters: int, kernel_size: int, strides: int, name: str) -> keras.layers.Layer:
         padding = "valid" if strides > 1 and kernel_size > 1 else "same"
         return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
-                                   kernel_regularizer=self._regularizer, kernel_initializer=self._initializer,
+                                   kernel_regularizer=self._regularizer,
+                                   kernel_initializer=fresh_initializer(self._initializer),
                                    name=name)
 
     def batch_norm(self, name: str) -> keras.layers.Layer:

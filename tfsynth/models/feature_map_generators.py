@@ -9,7 +9,7 @@ from typing import Dict, List, Sequence, Tuple
 import tensorflow as tf
 import tf_keras as keras
 
-from tfsynth.models.layer_factory import fixed_padding
+from tfsynth.models.layer_factory import fixed_padding, fresh_initializer
 
 
 class KerasMultiResolutionFeatureMaps(keras.Model):
@@ -94,7 +94,7 @@ def create_conv_block(use_depthwise: bool, kernel_size: int, padding: str, strid
     if use_depthwise:
         kwargs = conv_hyperparams.params()
         kwargs["depthwise_regularizer"] = kwargs["kernel_regularizer"]
-        kwargs["depthwise_initializer"] = kwargs["kernel_initializer"]
+        kwargs["depthwise_initializer"] = fresh_initializer(kwargs["kernel_initializer"])
         conv = keras.layers.SeparableConv2D(depth, [kernel_size, kernel_size], depth_multiplier=1, padding=padding,
                                             strides=stride, name=layer_name + "_depthwise_conv", **kwargs)
     else:

@@ -22,6 +22,18 @@ def fixed_padding(inputs: tf.Tensor, kernel_size: int, rate: int = 1) -> tf.Tens
     return tf.pad(inputs, [[0, 0], [pad_beg, pad_end], [pad_beg, pad_end], [0, 0]])
 
 
+def fresh_initializer(initializer):
+    """A new instance of a Keras initializer with the same settings (strings pass through).
+
+    Keras initializers without a seed return the same values every time one instance is called, so layers that
+    shared one would start with identical kernels wherever their shapes agree (the OD API's TF1-style initializers
+    draw anew for each layer). Each layer gets its own instance instead.
+    """
+    if initializer is None or isinstance(initializer, str):
+        return initializer
+    return initializer.__class__.from_config(initializer.get_config())
+
+
 class LayerFactory:
     """Builds backbone layers the way the OD API's Keras backbones do."""
 
@@ -50,7 +62,7 @@ class LayerFactory:
         if self.conv_hyperparams is not None:
             kwargs = self.conv_hyperparams.params(use_bias=False, activation=None)
         else:
-            kwargs = {"kernel_regularizer": self.regularizer, "kernel_initializer": self.initializer,
+            kwargs = {"kernel_regularizer": self.regularizer, "kernel_initializer": fresh_initializer(self.initializer),
                       "use_bias": False, "activation": None}
         return self._padded(lambda padding: keras.layers.Conv2D(
             filters, kernel_size, strides=strides, padding=padding, name=name, **kwargs), kernel_size)
@@ -61,7 +73,8 @@ class LayerFactory:
             kwargs = {"depthwise_regularizer": params["kernel_regularizer"],
                       "depthwise_initializer": params["kernel_initializer"], "use_bias": False}
         else:
-            kwargs = {"depthwise_regularizer": self.regularizer, "depthwise_initializer": self.initializer,
+            kwargs = {"depthwise_regularizer": self.regularizer,
+                      "depthwise_initializer": fresh_initializer(self.initializer),
                       "use_bias": False}
         return self._padded(lambda padding: keras.layers.DepthwiseConv2D(
             kernel_size, strides=strides, padding=padding, name=name, **kwargs), kernel_size)

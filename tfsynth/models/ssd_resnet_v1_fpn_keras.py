@@ -21,6 +21,7 @@ import tf_keras as keras
 
 from tfsynth.core.freezable_batch_norm import FreezableBatchNormalization
 from tfsynth.models.faster_rcnn_resnet_keras import CHANNEL_MEANS, ResnetV1Backbone
+from tfsynth.models.layer_factory import fresh_initializer
 from tfsynth.models.ssd_fpn_feature_extractor import SSDFpnKerasFeatureExtractor
 
 # ResNet depth -> the layers whose outputs feed the FPN (levels 2..5), as in the OD API.
@@ -54,7 +55,7 @@ class ResnetV1LayerFactory:
         if self._conv_hyperparams is not None:
             kwargs = self._conv_hyperparams.params()
         else:
-            kwargs = {"kernel_regularizer": self._regularizer, "kernel_initializer": self._initializer}
+            kwargs = {"kernel_regularizer": self._regularizer, "kernel_initializer": fresh_initializer(self._initializer)}
         kwargs["use_bias"] = False
         # Strided convs wider than 1x1 (only conv1_conv) run 'valid' on input the backbone pads explicitly.
         kwargs["padding"] = "valid" if strides > 1 and kernel_size > 1 else "same"

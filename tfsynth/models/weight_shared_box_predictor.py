@@ -13,6 +13,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfsynth.models.box_predictors import BOX_ENCODINGS, CLASS_PREDICTIONS_WITH_BACKGROUND
+from tfsynth.models.layer_factory import fresh_initializer
 
 
 def _conv(use_depthwise: bool, filters: int, kernel_size: int, name: str, hyperparams, use_bias: bool, **extra):
@@ -20,7 +21,7 @@ def _conv(use_depthwise: bool, filters: int, kernel_size: int, name: str, hyperp
     kwargs.update(extra)
     if use_depthwise:
         kwargs["depthwise_regularizer"] = kwargs["kernel_regularizer"]
-        kwargs["depthwise_initializer"] = kwargs["kernel_initializer"]
+        kwargs["depthwise_initializer"] = fresh_initializer(kwargs["kernel_initializer"])
         return keras.layers.SeparableConv2D(filters, [kernel_size, kernel_size], padding="SAME", name=name,
                                             **kwargs)
     return keras.layers.Conv2D(filters, [kernel_size, kernel_size], padding="SAME", name=name, **kwargs)
