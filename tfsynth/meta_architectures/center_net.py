@@ -93,6 +93,8 @@ class CenterNetMetaArch(DetectionModel):
         return self._feature_extractor.preprocess(resized), true_image_shapes
 
     def predict(self, preprocessed_inputs: tf.Tensor, true_image_shapes=None, **side_inputs) -> Dict:
+        """{'object_center', 'box/scale', 'box/offset': one tensor per stage, 'extracted_features': the stages'
+        maps, 'preprocessed_inputs'}."""
         features = self._feature_extractor(preprocessed_inputs, training=self._is_training)
         predictions = {name: [head(feature) for feature, head in zip(features, heads)]
                        for name, heads in self._prediction_head_dict.items()}
@@ -106,6 +108,8 @@ class CenterNetMetaArch(DetectionModel):
         return [tf.ones(tf.shape(boxes)[:1]) for boxes in self.groundtruth_lists(fields.BoxListFields.boxes)]
 
     def loss(self, prediction_dict: Dict, true_image_shapes=None) -> Dict[str, tf.Tensor]:
+        """Loss/object_center, Loss/box/scale and Loss/box/offset against the provided groundtruth (boxes
+        normalized to the network input; weights 0 mark padding)."""
         input_shape = tf.shape(prediction_dict["preprocessed_inputs"])
         height, width = input_shape[1], input_shape[2]
         out_height, out_width = targets.output_size(height, width, self._stride)
@@ -160,6 +164,9 @@ class CenterNetMetaArch(DetectionModel):
         return heatmap * tf.cast(tf.abs(heatmap - pooled) < PEAK_EPSILON, tf.float32)
 
     def postprocess(self, prediction_dict: Dict, true_image_shapes=None) -> Dict:
+        """The last stage's max_box_predictions strongest peaks: detection_boxes (normalized to the true image),
+        detection_boxes_strided (output cells), detection_scores, detection_multiclass_scores, detection_classes
+        (0-based, int32), num_detections (scores above 0, int32)."""
         heatmap = tf.sigmoid(prediction_dict[OBJECT_CENTER][-1])
         shape = tf.shape(heatmap)
         batch_size, out_height, out_width, num_classes = shape[0], shape[1], shape[2], shape[3]
