@@ -100,11 +100,24 @@ def test_sep_conv_type_is_separable_only_when_the_field_is_written(written, sepa
     ("object_center_params { center_head_params { num_filters: [64, 64] kernel_sizes: [3] } }",
      r"center_head_params: 1 kernel_sizes and 2 num_filters"),
     ("post_processing { batch_non_max_suppression { iou_threshold: 0.5 } }", r"post_processing = .*peak picking"),
+    # Per-anchor losses do not fit the box targets (smooth L1 would broadcast the weights across boxes).
+    ("object_detection_task { localization_loss { weighted_smooth_l1 {} } }",
+     r"object_detection_task\.localization_loss\.weighted_smooth_l1: not implemented.*l1_localization_loss"),
+    ("object_center_params { classification_loss { weighted_sigmoid {} } }",
+     r"object_center_params\.classification_loss\.weighted_sigmoid: not implemented"),
 ])
 def test_bad_settings_name_the_field(edit, message):
     config = _boxes_only(_sample("centernet_resnet50_v1_fpn_512x512_kpts_coco17_tpu-8.config"))
     text_format.Merge(edit, config.model.center_net)
     with pytest.raises((ValueError, UnsupportedConfigError), match=message):
+        model_builder.build(config.model, is_training=True)
+
+
+def test_ssd_refuses_center_nets_losses_by_name():
+    config = _sample("ssd_mobilenet_v2_320x320_coco17_tpu-8.config")
+    config.model.ssd.loss.localization_loss.l1_localization_loss.SetInParent()
+    with pytest.raises(UnsupportedConfigError, match=r"model\.ssd\.loss\.localization_loss\.l1_localization_loss: "
+                                                     r"not implemented"):
         model_builder.build(config.model, is_training=True)
 
 
@@ -163,16 +176,66 @@ def test_penalty_reduced_focal_loss_by_hand():
     np.testing.assert_allclose(values, expected, rtol=1e-5)
 
 
+class _StrideFour:
+    """Stands in for a feature extractor where only the stride and the stage count are read."""
+    out_stride, num_feature_outputs = 4, 1
+
+
+def _bare_model(**kwargs) -> center_net.CenterNetMetaArch:
+    """A CenterNetMetaArch for its targets, losses and decoding alone (no extractor, no heads run)."""
+    params = dict(is_training=False, num_classes=2, feature_extractor=_StrideFour(), image_resizer_fn=None,
+                  center_loss=losses.PenaltyReducedLogisticFocalLoss(), localization_loss=losses.L1LocalizationLoss(),
+                  center_head=center_net.HeadParams(), scale_head=center_net.HeadParams(),
+                  offset_head=center_net.HeadParams())
+    params.update(kwargs)
+    return center_net.CenterNetMetaArch(**params)
+
+
+def test_padding_boxes_of_weight_zero_change_no_loss():
+    """The input pipeline pads each image's boxes with weight-0 rows (unpad_groundtruth_tensors false): the
+    losses, and the box count that divides them, must be those of the real boxes alone."""
+    model = _bare_model()
+    rng = np.random.default_rng(0)
+    predictions = {"preprocessed_inputs": tf.zeros([2, 64, 64, 3]),
+                   "object_center": [tf.constant(rng.normal(size=(2, 16, 16, 2)), tf.float32)],
+                   "box/scale": [tf.constant(rng.normal(size=(2, 16, 16, 2)), tf.float32)],
+                   "box/offset": [tf.constant(rng.normal(size=(2, 16, 16, 2)), tf.float32)]}
+    boxes = [[[0.1, 0.1, 0.5, 0.4], [0.5, 0.6, 0.9, 0.95]], [[0.2, 0.3, 0.6, 0.7]]]
+    classes = [[0, 1], [1]]
+    shapes = tf.constant([[64, 64, 3]] * 2)
+
+    def losses_of(extra: int) -> dict:
+        model.provide_groundtruth(
+            [tf.constant(b + [[0.0] * 4] * extra, tf.float32) for b in boxes],
+            [tf.concat([tf.one_hot(c, 2), tf.zeros([extra, 2])], 0) for c in classes],
+            groundtruth_weights_list=[tf.constant([1.0] * len(c) + [0.0] * extra) for c in classes])
+        return {name: float(value) for name, value in model.loss(predictions, shapes).items()}
+
+    unpadded, padded = losses_of(0), losses_of(3)
+    assert set(unpadded) == {"Loss/object_center", "Loss/box/scale", "Loss/box/offset"}
+    for name, value in unpadded.items():
+        assert value > 0 and padded[name] == pytest.approx(value, rel=1e-6), name
+
+
+def test_postprocess_masks_cells_as_the_od_api_does():
+    """The OD API compares output cells with the true image size in pixels: rows and columns at or beyond
+    true_height / true_width cells-as-pixels are zeroed. With a true size of 3 x 5 on a 4 x 6 grid (a case where
+    the comparison bites) the peaks in row 3 and column 5 are dropped, the one inside kept."""
+    model = _bare_model(max_box_predictions=3)
+    logits = np.full((1, 4, 6, 2), -9.0, np.float32)
+    logits[0, 1, 1, 0], logits[0, 3, 1, 0], logits[0, 1, 5, 1] = 1.0, 3.0, 2.0
+    zeros = tf.zeros([1, 4, 6, 2])
+    detections = model.postprocess({"object_center": [tf.constant(logits)], "box/scale": [zeros],
+                                    "box/offset": [zeros]}, tf.constant([[3, 5, 3]]))
+    assert float(detections["detection_scores"][0, 0]) == pytest.approx(1 / (1 + math.exp(-1.0)))
+    assert float(detections["detection_scores"][0, 1]) < 1e-3
+
+
 def test_postprocess_decodes_a_peak_into_its_box():
     """A hand-made prediction: one peak of class 1 at cell (4, 6) of a 16 x 16 grid, height 5 and width 5 cells,
     offset (0.5, 0.5): centre (4.5, 6.5), so the box (2, 4, 7, 9) cells, (0.125, 0.25, 0.4375, 0.5625) of a 64 x 64
     image."""
-    class Extractor:
-        out_stride, num_feature_outputs = 4, 1
-    model = center_net.CenterNetMetaArch(
-        is_training=False, num_classes=2, feature_extractor=Extractor(), image_resizer_fn=None,
-        center_loss=None, localization_loss=None, center_head=center_net.HeadParams(),
-        scale_head=center_net.HeadParams(), offset_head=center_net.HeadParams(), max_box_predictions=3)
+    model = _bare_model(max_box_predictions=3)
     logits = np.full((1, 16, 16, 2), -9.0, np.float32)
     logits[0, 4, 6, 1] = 3.0
     logits[0, 4, 7, 1] = 2.0  # next to the peak: not a peak of its own
@@ -285,8 +348,9 @@ def test_model_main_evaluates_and_exporter_exports(trained):
 
 
 def test_tflite_takes_pixels_and_matches_the_model(trained):
-    """As the OD API's CenterNet TFLite models: a fixed_shape_resizer size, raw pixels in (preprocessing inside),
-    boxes, 0-based classes, scores and the count out; the same detections as the model itself."""
+    """As the OD API's CenterNet TFLite models: a fixed_shape_resizer size, raw pixels in as `input`
+    (preprocessing inside), and out, in its order, the count, scores, 0-based classes and boxes; the same
+    detections as the model itself."""
     from tfsynth.export import saved_model as saved_model_lib
     from tfsynth.export import tflite as tflite_lib
     from tfsynth.training import model_lib
@@ -296,9 +360,13 @@ def test_tflite_takes_pixels_and_matches_the_model(trained):
     resizer.Clear()
     text_format.Merge("fixed_shape_resizer { height: 128 width: 128 }", resizer)
     path = tflite_lib.export_tflite(configs, str(model_dir), str(folder / "tflite"))
+    interpreter = tf.lite.Interpreter(model_path=path)
+    signature = interpreter.get_signature_list()["serving_default"]
+    assert signature["inputs"] == ["input"]
     image = tf.image.resize(tf.constant(fixtures.scene(1)[0], tf.float32), [128, 128])[None]
-    outputs = tf.lite.Interpreter(model_path=path).get_signature_runner()(image=image.numpy())
-    boxes, classes, scores, count = (outputs[f"output_{index}"] for index in range(4))
+    outputs = interpreter.get_signature_runner()(input=image.numpy())
+    count, scores, classes, boxes = (outputs[f"output_{index}"] for index in range(4))
+    assert count.shape == (1,) and scores.shape == classes.shape == (1, 100) and boxes.shape == (1, 100, 4)
     model, _, _ = saved_model_lib.build_and_restore(configs, str(model_dir))
     preprocessed, shapes = model.preprocess(image)
     expected = model.postprocess(model.predict(preprocessed, shapes), shapes)

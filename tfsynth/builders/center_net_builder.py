@@ -106,6 +106,8 @@ def build(config, is_training: bool, add_summaries: bool = True) -> CenterNetMet
     hints["keypoint_label_map_path"] = ("tfsynth's CenterNet predicts boxes only; remove keypoint_estimation_task and "
                                         "keypoint_label_map_path to train the box detector")
     hints["post_processing"] = "CenterNet's max-pool peak picking stands in for NMS"
+    # compute_heatmap_sparse is accepted and not read: the OD API's sparse heatmap holds the same values (classes are
+    # one-hot here), it only takes less memory to build.
     reject_unhonoured(config, {"num_classes", "feature_extractor", "image_resizer", "use_depthwise",
                                "compute_heatmap_sparse", "object_detection_task", "object_center_params"},
                       where, hints)
@@ -129,10 +131,10 @@ def build(config, is_training: bool, add_summaries: bool = True) -> CenterNetMet
     if center.max_box_predictions <= 0:
         raise ValueError(f"{center_where}.max_box_predictions = {center.max_box_predictions}: expected at least 1")
     # The OD API builds these from a full Loss message with a dummy other half; only the half that is read counts.
-    center_loss, _ = losses_builder.build_classification_loss(center.classification_loss,
-                                                              f"{center_where}.classification_loss")
-    localization_loss = losses_builder.build_localization_loss(detection.localization_loss,
-                                                               f"{detection_where}.localization_loss")
+    center_loss, _ = losses_builder.build_classification_loss(
+        center.classification_loss, f"{center_where}.classification_loss", losses_builder.CENTER_NET_CLASSIFICATION)
+    localization_loss = losses_builder.build_localization_loss(
+        detection.localization_loss, f"{detection_where}.localization_loss", losses_builder.CENTER_NET_LOCALIZATION)
     feature_extractor = _build_feature_extractor(config.feature_extractor, f"{where}.feature_extractor")
     return CenterNetMetaArch(
         is_training=is_training, num_classes=config.num_classes, feature_extractor=feature_extractor,

@@ -12,16 +12,21 @@ _CLASSIFICATION = {
     "weighted_sigmoid": lambda c: losses.WeightedSigmoidClassificationLoss(),
     "weighted_sigmoid_focal": _focal,
     "weighted_softmax": lambda c: losses.WeightedSoftmaxClassificationLoss(logit_scale=c.logit_scale),
-    # alpha and beta have no proto defaults: an unset one is 0, as in the OD API (its sample configs set both).
-    "penalty_reduced_logistic_focal_loss": lambda c: losses.PenaltyReducedLogisticFocalLoss(alpha=c.alpha,
-                                                                                            beta=c.beta),
 }
 _LOCALIZATION = {
     "weighted_l2": lambda c: losses.WeightedL2LocalizationLoss(),
     "weighted_smooth_l1": lambda c: losses.WeightedSmoothL1LocalizationLoss(delta=c.delta),
     "weighted_iou": lambda c: losses.WeightedIOULocalizationLoss(),
-    "l1_localization_loss": lambda c: losses.L1LocalizationLoss(),
 }
+# CenterNet's losses, for its heatmap ([B, cells, classes]) and its box targets ([boxes, 2]); the per-anchor losses
+# above do not fit those shapes (weighted L2 and smooth L1 would broadcast the box weights across boxes), nor these
+# SSD's and Faster R-CNN's.
+CENTER_NET_CLASSIFICATION = {
+    # alpha and beta have no proto defaults: an unset one is 0, as in the OD API (its sample configs set both).
+    "penalty_reduced_logistic_focal_loss": lambda c: losses.PenaltyReducedLogisticFocalLoss(alpha=c.alpha,
+                                                                                            beta=c.beta),
+}
+CENTER_NET_LOCALIZATION = {"l1_localization_loss": lambda c: losses.L1LocalizationLoss()}
 _LOSS_TYPES = {0: "both", 1: "cls", 2: "loc"}
 
 
@@ -34,20 +39,24 @@ def build_hard_example_miner(c, classification_weight: float, localization_weigh
         min_negatives_per_image=c.min_negatives_per_image)
 
 
-def build_classification_loss(config, where: str):
-    """ClassificationLoss proto -> (loss, which branch); errors name the field under `where`."""
-    kind = require_oneof(config, "classification_loss", _CLASSIFICATION, where)
+def build_classification_loss(config, where: str, supported=None):
+    """ClassificationLoss proto -> (loss, which branch) from `supported` (default: the per-anchor losses); errors
+    name the field under `where`."""
+    supported = _CLASSIFICATION if supported is None else supported
+    kind = require_oneof(config, "classification_loss", supported, where)
     branch = getattr(config, kind)
     reject_unhonoured(branch, {"gamma", "alpha", "beta", "logit_scale"}, f"{where}.{kind}")
-    return _CLASSIFICATION[kind](branch), kind
+    return supported[kind](branch), kind
 
 
-def build_localization_loss(config, where: str):
-    """LocalizationLoss proto -> loss; errors name the field under `where`."""
-    kind = require_oneof(config, "localization_loss", _LOCALIZATION, where)
+def build_localization_loss(config, where: str, supported=None):
+    """LocalizationLoss proto -> loss from `supported` (default: the per-anchor losses); errors name the field
+    under `where`."""
+    supported = _LOCALIZATION if supported is None else supported
+    kind = require_oneof(config, "localization_loss", supported, where)
     branch = getattr(config, kind)
     reject_unhonoured(branch, {"delta"}, f"{where}.{kind}")
-    return _LOCALIZATION[kind](branch)
+    return supported[kind](branch)
 
 
 def build(config, where: str = "loss"):

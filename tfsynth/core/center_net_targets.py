@@ -7,12 +7,15 @@ divided by the network's stride). Its centre's grid cell is where the box is pre
 - the box's height and width (in output cells) and the centre's offset from its cell are regression targets at
   that cell only.
 """
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import tensorflow as tf
 
+# A size that may be a Python int or a scalar tensor (a dynamic image height or width).
+Size = Union[int, tf.Tensor]
 
-def _upper_root(a, b, c) -> tf.Tensor:
+
+def _upper_root(a: Union[float, tf.Tensor], b: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
     """(-b + sqrt(b^2 - 4ac)) / 2 for each of the three quadratics below.
 
     The quadratics' leading coefficients are 1, 4 and 4*min_iou; the root divides by 2, not 2a: the OD API keeps
@@ -37,12 +40,12 @@ def gaussian_sigma(heights: tf.Tensor, widths: tf.Tensor, min_iou: float) -> tf.
     return (2 * tf.maximum(tf.floor(shift), 0.0) + 1) / 6.0
 
 
-def output_size(height, width, stride: int) -> Tuple[tf.Tensor, tf.Tensor]:
+def output_size(height: Size, width: Size, stride: int) -> Tuple[tf.Tensor, tf.Tensor]:
     """The output grid's (height, width) for an input of height x width: input // stride, at least 1."""
     return tf.maximum(height // stride, 1), tf.maximum(width // stride, 1)
 
 
-def _centres_and_sizes_on_grid(boxes: tf.Tensor, out_height, out_width,
+def _centres_and_sizes_on_grid(boxes: tf.Tensor, out_height: Size, out_width: Size,
                                maximum_normalized_coordinate: float):
     """Normalized [N, 4] boxes -> (y centre, x centre, height, width) in output cells, [N] each. Boxes past
     maximum_normalized_coordinate are not normalized: an error, as in the OD API, rather than wrong targets."""
@@ -57,7 +60,7 @@ def _centres_and_sizes_on_grid(boxes: tf.Tensor, out_height, out_width,
     return ymin + heights / 2.0, xmin + widths / 2.0, heights, widths
 
 
-def center_heatmap_targets(height, width, stride: int, boxes_list: List[tf.Tensor], classes_list: List[tf.Tensor],
+def center_heatmap_targets(height: Size, width: Size, stride: int, boxes_list: List[tf.Tensor], classes_list: List[tf.Tensor],
                            weights_list: List[Optional[tf.Tensor]], min_overlap: float = 0.7,
                            maximum_normalized_coordinate: float = 1.1) -> tf.Tensor:
     """Per-class centre heatmaps [B, out_h, out_w, C] of an input height x width.
@@ -84,7 +87,7 @@ def center_heatmap_targets(height, width, stride: int, boxes_list: List[tf.Tenso
     return tf.stop_gradient(tf.stack(heatmaps, axis=0))
 
 
-def box_size_and_offset_targets(height, width, stride: int, boxes_list: List[tf.Tensor],
+def box_size_and_offset_targets(height: Size, width: Size, stride: int, boxes_list: List[tf.Tensor],
                                 weights_list: List[Optional[tf.Tensor]], maximum_normalized_coordinate: float = 1.1):
     """Where each box is regressed and what to: (indices [N, 3] of (image, y cell, x cell), height and width in
     output cells [N, 2], centre offset from its cell [N, 2], weights [N]) over the batch's boxes."""

@@ -85,6 +85,7 @@ class CenterNetMetaArch(DetectionModel):
 
     @property
     def feature_extractor(self):
+        """The CenterNet feature extractor (a keras Model returning one map per stage)."""
         return self._feature_extractor
 
     def preprocess(self, inputs: tf.Tensor):

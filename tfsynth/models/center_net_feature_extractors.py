@@ -57,6 +57,7 @@ class CenterNetFeatureExtractor(keras.Model):
     keras_preprocess = None
 
     def backbone_preprocess(self, inputs: tf.Tensor) -> tf.Tensor:
+        """The backbone's own normalization of already mean/std-normalized images (keras_preprocess, if any)."""
         return inputs if self.keras_preprocess is None else self.keras_preprocess(inputs)
 
     @property
@@ -156,8 +157,8 @@ class CenterNetMobileNetV2FpnFeatureExtractor(CenterNetFeatureExtractor):
 class CenterNetMobileNetV2FeatureExtractor(CenterNetFeatureExtractor):
     """MobileNetV2, then three 1x1 conv + stride-2 transposed-conv upsamplings, stride 4, 64 channels.
 
-    As in the OD API, `_network` names the backbone while the head is built and the whole network after, and the
-    classification backbone is the whole network.
+    The whole network (the MobileNetV2 called as one nested layer, then the upsampling layers) is `_network`, as in
+    the OD API, and is also what a 'classification' checkpoint restores there.
     """
 
     def __init__(self, depth_multiplier: float = 1.0, **normalization):

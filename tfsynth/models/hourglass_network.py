@@ -11,12 +11,13 @@ hourglass_network, output_conv, ...), and layers are made in its order: they are
 Keras layer names, so its CenterNet hourglass checkpoints restore. Batch norm is Keras' synchronized batch norm
 (epsilon 1e-5, momentum 0.1) named 'batchnorm', as there (its experimental.SyncBatchNormalization).
 """
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import tf_keras as keras
 
 
 def batch_norm() -> keras.layers.Layer:
+    """The hourglass's batch norm: synchronized, epsilon 1e-5, momentum 0.1, named 'batchnorm'."""
     return keras.layers.BatchNormalization(name="batchnorm", epsilon=1e-5, momentum=0.1, synchronized=True)
 
 
@@ -99,22 +100,30 @@ class InputConvBlock(_InputBlock):
         super().__init__(3, 1, out_channels_initial_conv, out_channels_residual_block)
 
 
+def _residual_run(out_channels: int, num_blocks: int, first_stride: int = 1, inner_channels: int = None,
+                  first_widens: bool = False) -> List[Tuple[int, int, bool]]:
+    """(width, stride, skip conv) of each block of a run: the first block takes first_stride, the last gives
+    out_channels and the others inner_channels (default out_channels). A block needs a skip conv where its shortcut
+    changes shape: it strides, or it is the first of several and first_widens, or it is the last of several and
+    narrows inner_channels to out_channels. (A run of one block widens only by striding, as in the OD API.)"""
+    inner_channels = inner_channels or out_channels
+    widths = [inner_channels] * (num_blocks - 1) + [out_channels]
+    runs = []
+    for index, width in enumerate(widths):
+        stride = first_stride if index == 0 else 1
+        first, last, alone = index == 0, index == num_blocks - 1, num_blocks == 1
+        skip = stride > 1 or (first and first_widens and not alone) or (last and not alone
+                                                                        and inner_channels != out_channels)
+        runs.append((width, stride, skip))
+    return runs
+
+
 def repeated_residual_blocks(out_channels: int, num_blocks: int, initial_stride: int = 1,
                              residual_channels: int = None, initial_skip_conv: bool = False) -> List[ResidualBlock]:
-    """num_blocks residual blocks: the first may stride (with a skip conv), the inner ones have
-    residual_channels, the last gives out_channels (with a skip conv where the width changes)."""
-    residual_channels = residual_channels or out_channels
-    blocks = []
-    for index in range(num_blocks - 1):
-        stride = initial_stride if index == 0 else 1
-        blocks.append(ResidualBlock(residual_channels, stride=stride,
-                                    skip_conv=stride > 1 or (index == 0 and initial_skip_conv)))
-    if num_blocks == 1:
-        stride, skip_conv = initial_stride, initial_stride > 1
-    else:
-        stride, skip_conv = 1, residual_channels != out_channels
-    blocks.append(ResidualBlock(out_channels, skip_conv=skip_conv, stride=stride))
-    return blocks
+    """The residual blocks of one run (see _residual_run), made in order."""
+    return [ResidualBlock(width, skip_conv=skip, stride=stride)
+            for width, stride, skip in _residual_run(out_channels, num_blocks, initial_stride, residual_channels,
+                                                     initial_skip_conv)]
 
 
 def _apply(blocks: Sequence[keras.layers.Layer], inputs, training=None):

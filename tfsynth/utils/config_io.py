@@ -297,16 +297,22 @@ def update_fine_tune_checkpoint_type(train_config: train_pb2.TrainConfig) -> Non
 
 def remove_keypoint_settings(pipeline_config: pipeline_pb2.TrainEvalPipelineConfig) -> None:
     """Turns a CenterNet keypoint config (the OD API's *_kpts_* samples) into the box detector tfsynth trains, in
-    place: removes the keypoint task and its label map path, the input readers' num_keypoints, the keypoint metrics
-    and edges of eval_config, and every augmentation's keypoint_flip_permutation (the augmentation stays)."""
+    place: removes the keypoint task and its label map path, the input readers' num_keypoints, eval_config's
+    keypoint metrics and edges, and every augmentation's keypoint permutations (the augmentation stays)."""
     if pipeline_config.model.WhichOneof("model") == "center_net":
         pipeline_config.model.center_net.ClearField("keypoint_estimation_task")
         pipeline_config.model.center_net.ClearField("keypoint_label_map_path")
     for reader in [pipeline_config.train_input_reader, *pipeline_config.eval_input_reader]:
         reader.ClearField("num_keypoints")
-    pipeline_config.eval_config.ClearField("parameterized_metric")
-    pipeline_config.eval_config.ClearField("keypoint_edge")
+    eval_config = pipeline_config.eval_config
+    kept = [metric for metric in eval_config.parameterized_metric
+            if metric.WhichOneof("parameterized_metric") != "coco_keypoint_metrics"]
+    del eval_config.parameterized_metric[:]
+    eval_config.parameterized_metric.extend(kept)
+    eval_config.ClearField("keypoint_edge")
     for option in pipeline_config.train_config.data_augmentation_options:
         step = option.WhichOneof("preprocessing_step")
-        if step and "keypoint_flip_permutation" in getattr(option, step).DESCRIPTOR.fields_by_name:
-            getattr(option, step).ClearField("keypoint_flip_permutation")
+        if step:
+            for field in getattr(option, step).DESCRIPTOR.fields:
+                if field.name.startswith("keypoint_"):
+                    getattr(option, step).ClearField(field.name)
