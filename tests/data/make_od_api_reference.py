@@ -46,7 +46,7 @@ def fingerprint(array: np.ndarray, seed: int) -> dict:
 def main(golden: pathlib.Path, output: pathlib.Path, structure_only: bool) -> None:
     manifest = json.loads((golden / "manifest.json").read_text())
     structure = {
-        "source": (f"{manifest['source_config']}; built by the OD API (tf-object-detection-api 0.1, TensorFlow "
+        "source": (f"{repository_relative(manifest['source_config'])}; built by the OD API (tf-object-detection-api 0.1, TensorFlow "
                    f"{manifest['tensorflow']}), weights: {manifest['weights']}"),
         "model_variables": manifest["model_variables"],
         "checkpoint_variables": {name: shape for name, shape in manifest["checkpoint_variables"]
@@ -93,6 +93,13 @@ def center_net_reference(golden: pathlib.Path, expected) -> dict:
         "losses": {"inference": losses["variants"]["eval_phase0"]["losses"],
                    "training": losses["variants"]["train_phase1"]["losses"]},
     }
+
+
+def repository_relative(source: str) -> str:
+    """A source config path as it reads from the repository root (../shared/data/...): the goldens' manifests name
+    the machine where they were made, which no other checkout shares."""
+    marker = "odapi_reference/"
+    return "../shared/data/" + source[source.index(marker):] if marker in source else source
 
 
 def manifest_gain(golden: pathlib.Path) -> float:
