@@ -48,6 +48,12 @@ class DetectionModel(keras.layers.Layer, metaclass=abc.ABCMeta):
     def groundtruth_has_field(self, field: str) -> bool:
         return field in self._groundtruth
 
+    def groundtruth_weights(self) -> List[tf.Tensor]:
+        """The per-image [N_i] box weights given to provide_groundtruth, as float32; all 1 where none were given."""
+        if self.groundtruth_has_field(BoxListFields.weights):
+            return [tf.cast(weights, tf.float32) for weights in self.groundtruth_lists(BoxListFields.weights)]
+        return [tf.ones(tf.shape(boxes)[:1]) for boxes in self.groundtruth_lists(BoxListFields.boxes)]
+
     @abc.abstractmethod
     def preprocess(self, inputs: tf.Tensor):
         """float32 images [batch, H, W, 3] (0..255) -> (preprocessed_inputs, true_image_shapes [batch, 3])."""

@@ -103,11 +103,6 @@ class CenterNetMetaArch(DetectionModel):
         predictions["preprocessed_inputs"] = preprocessed_inputs
         return predictions
 
-    def _groundtruth_weights(self) -> List[tf.Tensor]:
-        if self.groundtruth_has_field(fields.BoxListFields.weights):
-            return self.groundtruth_lists(fields.BoxListFields.weights)
-        return [tf.ones(tf.shape(boxes)[:1]) for boxes in self.groundtruth_lists(fields.BoxListFields.boxes)]
-
     def loss(self, prediction_dict: Dict, true_image_shapes=None) -> Dict[str, tf.Tensor]:
         """Loss/object_center, Loss/box/scale and Loss/box/offset against the provided groundtruth (boxes
         normalized to the network input; weights 0 mark padding)."""
@@ -116,7 +111,7 @@ class CenterNetMetaArch(DetectionModel):
         out_height, out_width = targets.output_size(height, width, self._stride)
         boxes = self.groundtruth_lists(fields.BoxListFields.boxes)
         classes = self.groundtruth_lists(fields.BoxListFields.classes)
-        weights = self._groundtruth_weights()
+        weights = self.groundtruth_weights()
         num_boxes = targets.count_boxes(weights)
         if true_image_shapes is None:
             true_image_shapes = tf.tile(input_shape[None, 1:], [input_shape[0], 1])

@@ -226,11 +226,7 @@ class FasterRCNNMetaArch(DetectionModel):
         masks = None
         if self.groundtruth_has_field(fields.BoxListFields.masks):
             masks = self.groundtruth_lists(fields.BoxListFields.masks)
-        if self.groundtruth_has_field(fields.BoxListFields.weights):
-            weights = [tf.cast(w, tf.float32) for w in self.groundtruth_lists(fields.BoxListFields.weights)]
-        else:
-            weights = [tf.ones(tf.shape(c)[0]) for c in classes]
-        return boxes, classes, masks, weights
+        return boxes, classes, masks, self.groundtruth_weights()
 
     def _losses_mask(self) -> Optional[tf.Tensor]:
         if self.groundtruth_has_field("is_annotated"):
