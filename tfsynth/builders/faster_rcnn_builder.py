@@ -1,7 +1,7 @@
 """FasterRcnn proto -> FasterRCNNMetaArch (the OD API's model_builder._build_faster_rcnn_model, Keras path).
 
 model_builder.META_ARCH_BUILDERS lists build() under 'faster_rcnn'. Fields that tfsynth does not build raise
-an error naming them (Mask R-CNN, Inception-ResNet, R-FCN, context R-CNN, ...).
+an error naming them (Mask R-CNN, R-FCN, context R-CNN, ...).
 """
 import functools
 from typing import Callable, Dict, Tuple
@@ -19,6 +19,7 @@ from tfsynth.core.region_similarity import IouSimilarity
 from tfsynth.core.target_assigner import TargetAssigner
 from tfsynth.meta_architectures.faster_rcnn import FasterRCNNMetaArch
 from tfsynth.models import mask_rcnn_box_predictor
+from tfsynth.models.faster_rcnn_inception_resnet_v2_keras import FasterRCNNInceptionResnetV2KerasFeatureExtractor
 from tfsynth.models.faster_rcnn_resnet_fpn_keras import FasterRCNNResnetV1FpnKerasFeatureExtractor
 from tfsynth.models.faster_rcnn_resnet_keras import FasterRCNNResnetKerasFeatureExtractor
 
@@ -43,11 +44,13 @@ FASTER_RCNN_FEATURE_EXTRACTORS: Dict[str, Tuple[Callable, bool]] = {
     "faster_rcnn_resnet50_fpn_keras": (_resnet_fpn(50), True),
     "faster_rcnn_resnet101_fpn_keras": (_resnet_fpn(101), True),
     "faster_rcnn_resnet152_fpn_keras": (_resnet_fpn(152), True),
+    "faster_rcnn_inception_resnet_v2_keras": (FasterRCNNInceptionResnetV2KerasFeatureExtractor, False),
 }
 # The OD API's TF1 (slim) names build the same Keras extractor.
 TF1_ALIASES = {"faster_rcnn_resnet50": "faster_rcnn_resnet50_keras",
                "faster_rcnn_resnet101": "faster_rcnn_resnet101_keras",
-               "faster_rcnn_resnet152": "faster_rcnn_resnet152_keras"}
+               "faster_rcnn_resnet152": "faster_rcnn_resnet152_keras",
+               "faster_rcnn_inception_resnet_v2": "faster_rcnn_inception_resnet_v2_keras"}
 
 
 def _build_feature_extractor(config, is_training: bool, where: str):
