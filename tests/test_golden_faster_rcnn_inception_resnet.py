@@ -1,4 +1,4 @@
-"""Faster R-CNN Inception-ResNet-v2 against the real OD API, without its 240 MB checkpoint in the repository.
+"""Faster R-CNN Inception-ResNet-v2 against the real OD API, without its 238 MB checkpoint in the repository.
 
 tests/data/faster_rcnn_inception_resnet_v2_od_api.json (made by tests/data/make_od_api_reference.py from a golden
 folder the real OD API wrote, from the Zoo's faster_rcnn_inception_resnet_v2_640x640_coco17_tpu-8 config with
@@ -10,8 +10,8 @@ the OD API's weights. As in tests/test_golden_faster_rcnn.py, the second stage r
 proposals: CPUs may order near-tied proposals differently.
 
 The config is the OD API's Mask R-CNN Inception-ResNet-v2 sample in ../shared with its mask settings removed and
-the Zoo model's 640 resizer (the Zoo's Faster R-CNN config differs from it in nothing that is built); a missing
-sample fails the test, never skips it.
+a 640 keep-aspect resizer, padded (the Zoo's own Faster R-CNN config could not be fetched here; the golden was
+made from the same derivation); a missing sample fails the test, never skips it.
 """
 import json
 import pathlib
@@ -27,7 +27,7 @@ from tfsynth.builders import model_builder
 from tfsynth.protos import pipeline_pb2
 from tfsynth.utils.shared_data import SHARED_DATA
 
-from tests.golden_utils import assert_fingerprints_match, randomize_like_the_goldens, reference_image
+from tests.golden_utils import ATOL, RTOL, assert_fingerprints_match, randomize_like_the_goldens, reference_image
 from tests.train_fixtures import shrink_faster_rcnn
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "faster_rcnn_inception_resnet_v2_od_api.json"
@@ -35,7 +35,7 @@ MASK_RCNN_SAMPLE = SHARED_DATA / "odapi_reference/configs_tf2/mask_rcnn_inceptio
 
 
 def faster_rcnn_config_from_the_mask_rcnn_sample() -> pipeline_pb2.TrainEvalPipelineConfig:
-    """The Zoo's Faster R-CNN Inception-ResNet-v2 640 model: the Mask R-CNN sample without masks, resized to 640."""
+    """A Faster R-CNN Inception-ResNet-v2 640 model: the Mask R-CNN sample without masks, resized to 640."""
     assert MASK_RCNN_SAMPLE.is_file(), f"OD API sample config missing: {MASK_RCNN_SAMPLE}"
     config = pipeline_pb2.TrainEvalPipelineConfig()
     text_format.Merge(MASK_RCNN_SAMPLE.read_text(), config)
@@ -100,10 +100,20 @@ def test_saved_checkpoint_has_the_od_api_keys(irv2_run, reference, tmp_path):
 
 
 def test_outputs_match_the_od_api(irv2_run, reference):
+    """Every first-stage output and the second stage's raw boxes and scores (in proposal order) within the goldens'
+    tolerance; the detections as a set: with random weights their scores lie within 1e-4 of each other (some tie
+    exactly), so which of two near-equal ones comes first is the CPU's rounding."""
     _, _, outputs = irv2_run
     assert_fingerprints_match(outputs, reference)
     assert float(outputs["num_detections"][0]) == reference["num_detections"]
-    np.testing.assert_array_equal(outputs["detection_classes"][0], reference["detection_classes"])
+    theirs = {name: np.asarray(values) for name, values in reference["detections"].items()}
+    ours = np.concatenate([outputs["detection_boxes"][0], outputs["detection_scores"][0, :, None],
+                           outputs["detection_classes"][0, :, None]], axis=1)
+    expected = np.concatenate([theirs["detection_boxes"], theirs["detection_scores"][:, None],
+                               theirs["detection_classes"][:, None]], axis=1)
+    close = np.all(np.abs(ours[:, None, :] - expected[None, :, :]) <= ATOL + RTOL * np.abs(expected[None]), axis=2)
+    assert close.any(axis=1).all(), f"our detections {np.nonzero(~close.any(axis=1))[0]} not among the OD API's"
+    assert close.any(axis=0).all(), f"the OD API's detections {np.nonzero(~close.any(axis=0))[0]} not among ours"
 
 
 def test_the_backbone_is_inception_resnet_v2_with_aligned_feature_maps(irv2_run):
