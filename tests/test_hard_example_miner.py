@@ -94,3 +94,24 @@ def test_miner_losses_unchanged_for_low_iou_threshold():
     boxes, losses, match = _case(9)
     np.testing.assert_array_equal(miner._mined_indices(boxes, losses, 3000, match).numpy(),
                                   _reference(miner, boxes, losses, 3000, match))
+
+
+@pytest.mark.parametrize("loss_type", ["cls", "both"])
+def test_a_batch_mines_each_image_as_alone(loss_type):
+    """The batch's selection runs in one tf.map_fn: each image's mined losses are those of mining it alone."""
+    miner = HardExampleMiner(num_hard_examples=3000, iou_threshold=0.99, loss_type=loss_type,
+                             max_negatives_per_positive=3, min_negatives_per_image=3)
+    cases = [_case(seed, positive_fraction=fraction) for seed, fraction in ((10, 0.05), (11, 0.0), (12, 0.3))]
+    boxes = [case[0] for case in cases]
+    cls_losses = tf.stack([case[1] for case in cases])
+    loc_losses = tf.stack([case[1][::-1] for case in cases])
+    matches = [case[2] for case in cases]
+    batch = tf.function(miner)(loc_losses, cls_losses, boxes, matches)
+    alone = [miner(loc_losses[i:i + 1], cls_losses[i:i + 1], boxes[i:i + 1], matches[i:i + 1]) for i in range(3)]
+    for got, expected in zip(batch, zip(*alone)):
+        np.testing.assert_allclose(got.numpy(), sum(value.numpy() for value in expected), rtol=1e-6)
+    selected = miner._selected_per_image(tf.unstack(loc_losses), tf.unstack(cls_losses), boxes, matches)
+    for index, indices in enumerate(selected):
+        image_losses = cls_losses[index] if loss_type == "cls" else cls_losses[index] * 0.05 + loc_losses[index] * 0.06
+        np.testing.assert_array_equal(indices.numpy(), _reference(miner, boxes[index], image_losses, 3000,
+                                                                  matches[index]))

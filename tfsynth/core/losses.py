@@ -184,22 +184,43 @@ class HardExampleMiner:
             match_list = [None] * len(decoded_boxes)
         if not len(location_losses) == len(decoded_boxes) == len(cls_losses) == len(match_list):
             raise ValueError("hard example miner: losses, boxes and matches differ in batch size")
-        mined_loc, mined_cls = [], []
-        for index, boxes in enumerate(decoded_boxes):
-            image_losses = cls_losses[index]
-            if self._loss_type == "loc":
-                image_losses = location_losses[index]
-            elif self._loss_type == "both":
-                image_losses = image_losses * self._cls_loss_weight + location_losses[index] * self._loc_loss_weight
-            num_hard = self._num_hard_examples if self._num_hard_examples is not None else tf.shape(boxes)[0]
-            match = match_list[index]
-            if self._max_negatives_per_positive is not None and match is not None:
-                selected = self._mined_indices(boxes, image_losses, num_hard, match)
-            else:
-                selected = tf.image.non_max_suppression(boxes, image_losses, num_hard, self._iou_threshold)
-            mined_loc.append(tf.reduce_sum(tf.gather(location_losses[index], selected)))
-            mined_cls.append(tf.reduce_sum(tf.gather(cls_losses[index], selected)))
+        selected = self._selected_per_image(location_losses, cls_losses, decoded_boxes, match_list)
+        mined_loc = [tf.reduce_sum(tf.gather(loss, indices)) for loss, indices in zip(location_losses, selected)]
+        mined_cls = [tf.reduce_sum(tf.gather(loss, indices)) for loss, indices in zip(cls_losses, selected)]
         return tf.reduce_sum(tf.stack(mined_loc)), tf.reduce_sum(tf.stack(mined_cls))
+
+    def _selected_per_image(self, location_losses: List[tf.Tensor], cls_losses: List[tf.Tensor],
+                            decoded_boxes: List[tf.Tensor], match_list: List[Optional[tf.Tensor]]) -> List[tf.Tensor]:
+        """The mined anchor indices of each image. Several images of equal anchor count run one selection in a
+        tf.map_fn (indices padded to the anchor count), not one copy per image: unrolled, the batch's copies of the
+        NMS and its fallback were a large part of tracing an SSD training step. Same indices either way."""
+        def select(image_loc, image_cls, boxes, match):
+            image_losses = image_cls
+            if self._loss_type == "loc":
+                image_losses = image_loc
+            elif self._loss_type == "both":
+                image_losses = image_cls * self._cls_loss_weight + image_loc * self._loc_loss_weight
+            num_hard = self._num_hard_examples if self._num_hard_examples is not None else tf.shape(boxes)[0]
+            if self._max_negatives_per_positive is not None and match is not None:
+                return self._mined_indices(boxes, image_losses, num_hard, match)
+            return tf.image.non_max_suppression(boxes, image_losses, num_hard, self._iou_threshold)
+
+        batchable = (len(decoded_boxes) > 1 and all(match is not None for match in match_list)
+                     and len({boxes.shape[0] for boxes in decoded_boxes}) == 1 and decoded_boxes[0].shape[0])
+        if not batchable:
+            return [select(*image) for image in zip(location_losses, cls_losses, decoded_boxes, match_list)]
+        num_anchors = decoded_boxes[0].shape[0]
+
+        def select_padded(image):
+            indices = tf.cast(select(*image), tf.int32)
+            count = tf.shape(indices)[0]
+            return tf.pad(indices, [[0, num_anchors - count]], constant_values=-1), count
+
+        # Indices are integers: nothing differentiable passes through the selection.
+        inputs = tuple(tf.stop_gradient(tf.stack(parts)) for parts in
+                       (location_losses, cls_losses, decoded_boxes)) + (tf.stack(match_list),)
+        padded, counts = tf.map_fn(select_padded, inputs, fn_output_signature=(tf.int32, tf.int32))
+        return [padded[index, :counts[index]] for index in range(len(decoded_boxes))]
 
     def _mined_indices(self, boxes: tf.Tensor, losses: tf.Tensor, num_hard: Any, match: tf.Tensor) -> tf.Tensor:
         """The anchors the OD API's mining keeps, in its order: NMS over the losses (at most num_hard), then all

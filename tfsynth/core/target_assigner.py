@@ -48,11 +48,37 @@ class TargetAssigner:
 def batch_assign_targets(target_assigner: TargetAssigner, anchors: tf.Tensor, gt_boxes: List[tf.Tensor],
                          gt_class_targets: List[tf.Tensor], unmatched_class_label=None,
                          gt_weights: Optional[List[tf.Tensor]] = None):
-    """assign() per image, stacked: (cls_targets, cls_weights, reg_targets, reg_weights, match), each [B, ...]."""
+    """assign() per image, stacked: (cls_targets, cls_weights, reg_targets, reg_weights, match), each [B, ...].
+
+    A batch of several images runs one assign() in a tf.map_fn over the groundtruth padded to the batch's most
+    boxes (each image sliced back to its own count), not one copy per image: unrolled, the batch's copies of the
+    similarity, matcher and box coder were a large part of tracing a training step (SSDLite at batch 8). The
+    targets are the same values either way: each image runs the same ops on the same boxes.
+    """
     if gt_weights is None:
         gt_weights = [None] * len(gt_boxes)
     if not len(gt_boxes) == len(gt_class_targets) == len(gt_weights):
         raise ValueError("batch_assign_targets: groundtruth lists have different lengths")
-    results = [target_assigner.assign(anchors, boxes, classes, unmatched_class_label, weights)
-               for boxes, classes, weights in zip(gt_boxes, gt_class_targets, gt_weights)]
-    return tuple(tf.stack(list(parts)) for parts in zip(*results))
+    if len(gt_boxes) == 1:
+        return tuple(part[None] for part in target_assigner.assign(anchors, gt_boxes[0], gt_class_targets[0],
+                                                                    unmatched_class_label, gt_weights[0]))
+    has_weights = gt_weights[0] is not None
+    counts = tf.stack([tf.shape(boxes)[0] for boxes in gt_boxes])
+    padded = (_pad_and_stack(gt_boxes, counts), _pad_and_stack([tf.cast(c, tf.float32) for c in gt_class_targets],
+                                                               counts),
+              _pad_and_stack(gt_weights, counts) if has_weights else tf.zeros_like(counts, tf.float32), counts)
+
+    def assign_one(image):
+        boxes, classes, weights, count = image
+        return target_assigner.assign(anchors, boxes[:count], classes[:count], unmatched_class_label,
+                                      weights[:count] if has_weights else None)
+
+    return tf.map_fn(assign_one, padded,
+                     fn_output_signature=(tf.float32, tf.float32, tf.float32, tf.float32, tf.int32))
+
+
+def _pad_and_stack(per_image: List[tf.Tensor], counts: tf.Tensor) -> tf.Tensor:
+    """Tensors whose first dimension differs per image, zero-padded to the largest and stacked: [B, max, ...]."""
+    largest = tf.reduce_max(counts)
+    return tf.stack([tf.pad(values, [[0, largest - tf.shape(values)[0]]] + [[0, 0]] * (values.shape.rank - 1))
+                     for values in per_image])
