@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsynth.builders import model_builder
+from tfsynth.utils import checkpoint_fit
 from tfsynth.data.annotations import ImageAnnotation
 from tfsynth.data.tfrecord import example_to_annotation, read_examples
 from tfsynth.eval.bootstrap import Interval, map_interval
@@ -73,8 +74,9 @@ def load_detection_model(pipeline_config_path: str, checkpoint_path: str) -> tup
     dummy = tf.zeros([1, max(height, 32), max(width, 32), 3], tf.float32)
     preprocessed, shapes = model.preprocess(dummy)
     model.postprocess(model.predict(preprocessed, shapes), shapes)
-    status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
-    status.expect_partial().assert_existing_objects_matched()
+    checkpoint_fit.restore_checked({"model": model}, checkpoint_path, f"checkpoint {checkpoint_path}",
+                                hint=f"\nThe model is built from {pipeline_config_path}: check its architecture and "
+                                     "num_classes against the pipeline.config the checkpoint was trained with.")
     return model, configs
 
 

@@ -71,9 +71,33 @@ def build_and_restore(configs: dict, trained_checkpoint_dir: str) -> Any:
     """The inference model of configs with the newest checkpoint of trained_checkpoint_dir restored (deferred:
     the variables are filled as tracing creates them; check_restored then says whether they all fit)."""
     prefix = checkpoints.resolve_checkpoint_path(trained_checkpoint_dir, "--trained_checkpoint_dir")
+    checkpoints.read_checkpoint_shapes(prefix, "--trained_checkpoint_dir")  # an unreadable index is named now
     model = model_builder.build(configs["model"], is_training=False)
-    status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
+    status = while_restoring(lambda: tf.train.Checkpoint(model=model).restore(prefix).expect_partial(), prefix)
     return model, status, prefix
+
+
+def while_restoring(trace: Any, prefix: str) -> Any:
+    """Runs trace(): the restore itself, or tracing, which creates the variables that the deferred restore then
+    fills. A checkpoint variable of another shape (another backbone) fails inside TensorFlow's restore there, a
+    data file cut short as an IndexError naming no file: each is said as what it is, naming the checkpoint."""
+    try:
+        return trace()
+    except ValueError as error:
+        if "when attempting to restore" not in str(error):
+            raise
+        raise checkpoints.CheckpointMismatchError(
+            f"checkpoint {prefix} does not fit the model built from --pipeline_config_path "
+            f"({checkpoints.first_line(error, 'when attempting to restore')}).\n{_MISFIT_HINT}") from None
+    except (tf.errors.OpError, IndexError) as error:
+        raise checkpoints.CheckpointReadError(
+            f"reading the values of checkpoint {prefix} failed ({checkpoints.first_line(error)}); its data files: "
+            f"{checkpoints.data_file_sizes(prefix) or 'none'}. A data file cut short or corrupt reads so: copy "
+            "the checkpoint again (every ckpt-N.index and ckpt-N.data-* file)") from None
+
+
+_MISFIT_HINT = ("The model is built from --pipeline_config_path: check its architecture and num_classes against "
+                "the pipeline.config the checkpoint was trained with (the one in its model_dir).")
 
 
 def check_restored(model: Any, status: Any, prefix: str) -> None:
@@ -84,9 +108,7 @@ def check_restored(model: Any, status: Any, prefix: str) -> None:
     try:
         checkpoints.check_checkpoint_fits({"model": model}, prefix)
     except checkpoints.CheckpointMismatchError as mismatch:
-        raise checkpoints.CheckpointMismatchError(
-            f"{mismatch}\nThe model is built from --pipeline_config_path: check its architecture and num_classes "
-            "against the pipeline.config the checkpoint was trained with (the one in its model_dir).") from None
+        raise checkpoints.CheckpointMismatchError(f"{mismatch}\n{_MISFIT_HINT}") from None
     status.assert_existing_objects_matched()
 
 
@@ -101,7 +123,7 @@ def export_inference_graph(input_type: str, configs: dict, trained_checkpoint_di
     model, status, prefix = build_and_restore(configs, trained_checkpoint_dir)
     module = DetectionInferenceModule(model, input_type)
     serving = module.signature()
-    concrete = serving.get_concrete_function()  # traces: creates the variables, then the restore fills them
+    concrete = while_restoring(serving.get_concrete_function, prefix)  # creates the variables, restores them
     check_restored(model, status, prefix)
     staging = output_directory.rstrip("/") + ".partial"
     shutil.rmtree(staging, ignore_errors=True)

@@ -20,7 +20,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfsynth.core.standard_fields import DetectionResultFields as results
-from tfsynth.export.saved_model import build_and_restore, check_restored
+from tfsynth.export.saved_model import build_and_restore, check_restored, while_restoring
 
 TFLITE_FILE = "model.tflite"
 
@@ -75,7 +75,7 @@ def export_tflite(configs: dict, trained_checkpoint_dir: str, output_directory: 
     model, status, prefix = build_and_restore(configs, trained_checkpoint_dir)
     module = TFLiteDetectionModule(model, height, width,
                                    center_net=configs["model"].WhichOneof("model") == "center_net")
-    concrete = module.inference.get_concrete_function()
+    concrete = while_restoring(module.inference.get_concrete_function, prefix)
     check_restored(model, status, prefix)
     os.makedirs(output_directory, exist_ok=True)
     saved_model_dir = os.path.join(output_directory, "saved_model")

@@ -13,15 +13,19 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from tfsynth.utils.checkpoint_fit import (  # noqa: F401  (re-exported: the fit checks live in utils)
+    CheckpointMismatchError, CheckpointReadError, check_checkpoint_fits, expected_checkpoint_keys,
+    read_checkpoint_shapes, restore_checked)
+from tfsynth.utils.checkpoint_fit import data_file_sizes, first_line
 from tfsynth.utils.files import write_atomically
 
 BEST_DIR = "best"
-_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"  # the key suffix of a variable's value
 
 
 class NonFiniteCheckpointError(RuntimeError):
@@ -102,53 +106,6 @@ def _sample(names: list, count: int = 8) -> str:
     return ", ".join(names[:count]) + f", … ({len(names)} in all)"
 
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint lacks variables of the model, or holds them with other shapes."""
-
-
-def expected_checkpoint_keys(objects: Dict[str, object]) -> Dict[str, List[int]]:
-    """Object-based checkpoint key -> shape of every variable reachable from tf.train.Checkpoint(**objects)."""
-    keys: Dict[str, List[int]] = {}
-    seen = set()
-    queue: List[Tuple[str, object]] = [(name, obj) for name, obj in objects.items()]
-    while queue:  # breadth first, like the checkpoint's own naming of shared variables
-        path, obj = queue.pop(0)
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, tf.Variable):
-            keys[path + _VALUE_SUFFIX] = obj.shape.as_list()
-            continue
-        children = obj._trackable_children(save_type="checkpoint")  # pylint: disable=protected-access
-        queue.extend((f"{path}/{_escape_key_part(name)}", child) for name, child in children.items())
-    return keys
-
-
-def _escape_key_part(name: str) -> str:
-    """A child's name as TensorFlow writes it in a checkpoint key: '.' doubled, then '/' as '.S' (so a dict key
-    'box/scale' is the one part 'box.Sscale', not two)."""
-    return name.replace(".", "..").replace("/", ".S")
-
-
-def check_checkpoint_fits(objects: Dict[str, object], checkpoint_path: str) -> None:
-    """Raises CheckpointMismatchError listing missing and shape-mismatched variables."""
-    stored = dict(tf.train.list_variables(checkpoint_path))
-    expected = expected_checkpoint_keys(objects)
-    missing = sorted(k for k in expected if k not in stored)
-    mismatched = sorted(f"{k}: checkpoint {stored[k]}, model {shape}" for k, shape in expected.items()
-                        if k in stored and list(stored[k]) != shape)
-    if missing or mismatched:
-        lines = [f"checkpoint {checkpoint_path} does not fit the model "
-                 f"({len(missing)} missing, {len(mismatched)} with another shape)"]
-        lines += [f"  missing: {k}" for k in missing[:50]]
-        if len(missing) > 50:
-            lines.append(f"  ... and {len(missing) - 50} more missing")
-        lines += [f"  shape mismatch: {m}" for m in mismatched[:50]]
-        if len(mismatched) > 50:
-            lines.append(f"  ... and {len(mismatched) - 50} more mismatched")
-        raise CheckpointMismatchError("\n".join(lines))
-
-
 def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_type: str = "detection") -> None:
     """Restores the parts of `model` that model.restore_from_objects(checkpoint_type) names (the OD API's
     load_fine_tune_checkpoint). The model's variables must exist (run it once first).
@@ -164,7 +121,8 @@ def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_ty
         raise ValueError("restore_fine_tune_checkpoint: no fine_tune_checkpoint_type given (expected detection, "
                          "classification or full)")
     prefix = resolve_checkpoint_path(checkpoint_path, "train_config.fine_tune_checkpoint")
-    checkpoint_keys = [name for name, _ in tf.train.list_variables(prefix) if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    checkpoint_keys = [name for name in read_checkpoint_shapes(prefix, "train_config.fine_tune_checkpoint")
+                       if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
     objects = model.restore_from_objects(fine_tune_checkpoint_type=checkpoint_type)
     if not isinstance(objects, dict) or not objects:
         raise ValueError(f"model.restore_from_objects({checkpoint_type!r}) returned nothing to restore")
@@ -173,6 +131,11 @@ def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_ty
     try:
         status = checkpoint.restore(prefix).expect_partial()
         status.assert_existing_objects_matched()
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError, IndexError) as error:
+        raise CheckpointReadError(
+            f"{where}: reading its values failed ({first_line(error)}); its data files: "
+            f"{data_file_sizes(prefix) or 'none'}. A data file cut short or corrupt reads so: copy the checkpoint "
+            "again (every ckpt-N.index and ckpt-N.data-* file)") from None
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
         hint = (f"\nThe checkpoint holds e.g.: {_sample(checkpoint_keys)}.\nCheck fine_tune_checkpoint_type "
                 f"(detection, classification, full) and that the checkpoint comes from the same architecture.")
@@ -241,16 +204,33 @@ class RunCheckpoints:
         latest = self.manager.latest_checkpoint
         if not latest:
             return None
-        status = self.checkpoint.restore(latest)
+        # A model_dir trained with another config (architecture, num_classes) fails here, naming every variable
+        # that differs, before TensorFlow's restore fails on the first.
+        stored = read_checkpoint_shapes(latest, "resuming from --model_dir")
+        if self.required is not None:
+            try:
+                check_checkpoint_fits(self.required, latest, stored)
+            except CheckpointMismatchError as mismatch:
+                raise CheckpointMismatchError(
+                    f"resuming from --model_dir: {mismatch}\n{self.model_dir} holds checkpoints of another model: "
+                    f"train with the pipeline.config they were made with ({os.path.join(self.model_dir, 'pipeline.config')}"
+                    ") or in a new --model_dir") from None
         try:
+            status = self.checkpoint.restore(latest)
             status.assert_existing_objects_matched()
         except AssertionError as error:
             if self.required is None:
                 raise
-            tf.train.Checkpoint(**self.required).restore(latest).assert_existing_objects_matched()
+            restore_checked(self.required, latest, "resuming from --model_dir")
             status.expect_partial()
             logging.warning("Resumed %s from %s, but the rest (optimizer state) did not match and starts afresh: "
                             "%s", ", ".join(self.required), latest, str(error)[:300])
+        except (tf.errors.OpError, IndexError) as error:
+            raise CheckpointReadError(
+                f"resuming from --model_dir: reading the values of {latest} failed ({first_line(error)}); its data "
+                f"files: {data_file_sizes(latest) or 'none'}. A data file cut short or corrupt reads so: remove "
+                f"that checkpoint (and name an earlier one in {os.path.join(self.model_dir, 'checkpoint')}) or "
+                "start in a new --model_dir") from None
         bad = non_finite_variables(self.checkpoint)
         if bad:
             raise NonFiniteCheckpointError(

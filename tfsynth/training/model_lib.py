@@ -435,7 +435,12 @@ class _Evaluation:
         """Restores checkpoint_prefix into the eval model, evaluates, writes summaries and JSON; returns metrics."""
         self._build()
         step_variable = tf.Variable(0, dtype=tf.int64)
-        tf.train.Checkpoint(step=step_variable, model=self.model).restore(checkpoint_prefix).expect_partial()
+        # The step is optional (a Zoo checkpoint has none); every model variable must be there with its shape.
+        checkpoints.restore_checked(
+            {"step": step_variable, "model": self.model}, checkpoint_prefix, "checkpoint to evaluate",
+            hint="\nThe eval model is built from --pipeline_config_path: check its architecture and num_classes "
+                 "against the pipeline.config the checkpoint was trained with (the one in its model_dir).",
+            check={"model": self.model})
         step = int(step_variable.numpy()) if step is None else step
         metrics, images = eval_loop.eager_eval_loop(
             self.model, self.eval_config, self.dataset, self.categories,
