@@ -269,3 +269,24 @@ def test_stateless_seed_makes_preprocess_a_function_of_the_seed():
         lambda seed: (seed, augment(seed)[1]), num_parallel_calls=4, deterministic=False)
     for seed, boxes_out in dataset:
         assert np.array_equal(boxes_out, first[int(seed[1])][1])
+
+
+@pytest.mark.parametrize("option, text, message", [
+    ("random_jpeg_quality", "min_jpeg_quality: 99 max_jpeg_quality: 95",
+     r"options\[2\]\.random_jpeg_quality: min_jpeg_quality 99 > max_jpeg_quality 95"),
+    ("random_adjust_contrast", "min_delta: 2 max_delta: 1", "min_delta 2 > max_delta 1"),
+    ("random_crop_image", "min_area: 0.9 max_area: 0.1", "min_area 0.9 > max_area 0.1"),
+    ("random_image_scale", "min_scale_ratio: 2 max_scale_ratio: 0.5", "min_scale_ratio 2 > max_scale_ratio 0.5"),
+    ("random_adjust_brightness", "max_delta: -0.5", r"max_delta -0.5 \(expected >= 0\)"),
+    ("random_horizontal_flip", "probability: 1.5", r"probability 1.5 \(expected a probability in \[0, 1\]\)"),
+])
+def test_empty_augmentation_ranges_are_refused_naming_the_field(option, text, message):
+    step = text_format.Parse(f"{option} {{ {text} }}", preprocessor_pb2.PreprocessingStep())
+    with pytest.raises(ValueError, match=message):
+        preprocessor_builder.build(step, "train_config.data_augmentation_options[2]")
+
+
+def test_an_unset_max_is_no_upper_bound():
+    step = text_format.Parse("random_pad_image { min_image_height: 300 min_image_width: 300 }",
+                             preprocessor_pb2.PreprocessingStep())
+    preprocessor_builder.build(step)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 import tensorflow as tf
+from google.protobuf import descriptor
 
 from tfsynth.core import preprocessor
 
@@ -66,15 +67,40 @@ def _transpose(operations: list[dict]) -> dict:
     return {name: tuple(op[name] for op in operations) for name in operations[0]}
 
 
-def build(preprocessor_step_config) -> tuple[Callable, dict]:
+def check_ranges(config, where: str) -> None:
+    """ValueError naming the field when an option's min_X exceeds its max_X (defaults included; a max left unset
+    at 0 means none), a probability or random_coef lies outside [0, 1], or a max_delta is negative. Checked when the
+    config is read: TensorFlow would otherwise fail inside the input pipeline with 'Need minval < maxval' and no
+    field named, or (for contrast, crop areas, scales) silently sample from an empty range."""
+    fields = {field.name: getattr(config, field.name) for field in config.DESCRIPTOR.fields
+              if not field.is_repeated and field.type in _NUMBER_TYPES}
+    for name, value in fields.items():
+        upper = "max_" + name[len("min_"):]
+        if name.startswith("min_") and upper in fields:
+            if (fields[upper] or config.HasField(upper)) and value > fields[upper]:
+                raise ValueError(f"{where}: {name} {value:g} > {upper} {fields[upper]:g} (expected {name} <= {upper})")
+        if name in ("probability", "random_coef") and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{where}: {name} {value:g} (expected a probability in [0, 1])")
+        if name == "max_delta" and value < 0:
+            raise ValueError(f"{where}: max_delta {value:g} (expected >= 0)")
+
+
+_NUMBER_TYPES = {descriptor.FieldDescriptor.TYPE_FLOAT, descriptor.FieldDescriptor.TYPE_DOUBLE,
+                 descriptor.FieldDescriptor.TYPE_INT32, descriptor.FieldDescriptor.TYPE_INT64,
+                 descriptor.FieldDescriptor.TYPE_UINT32}
+
+
+def build(preprocessor_step_config, where: str = "data_augmentation_options") -> tuple[Callable, dict]:
     """PreprocessingStep -> (op, kwargs) for tfsynth.core.preprocessor.preprocess.
 
-    Raises ValueError when no option is set and NotImplementedError for an option tfsynth lacks.
+    Raises ValueError when no option is set or a range is empty (check_ranges; `where` names the step in the
+    message) and NotImplementedError for an option tfsynth lacks.
     """
     step = preprocessor_step_config.WhichOneof("preprocessing_step")
     if step is None:
-        raise ValueError("data_augmentation_options: empty PreprocessingStep (no option set)")
+        raise ValueError(f"{where}: empty PreprocessingStep (no option set)")
     config = getattr(preprocessor_step_config, step)
+    check_ranges(config, f"{where}.{step}")
 
     if step in _SAME_FIELDS:
         return _SAME_FIELDS[step], _fields(config)

@@ -254,7 +254,8 @@ def train_input(train_config, train_input_config, model_config, model=None,
     Raises UnsupportedConfigError naming a field of train_config or the reader that tfsynth ignores and that
     would change what is trained."""
     pipeline_fields.check_train_config(train_config)
-    augmentation = [preprocessor_builder.build(step) for step in train_config.data_augmentation_options]
+    augmentation = [preprocessor_builder.build(step, f"train_config.data_augmentation_options[{index}]")
+                    for index, step in enumerate(train_config.data_augmentation_options)]
     return _input_fn_dataset(
         train_input_config, model_config, model, batch_size or train_config.batch_size, augmentation,
         retain_original_image=train_config.retain_original_images, use_bfloat16=train_config.use_bfloat16,
