@@ -153,13 +153,32 @@ def test_coco_malformed_json_is_named(tmp_path):
         list(get_reader("coco")(str(path)))
     path.write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [], "categories": '
                     '[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]}')
-    with pytest.raises(InputError, match=r"bad\.json: categories\[1\] \('b'\) repeats category id 1 of 'a'"):
+    with pytest.raises(InputError, match=r"bad\.json: malformed COCO JSON: categories\[1\] \('b'\) repeats category id 1 of 'a'"):
         list(get_reader("coco")(str(path)))
     path.write_text(path.read_text().replace('"name": "b"', '"name": "a"'))  # the same entry twice: harmless
     assert len(list(get_reader("coco")(str(path)))) == 1
     path.write_text('{"images": [{"id": 7, "file_name": "a.jpg", "width": "abc", "height": 30}], "annotations": [], '
                     '"categories": [{"id": 1, "name": "a"}]}')
-    with pytest.raises(InputError, match=r"bad\.json: images\[0\] \(id 7\): width 'abc', height 30; expected "):
+    with pytest.raises(InputError, match=r"bad\.json: malformed COCO JSON: images\[0\] \(id 7\): width 'abc', "
+                                         r"height 30; expected "):
+        list(get_reader("coco")(str(path)))
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"images": [null], "annotations": [], "categories": []}', r"images\[0\]: expected an object \(\{\.\.\.\}\), got null"),
+    ('{"images": [], "annotations": ["x"], "categories": []}', r'annotations\[0\]: expected an object .*got "x"'),
+    ('{"images": [{"id": 1, "file_name": 5}], "annotations": [], "categories": []}',
+     r"images\[0\]\.file_name: expected a file name \(a string\), got 5"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"id": 3, "image_id": 1, "category_id": 1, '
+     '"bbox": [[10], 10, 90, 110]}], "categories": [{"id": 1, "name": "a"}]}',
+     r"annotations\[0\] \(id 3\): bbox must be \[x, y, width, height\], four numbers"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotation": [], "categories": []}',
+     r"no 'annotations' list \(has \['annotation', 'categories', 'images'\]\)"),
+])
+def test_coco_entries_of_the_wrong_kind_are_named(tmp_path, text, message):
+    path = tmp_path / "set.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"set\.json: malformed COCO JSON: " + message):
         list(get_reader("coco")(str(path)))
 
 

@@ -106,9 +106,18 @@ def load_coco_dict(path: str) -> dict:
         raise ValueError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(f"{path}: expected a COCO JSON object with an 'images' list")
-    for key in ("annotations", "categories"):
-        if not isinstance(data.get(key, []), list):
+    if "annotations" not in data:
+        # An instances file without the key (a typo, or an image_info file) would make every image a negative.
+        raise ValueError(f"{path}: no 'annotations' list (has {sorted(data)}); expected COCO instances JSON, with "
+                         "\"annotations\": [] for a set of images without objects")
+    for key in ("images", "annotations", "categories"):
+        entries = data.get(key, [])
+        if not isinstance(entries, list):
             raise ValueError(f"{path}: field {key!r} must be a list")
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise ValueError(f"{path}: {key}[{index}]: expected an object ({{...}}), got "
+                                 f"{json.dumps(entry)[:60]}")
     return data
 
 
@@ -142,6 +151,12 @@ def read_coco_json(path: str, image_dir: Optional[str] = None, include_masks: bo
         missing = [key for key in ("id", "file_name") if key not in entry]
         if missing:
             raise ValueError(f"{path}: images[{index}] lacks {missing}")
+        if not isinstance(entry["file_name"], str) or not entry["file_name"]:
+            raise ValueError(f"{path}: images[{index}].file_name: expected a file name (a string), got "
+                             f"{json.dumps(entry['file_name'])[:60]}")
+        if not isinstance(entry["id"], (int, str)) or isinstance(entry["id"], bool):
+            raise ValueError(f"{path}: images[{index}].id: expected an integer or string, got "
+                             f"{json.dumps(entry['id'])[:60]}")
         if entry["id"] in images:
             raise ValueError(f"{path}: images[{index}] repeats image id {entry['id']}")
         if entry["id"] in refused:
@@ -177,8 +192,9 @@ def read_coco_json(path: str, image_dir: Optional[str] = None, include_masks: bo
         if annotation.get("iscrowd", 0):
             continue
         bbox = annotation.get("bbox")
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            raise ValueError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}")
+        if (not isinstance(bbox, list) or len(bbox) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise ValueError(f"{where}: bbox must be [x, y, width, height], four numbers, got {bbox!r}")
         x, y, w, h = (float(v) for v in bbox)
         mask = None
         if include_masks and annotation.get("segmentation"):

@@ -29,5 +29,8 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, image_dir: Optio
         raise  # an entry's own error (from on_error), already naming the file and entry
     except (ValueError, KeyError, TypeError) as error:
         # The file as a whole is malformed: no image of it can be trusted, so there is nothing to skip to.
-        raise InputError(input_path, f"malformed COCO JSON: {error}") from None
+        text = str(error)
+        if text.startswith(f"{input_path}:"):  # coco_json's messages name the file themselves
+            text = text[len(input_path) + 1:].strip()
+        raise InputError(input_path, f"malformed COCO JSON: {text}") from None
     yield from images
