@@ -108,6 +108,24 @@ label_map: {REPO_ROOT}/configs/fridge_us_label_map.pbtxt
     return path
 
 
+@pytest.mark.parametrize("field, message", [
+    ("early_stopping: {patience: three}", r"field 'early_stopping\.patience': expected an integer >= 0, got 'three'"),
+    ("early_stopping: {every_n_steps: 0}", r"field 'early_stopping\.every_n_steps': expected an integer >= 1, got 0"),
+    ("early_stopping: {metric: 5}", r"field 'early_stopping\.metric': expected a metric name"),
+    ("freeze_variables: ['block_([']", r"field 'freeze_variables': 'block_\(\[' is not a regular expression"),
+    ("update_trainable_variables: BoxPredictor", r"field 'update_trainable_variables': expected a list of regular"),
+])
+def test_study_training_fields_are_checked_before_anything_runs(tmp_path, field, message):
+    """Values the trainer would refuse only after rendering (or as a flag error naming no study) stop the load."""
+    path = _write_small_study(tmp_path / "bad.yaml", "bad", f"""
+rows:
+  - name: a
+    {field}
+""")
+    with pytest.raises(StudyError, match=r"bad.yaml: rows\[0\] \('a'\): " + message):
+        load_study(str(path))
+
+
 def test_study_errors_name_the_file_row_and_field(tmp_path):
     path = _write_small_study(tmp_path / "bad.yaml", "bad", """
 rows:

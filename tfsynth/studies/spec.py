@@ -351,6 +351,9 @@ def load_study(path: str) -> Study:
             if not isinstance(row.early_stopping, dict) or set(row.early_stopping) - _EARLY_STOPPING_KEYS:
                 raise StudyError(f"{where} ({row.name!r}): field 'early_stopping': expected a mapping with some of "
                                  f"{sorted(_EARLY_STOPPING_KEYS)}, got {row.early_stopping!r}")
+            _check_early_stopping(row.early_stopping, f"{where} ({row.name!r}): field 'early_stopping")
+        for field in ("freeze_variables", "update_trainable_variables"):
+            _check_patterns(getattr(row, field), f"{where} ({row.name!r}): field {field!r}")
         if row.fine_tune_checkpoint_type is not None and row.fine_tune_checkpoint_type not in \
                 FINE_TUNE_CHECKPOINT_TYPES:
             raise StudyError(f"{where} ({row.name!r}): field 'fine_tune_checkpoint_type': expected one of "
@@ -432,6 +435,30 @@ def load_study(path: str) -> Study:
 STUDY_COUNTS = {"num_images": 1, "validation_images": 0, "num_train_steps": 1, "width": 16, "height": 16,
                 "seed": 0, "num_workers": 1, "repeats": 1}
 _ROW_COUNTS = {"num_images": 1, "num_train_steps": 1, "looks_per_class": 1, "distractor_kinds": 0}
+
+
+def _check_early_stopping(settings: dict, where: str) -> None:
+    """Each early_stopping value as the trainer's flags will read it, so a bad one stops the study before
+    rendering (where: "... field 'early_stopping", completed with the key)."""
+    check_count(settings.get("patience"), 0, f"{where}.patience'")  # 0: keep the best, never stop
+    check_count(settings.get("every_n_steps"), 1, f"{where}.every_n_steps'")
+    metric = settings.get("metric")
+    if metric is not None and (not isinstance(metric, str) or not metric.strip()):
+        raise StudyError(f"{where}.metric': expected a metric name such as 'PascalBoxes_Precision/mAP@0.5IOU', "
+                         f"got {metric!r}")
+
+
+def _check_patterns(patterns: Any, where: str) -> None:
+    """A list of regular expressions (freeze_variables, update_trainable_variables), each compiled now."""
+    if patterns is None:
+        return
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise StudyError(f"{where}: expected a list of regular expressions (strings), got {patterns!r}")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise StudyError(f"{where}: {pattern!r} is not a regular expression ({error})") from None
 
 
 def check_count(value: Any, minimum: int, where: str) -> None:
