@@ -187,3 +187,28 @@ def test_nothing_to_write_is_an_error(tmp_path):
     os.makedirs(tmp_path / "empty")
     with pytest.raises(convert_module.ConversionError, match="no images to write"):
         convert_module.convert("cntk", str(tmp_path / "empty"), str(tmp_path / "out"))
+
+
+def test_files_another_run_left_are_not_replaced_or_deleted(tmp_path):
+    """Shards of another name's or command's run, or a label map of other classes, stop the conversion before
+    anything is written; a rerun of the same conversion replaces its own outputs."""
+    source = _cntk_fixture(tmp_path / "src", {"a": [("milk", 1, 1, 10, 10)]})
+    out = tmp_path / "out"
+    os.makedirs(out)
+    (out / "data-00000-of-00002.tfrecord").write_bytes(b"someone else's records")
+    with pytest.raises(ValueError, match=r"--output_dir .* holds 1 file\(s\) no earlier run of this command wrote "
+                                         r"there \(data-00000-of-00002\.tfrecord\)"):
+        convert_module.convert("cntk", source, str(out))
+    assert (out / "data-00000-of-00002.tfrecord").read_bytes() == b"someone else's records"
+    os.remove(out / "data-00000-of-00002.tfrecord")
+    label_map_util.write_label_map(str(out / "label_map.pbtxt"), {"cheese": 1, "milk": 2})
+    with pytest.raises(ValueError, match=r"\(label_map\.pbtxt\)"):
+        convert_module.convert("cntk", source, str(out))
+    assert label_map_util.get_label_map_dict(str(out / "label_map.pbtxt")) == {"cheese": 1, "milk": 2}
+    os.remove(out / "label_map.pbtxt")
+    convert_module.convert("cntk", source, str(out), num_shards=2)
+    summary = convert_module.convert("cntk", source, str(out), num_shards=1)  # its own earlier run: replaced
+    assert len(summary.removed_stale_shards) == 2
+    # What the rerun was allowed to replace is foreign to any other run.
+    with pytest.raises(ValueError, match=r"\(data-00000-of-00001\.tfrecord, label_map\.pbtxt\)"):
+        tfrecord.refuse_foreign_outputs(str(out), ["data"], [], "--output_dir", label_map_text="other")

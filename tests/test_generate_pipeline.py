@@ -8,8 +8,10 @@ import glob
 import json
 import os
 
+import pytest
+
 from tfsynth.generate import catalog as catalog_lib
-from tfsynth.generate.pipeline import GenerateConfig, chunk_tasks, run
+from tfsynth.generate.pipeline import GenerateConfig, chunk_tasks, prepare, run
 
 
 def _config(out, **kw):
@@ -93,3 +95,19 @@ def test_chunks_are_data_removed_after_success_and_damage_is_named(tmp_path):
     run(removed, progress=False)
     assert not os.path.exists(os.path.join(removed.output_dir, ".chunks"))
     assert glob.glob(os.path.join(removed.output_dir, "train-*.tfrecord"))
+
+
+def test_a_folder_with_another_commands_records_or_label_map_is_refused_before_rendering(tmp_path):
+    """Shards or a label map that no generate run recorded in the folder's manifest.json (convert's, say) are
+    neither replaced nor deleted: prepare() refuses the folder before anything renders."""
+    out = tmp_path / "out"
+    os.makedirs(out)
+    (out / "train-00000-of-00003.tfrecord").write_bytes(b"converted photos")
+    with pytest.raises(ValueError, match=r"holds 1 file\(s\) no earlier run of this command wrote there "
+                                         r"\(train-00000-of-00003\.tfrecord\)"):
+        prepare(_config(out))
+    os.remove(out / "train-00000-of-00003.tfrecord")
+    (out / "label_map.pbtxt").write_text('item { name: "photo_class" id: 1 }\n')
+    with pytest.raises(ValueError, match=r"\(label_map\.pbtxt\)"):
+        prepare(_config(out))
+    assert (out / "label_map.pbtxt").read_text() == 'item { name: "photo_class" id: 1 }\n'

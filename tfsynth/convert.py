@@ -243,7 +243,12 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
                         ", ".join([f"{class_name}={class_id}" for class_name, class_id in name_to_id.items()][:8])
                         + (", ..." if len(name_to_id) > 8 else ""))
 
-    # Pass 2: write records, then the label map and the COCO JSON.
+    # Pass 2: write records, then the label map and the COCO JSON; first, nothing another run left may be lost.
+    label_map_text = (label_map_util.label_map_to_text(label_map_util.load_labelmap(label_map_path)) if label_map_path
+                      else label_map_util.label_map_to_text(label_map_util.build_label_map(name_to_id)))
+    earlier_run = os.path.isfile(os.path.join(output_dir, f"{name}_coco.json"))  # this name was converted here
+    ours = tfrecord.shard_paths_named(output_dir, name) + ["label_map.pbtxt"] if earlier_run else []
+    tfrecord.refuse_foreign_outputs(output_dir, [name], ours, "--output_dir", label_map_text=label_map_text)
     os.makedirs(output_dir, exist_ok=True)
     with tfrecord.ShardedTFRecordWriter(output_dir, name, num_shards) as writer:
         for image_id, image in enumerate(images, 1):
@@ -257,12 +262,9 @@ def convert(input_format: str, input_path: str, output_dir: str, num_shards: int
     summary.shard_paths = writer.paths
     summary.removed_stale_shards = tfrecord.remove_stale_shards(output_dir, name, writer.paths)
     summary.label_map_path = os.path.join(output_dir, "label_map.pbtxt")
-    if label_map_path:
-        # The user's label map, as given (re-serialized), so training and evaluation use the same ids.
-        write_atomically(summary.label_map_path,
-                         label_map_util.label_map_to_text(label_map_util.load_labelmap(label_map_path)))
-    else:
-        label_map_util.write_label_map(summary.label_map_path, name_to_id)
+    # The user's label map as given (re-serialized), so training and evaluation use the same ids; else the ids
+    # assigned above.
+    write_atomically(summary.label_map_path, label_map_text)
     summary.coco_json_path = os.path.join(output_dir, f"{name}_coco.json")
     coco_json.write_coco_json(summary.coco_json_path, images, categories)
     summary.num_images = len(images)

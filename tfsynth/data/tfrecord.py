@@ -17,7 +17,7 @@ import io
 import logging
 import os
 import uuid
-from typing import Iterable, Iterator, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -188,6 +188,34 @@ def shard_filename(name: str, index: int, num_shards: int) -> str:
     return f"{name}-{index:05d}-of-{num_shards:05d}.tfrecord"
 
 
+def shard_paths_named(output_dir: str, name: str) -> list[str]:
+    """The NAME-?????-of-?????.tfrecord files of output_dir, sorted."""
+    pattern = os.path.join(glob.escape(output_dir), f"{glob.escape(name)}-[0-9][0-9][0-9][0-9][0-9]-of-"
+                                                    "[0-9][0-9][0-9][0-9][0-9].tfrecord")
+    return sorted(glob.glob(pattern))
+
+
+def refuse_foreign_outputs(output_dir: str, names: Iterable[str], known: Iterable[str], what: str,
+                           label_map_text: Optional[str] = None) -> None:
+    """ValueError, before anything is written, when output_dir holds shards of `names` that `known` (the paths an
+    earlier run of the same command recorded there) does not list, or (label_map_text given) a label_map.pbtxt
+    of other content that `known` does not list: this run would replace or delete them, and nothing already
+    written may be lost. `what` names the folder's flag."""
+    # By file name: the folder may have moved since the earlier run recorded its paths.
+    known_names = {os.path.basename(path) for path in known}
+    foreign = [path for name in names for path in shard_paths_named(output_dir, name)
+               if os.path.basename(path) not in known_names]
+    label_map = os.path.join(output_dir, "label_map.pbtxt")
+    if (label_map_text is not None and os.path.isfile(label_map) and "label_map.pbtxt" not in known_names
+            and open(label_map, encoding="utf-8", errors="replace").read() != label_map_text):
+        foreign.append(label_map)
+    if foreign:
+        shown = ", ".join(os.path.basename(path) for path in foreign[:6]) + (" ..." if len(foreign) > 6 else "")
+        raise ValueError(f"{what} {output_dir} holds {len(foreign)} file(s) no earlier run of this command wrote "
+                         f"there ({shown}); this run would replace or delete them. Choose an empty folder, or move "
+                         "them away first")
+
+
 def remove_stale_shards(output_dir: str, name: str, current: list[str]) -> list[str]:
     """Deletes the NAME-?????-of-?????.tfrecord files of `output_dir` that are not in `current` (shards of an earlier
     run with another shard count, or of a split this run does not write), which a '*.tfrecord' or 'NAME-*' glob
@@ -195,10 +223,8 @@ def remove_stale_shards(output_dir: str, name: str, current: list[str]) -> list[
 
     Call it after the new shards are in place, so that a run stopped earlier leaves the old data whole.
     """
-    pattern = os.path.join(glob.escape(output_dir), f"{glob.escape(name)}-[0-9][0-9][0-9][0-9][0-9]-of-"
-                                                    "[0-9][0-9][0-9][0-9][0-9].tfrecord")
     keep = {os.path.abspath(path) for path in current}
-    stale = [path for path in sorted(glob.glob(pattern)) if os.path.abspath(path) not in keep]
+    stale = [path for path in shard_paths_named(output_dir, name) if os.path.abspath(path) not in keep]
     for path in stale:
         os.remove(path)
         logging.warning("removed %s: a shard of an earlier run that this run does not overwrite", path)

@@ -466,8 +466,33 @@ def prepare(config: GenerateConfig) -> tuple[Catalog, dict[str, int]]:
     name_to_id = _label_map_dict(config, catalog)
     from tfsynth.generate.render_gl import get_preset
     get_preset(config.preset)
+    _refuse_foreign_outputs(config, name_to_id)
     os.makedirs(config.output_dir, exist_ok=True)
     return catalog, name_to_id
+
+
+def _refuse_foreign_outputs(config: GenerateConfig, name_to_id: dict[str, int]) -> None:
+    """Refuses an output folder holding shards or a label map that no generate run recorded in its manifest.json
+    (another command's, e.g. convert's): this run would replace or delete them. An interrupted generate run (its
+    .chunks folder is there) owns whatever it left."""
+    from tfsynth.data.tfrecord import refuse_foreign_outputs
+    from tfsynth.utils.label_map_util import build_label_map, label_map_to_text
+    if os.path.isdir(os.path.join(config.output_dir, ".chunks")):
+        return
+    known: list[str] = []
+    manifest_path = os.path.join(config.output_dir, "manifest.json")
+    if os.path.isfile(manifest_path):
+        try:
+            with open(manifest_path, encoding="utf-8") as handle:
+                manifest = json.load(handle)
+            outputs = manifest.get("outputs", {}) if isinstance(manifest, dict) else {}
+            known = [path for split in outputs.values() if isinstance(split, dict)
+                     for path in split.get("shards", []) if isinstance(path, str)]
+            known.append(os.path.join(config.output_dir, "label_map.pbtxt"))
+        except (OSError, ValueError):
+            known = []  # unreadable: nothing there is known to be ours
+    refuse_foreign_outputs(config.output_dir, [name for name, _ in SPLITS], known, "--output_dir",
+                           label_map_text=label_map_to_text(build_label_map(name_to_id)))
 
 
 def finish(config: GenerateConfig, catalog: Catalog, name_to_id: dict[str, int], summary: dict, run_info: dict,
