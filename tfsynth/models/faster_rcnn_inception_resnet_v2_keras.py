@@ -21,6 +21,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfsynth.core.freezable_batch_norm import FreezableBatchNormalization
+from tfsynth.models.faster_rcnn_split_backbone import SplitBackboneFeatureExtractor
 
 # Residual repeats per block type and the scale of each residual branch (the application's values).
 BLOCK35_REPEATS, BLOCK35_SCALE = 10, 0.17
@@ -185,8 +186,9 @@ class InceptionResnetV2Backbone:
         return _apply_chain([self.mixed_7a] + self.block8 + [self.conv_7b], x)
 
 
-class FasterRCNNInceptionResnetV2KerasFeatureExtractor:
-    """preprocess ([-1, 1] scaling) and the two Keras models of Faster R-CNN (OD API layers and checkpoints)."""
+class FasterRCNNInceptionResnetV2KerasFeatureExtractor(SplitBackboneFeatureExtractor):
+    """preprocess ([-1, 1] scaling) and the two Keras models of Faster R-CNN (OD API layers and checkpoints):
+    image -> block17_20_ac [B, H/16, W/16, 1088]; crops -> conv_7b_ac [K, h/2, w/2, 1536]."""
 
     def __init__(self, is_training: bool, first_stage_features_stride: int = 16, batch_norm_trainable: bool = False,
                  weight_decay: float = 0.0):
@@ -196,37 +198,11 @@ class FasterRCNNInceptionResnetV2KerasFeatureExtractor:
             # concatenate as soon as the second stage runs.
             raise ValueError(f"feature_extractor.first_stage_features_stride = {first_stage_features_stride}: "
                              "faster_rcnn_inception_resnet_v2_keras supports only 16")
-        self._is_training = is_training
-        self._train_batch_norm = batch_norm_trainable and is_training
-        self._weight_decay = weight_decay
-        self._backbone: Optional[InceptionResnetV2Backbone] = None
+        super().__init__(is_training, batch_norm_trainable, weight_decay)
 
-    @property
-    def is_keras_model(self) -> bool:
-        return True
-
-    def _ensure_backbone(self) -> InceptionResnetV2Backbone:
-        if self._backbone is None:
-            self._backbone = InceptionResnetV2Backbone(batchnorm_training=self._train_batch_norm,
-                                                       weight_decay=self._weight_decay)
-        return self._backbone
-
-    @property
-    def classification_backbone(self) -> keras.Model:
-        """The full network (image -> conv_7b_ac), the object a 'classification' fine-tune checkpoint restores."""
-        return self._ensure_backbone().model
+    def _make_backbone(self) -> InceptionResnetV2Backbone:
+        return InceptionResnetV2Backbone(batchnorm_training=self._train_batch_norm, weight_decay=self._weight_decay)
 
     def preprocess(self, resized_inputs: tf.Tensor) -> tf.Tensor:
         """Pixels 0..255 -> [-1, 1]."""
         return (2.0 / 255.0) * resized_inputs - 1.0
-
-    def get_proposal_feature_extractor_model(self, name: Optional[str] = None) -> keras.Model:
-        """image [B, H, W, 3] -> block17_20_ac [B, H/16, W/16, 1088]."""
-        backbone = self._ensure_backbone()
-        return keras.Model(inputs=backbone.image_input, outputs=backbone.proposal_features, name=name)
-
-    def get_box_classifier_feature_extractor_model(self, name: Optional[str] = None) -> keras.Model:
-        """cropped block17 features [K, h, w, 1088] -> conv_7b_ac [K, h/2, w/2, 1536] (the same layers)."""
-        backbone = self._ensure_backbone()
-        crops = keras.layers.Input(shape=(None, None, backbone.proposal_features.shape[-1]))
-        return keras.Model(inputs=crops, outputs=backbone.apply_second_half(crops), name=name)

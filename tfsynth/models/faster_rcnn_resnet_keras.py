@@ -17,6 +17,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfsynth.core.freezable_batch_norm import FreezableBatchNormalization
+from tfsynth.models.faster_rcnn_split_backbone import SplitBackboneFeatureExtractor
 from tfsynth.models.layer_factory import fresh_initializer
 
 # ResNet depth -> blocks per stage conv2..conv5 (the Keras applications' stack1 counts).
@@ -121,58 +122,43 @@ class ResnetV1Backbone:
                 x = block(x)
         return x
 
+    @property
+    def proposal_features(self):
+        """The conv4 output tensor of the full model (where the first half ends)."""
+        return self.conv4_output
+
+    def apply_second_half(self, x):
+        """conv4 features -> conv5 output (SplitBackboneFeatureExtractor's name for apply_conv5)."""
+        return self.apply_conv5(x)
+
     def apply_conv5(self, x):
         for block in self.stages[3]:
             x = block(x)
         return x
 
 
-class FasterRCNNResnetKerasFeatureExtractor:
-    """preprocess (mean subtraction) and the two Keras models of Faster R-CNN (OD API names and checkpoints)."""
+class FasterRCNNResnetKerasFeatureExtractor(SplitBackboneFeatureExtractor):
+    """preprocess (mean subtraction) and the two Keras models of Faster R-CNN (OD API names and checkpoints):
+    image -> conv4 output [B, H/16, W/16, 1024]; crops -> conv5 output [K, h/2, w/2, 2048]."""
 
     def __init__(self, is_training: bool, resnet_depth: int, first_stage_features_stride: int = 16,
                  batch_norm_trainable: bool = False, weight_decay: float = 0.0):
         if first_stage_features_stride != 16:
             raise ValueError(f"feature_extractor.first_stage_features_stride = {first_stage_features_stride}: the "
                              "ResNet Faster R-CNN extractors support only 16")
-        self._is_training = is_training
+        super().__init__(is_training, batch_norm_trainable, weight_decay)
         self._first_stage_features_stride = first_stage_features_stride
-        self._train_batch_norm = batch_norm_trainable and is_training
-        self._weight_decay = weight_decay
         self._resnet_depth = resnet_depth
-        self._backbone: Optional[ResnetV1Backbone] = None
 
-    @property
-    def is_keras_model(self) -> bool:
-        return True
-
-    def _ensure_backbone(self) -> ResnetV1Backbone:
-        if self._backbone is None:
-            self._backbone = ResnetV1Backbone(self._resnet_depth, batchnorm_training=self._train_batch_norm,
-                                              weight_decay=self._weight_decay)
-        return self._backbone
-
-    @property
-    def classification_backbone(self) -> keras.Model:
-        """The full ResNet (image -> conv5), the object a 'classification' fine-tune checkpoint restores into."""
-        return self._ensure_backbone().model
+    def _make_backbone(self) -> ResnetV1Backbone:
+        return ResnetV1Backbone(self._resnet_depth, batchnorm_training=self._train_batch_norm,
+                                weight_decay=self._weight_decay)
 
     def preprocess(self, resized_inputs: tf.Tensor) -> tf.Tensor:
         """VGG-style per-channel mean subtraction (inputs 0..255, RGB); inputs without 3 channels are unchanged."""
         if resized_inputs.shape[3] == 3:
             return resized_inputs - [[list(CHANNEL_MEANS)]]
         return resized_inputs
-
-    def get_proposal_feature_extractor_model(self, name: Optional[str] = None) -> keras.Model:
-        """image [B, H, W, 3] -> conv4 output [B, H/16, W/16, 1024]."""
-        backbone = self._ensure_backbone()
-        return keras.Model(inputs=backbone.image_input, outputs=backbone.conv4_output, name=name)
-
-    def get_box_classifier_feature_extractor_model(self, name: Optional[str] = None) -> keras.Model:
-        """cropped conv4 features [K, h, w, 1024] -> conv5 output [K, h/2, w/2, 2048] (the same conv5 layers)."""
-        backbone = self._ensure_backbone()
-        crops = keras.layers.Input(shape=(None, None, backbone.conv4_output.shape[-1]))
-        return keras.Model(inputs=crops, outputs=backbone.apply_conv5(crops), name=name)
 
 
 def faster_rcnn_resnet50_keras(**kwargs) -> FasterRCNNResnetKerasFeatureExtractor:
