@@ -144,3 +144,19 @@ def test_moving_average_swap():
 def test_bad_configs_name_the_field(text, message):
     with pytest.raises(ValueError, match=message):
         optimizer_builder.build(_optimizer(text))
+
+
+@pytest.mark.parametrize("schedule, message", [
+    ("cosine_decay_learning_rate { learning_rate_base: -0.004 total_steps: 100 }",
+     r"momentum_optimizer\.learning_rate\.cosine_decay_learning_rate\.learning_rate_base: -0\.004 \(expected >= 0\)"),
+    ("cosine_decay_learning_rate { learning_rate_base: 0.004 total_steps: 100 warmup_steps: 200 }",
+     r"warmup_steps 200 > total_steps 100"),
+    ("cosine_decay_learning_rate { learning_rate_base: 0.004 total_steps: 0 }", r"total_steps: 0 \(expected a positive"),
+    ("exponential_decay_learning_rate { initial_learning_rate: 0.1 decay_steps: 0 }", r"decay_steps: 0"),
+    ("manual_step_learning_rate { initial_learning_rate: 0.1 schedule { step: 10 learning_rate: -1 } }",
+     r"manual_step_learning_rate\.schedule\[0\]: step 10, learning_rate -1"),
+])
+def test_meaningless_schedules_are_refused_naming_the_field(schedule, message):
+    config = text_format.Parse(f"momentum_optimizer {{ learning_rate {{ {schedule} }} }}", optimizer_pb2.Optimizer())
+    with pytest.raises(ValueError, match=r"train_config\.optimizer\..*" + message):
+        optimizer_builder.build(config)

@@ -29,12 +29,37 @@ def _field(message, name: str, default):
     return default
 
 
-def build_learning_rate(learning_rate_config) -> tf_keras.optimizers.schedules.LearningRateSchedule:
+def _check_schedule_values(config, where: str) -> None:
+    """ValueError naming the field for a negative rate or step count, a decay or cosine schedule of no steps,
+    or a warmup longer than the schedule: training would run with a meaningless (or sign-flipped) rate."""
+    for field in config.DESCRIPTOR.fields:
+        if field.is_repeated or field.type == field.TYPE_MESSAGE:
+            continue
+        value = getattr(config, field.name)
+        if ("learning_rate" in field.name or field.name.endswith("_steps")) and value < 0:
+            raise ValueError(f"{where}.{field.name}: {value:g} (expected >= 0)")
+    for name in ("decay_steps", "total_steps"):
+        if name in config.DESCRIPTOR.fields_by_name and getattr(config, name) <= 0:
+            raise ValueError(f"{where}.{name}: {getattr(config, name)} (expected a positive number of steps)")
+    if "total_steps" in config.DESCRIPTOR.fields_by_name and config.warmup_steps > config.total_steps:
+        raise ValueError(f"{where}: warmup_steps {config.warmup_steps} > total_steps {config.total_steps} "
+                         "(expected warmup_steps <= total_steps)")
+
+
+def build_learning_rate(learning_rate_config, where: str = "optimizer.learning_rate"
+                        ) -> tf_keras.optimizers.schedules.LearningRateSchedule:
     """LearningRate proto -> a LearningRateSchedule (step -> rate) with the OD API's formulas.
 
-    Raises ValueError naming the field when the oneof is unset or a schedule is malformed.
+    Raises ValueError naming the field (under `where`) when the oneof is unset or a schedule is malformed.
     """
     kind = learning_rate_config.WhichOneof("learning_rate")
+    if kind is not None:
+        schedule_config = getattr(learning_rate_config, kind)
+        _check_schedule_values(schedule_config, f"{where}.{kind}")
+        for index, entry in enumerate(getattr(schedule_config, "schedule", [])):
+            if entry.learning_rate < 0 or entry.step < 0:
+                raise ValueError(f"{where}.{kind}.schedule[{index}]: step {entry.step}, learning_rate "
+                                 f"{entry.learning_rate:g} (expected both >= 0)")
     if kind == "constant_learning_rate":
         return learning_schedules.ConstantSchedule(learning_rate_config.constant_learning_rate.learning_rate)
     if kind == "exponential_decay_learning_rate":
@@ -76,7 +101,7 @@ def build(optimizer_config, global_step: tf.Variable | None = None
         raise ValueError("train_config.optimizer: no optimizer set; expected one of momentum_optimizer, "
                          "rms_prop_optimizer, adam_optimizer")
     config = getattr(optimizer_config, kind)
-    schedule = build_learning_rate(config.learning_rate)
+    schedule = build_learning_rate(config.learning_rate, f"train_config.optimizer.{kind}.learning_rate")
     if global_step is not None:
         schedule = learning_schedules.AtGlobalStep(schedule, global_step)
 
