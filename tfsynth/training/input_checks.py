@@ -128,6 +128,14 @@ def check_input_reader(input_config: Any, model_config: Any, config_name: str, o
     except (OSError, ValueError) as error:
         raise InputCheckError(f"{config_name}.label_map_path: {error}") from None
     largest_id = max(rules.name_to_id.values()) if rules.name_to_id else num_classes  # no label map: nothing to say
+    if largest_id > num_classes:
+        # A record of such a class fails below, but only if one is there: say it of the config itself.
+        beyond = sorted((class_id, name) for name, class_id in rules.name_to_id.items() if class_id > num_classes)
+        raise InputCheckError(
+            f"{config_name}.label_map_path: {label_map_path} has ids up to {largest_id} "
+            f"({', '.join(f'{name!r}={class_id}' for class_id, name in beyond[:5])}) but the model's num_classes is "
+            f"{num_classes}; expected num_classes >= the label map's largest id (set num_classes to {largest_id}, or "
+            "use the label map the records were written with)")
     if num_classes > largest_id:
         # Allowed, as in the OD API (room for classes to come), but usually a num_classes left from another run:
         # the extra class outputs never see a positive and only add false detections' competition.
