@@ -80,3 +80,11 @@ def test_resuming_from_a_data_file_cut_short_is_named(tmp_path):
                                      required={"step": step, "model": model})
     with pytest.raises(CheckpointReadError, match="resuming from --model_dir: reading the values of .*40 bytes"):
         run.restore_latest()
+
+
+def test_a_checkpoint_file_naming_a_missing_checkpoint_lists_those_there(tmp_path):
+    _saved(tmp_path)
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "ckpt-7"\nall_model_checkpoint_paths: "ckpt-7"\n')
+    with pytest.raises(FileNotFoundError, match=r"checkpoint names .*ckpt-7, which is not there; the folder holds "
+                                                r"ckpt-5: pass one as a prefix"):
+        checkpoints.resolve_checkpoint_path(str(tmp_path), "--trained_checkpoint_dir")

@@ -61,6 +61,14 @@ def resolve_checkpoint_path(path: str, what: str = "checkpoint") -> str:
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
+            present = sorted(name[:-len(".index")] for name in tf.io.gfile.listdir(path) if name.endswith(".index"))
+            state = tf.train.get_checkpoint_state(path) if tf.io.gfile.exists(os.path.join(path, "checkpoint")) \
+                else None
+            if state is not None and present:
+                raise FileNotFoundError(
+                    f"{what}: {os.path.join(path, 'checkpoint')} names {state.model_checkpoint_path}, which is not "
+                    f"there; the folder holds {', '.join(present)}: pass one as a prefix ({path}/{present[-1]}) or "
+                    "name it in that file")
             raise FileNotFoundError(f"{what}: no checkpoint in folder {path} (expected a `checkpoint` file and "
                                     f"ckpt-N.index / ckpt-N.data-* files)")
         path = latest
