@@ -205,6 +205,9 @@ def _truncated_ply(tmp_path) -> str:
     (_truncated_ply, "unreadable"),
     (lambda tmp: _write(tmp / "flat.obj", "v 0 0 0\nv 1 0 0\nv 0 0 1\nf 1 2 3\n"), "zero extent along y"),
     (lambda tmp: str(tmp / "missing.obj"), "does not exist"),
+    (lambda tmp: _write(tmp / "dangling.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n"),
+     "unreadable mesh file; expected a triangle mesh as OBJ, GLB/glTF or PLY whose faces index existing vertices"),
+    (lambda tmp: str(tmp), "a folder; expected a mesh file"),
 ])
 def test_broken_mesh_files_raise_mesh_error_naming_the_file(tmp_path, make, reason):
     path = make(tmp_path)
@@ -370,3 +373,11 @@ def test_new_archetypes_render_and_are_labelled():
     # Left to right in the order they were placed.
     centres = [(boxes[n][0] + boxes[n][2]) / 2 for n in names]
     assert centres == sorted(centres)
+
+
+def test_catalog_says_a_folder_given_for_a_mesh_is_a_folder(tmp_path):
+    (tmp_path / "models").mkdir()
+    path = _write(tmp_path / "cat.yaml", "products:\n  - {name: melon, mesh: models, size_mm: {width: 150}}\n")
+    with pytest.raises(CatalogError, match=r"products\[0\] \('melon'\).*field 'mesh': .*models' is a folder; "
+                                           r"expected a file"):
+        catalog_lib.load_catalog(path)

@@ -279,7 +279,8 @@ def parse_product(entry: Any, where: str, base_dir: str, is_distractor: bool,
             return None
         full = value if os.path.isabs(value) else os.path.join(base_dir, value)
         if not os.path.isfile(full):
-            fail(f"{where}: field {field!r}: file {full!r} does not exist")
+            fail(f"{where}: field {field!r}: {full!r} is a folder; expected a file" if os.path.isdir(full)
+                 else f"{where}: field {field!r}: file {full!r} does not exist")
             return None
         return full
 

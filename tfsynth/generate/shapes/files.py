@@ -8,6 +8,9 @@ import numpy as np
 
 from tfsynth.generate.shapes.mesh import Mesh
 
+MESH_FORMATS = "a triangle mesh as OBJ, GLB/glTF or PLY"
+
+
 class MeshError(ValueError):
     """A mesh file cannot be used; the message names the file and what is wrong with it."""
 
@@ -20,12 +23,17 @@ def load_mesh_file(path: str, size_m: tuple[float, float, float] | None = None) 
     Scenes (GLB with several nodes) are flattened into one mesh with their node transforms.
     """
     import trimesh
+    if os.path.isdir(path):
+        raise MeshError(f"{path}: a folder; expected a mesh file ({MESH_FORMATS})")
     if not os.path.isfile(path):
         raise MeshError(f"{path}: mesh file does not exist")
     try:
         loaded = trimesh.load(path)
     except Exception as error:  # noqa: BLE001 - each trimesh loader raises what its parser raises
-        raise MeshError(f"{path}: unreadable mesh file ({type(error).__name__}: {error})") from None
+        # An IndexError from an OBJ face naming a vertex that is not there says nothing of the file: say what
+        # was expected, with the parser's words after it.
+        raise MeshError(f"{path}: unreadable mesh file; expected {MESH_FORMATS} whose faces index existing "
+                        f"vertices ({type(error).__name__}: {error})") from None
     if isinstance(loaded, trimesh.Scene):
         geometry = loaded.dump()
         triangles = [g for g in geometry if isinstance(g, trimesh.Trimesh) and len(g.faces)]
