@@ -280,3 +280,20 @@ rows:
     marks = {p: p.stat().st_mtime_ns for p in out.rglob(".done")}
     StudyRunner(load_study(str(study_path)), out).run()
     assert {p: p.stat().st_mtime_ns for p in out.rglob(".done")} == marks
+
+
+def test_study_overrides_are_applied_when_the_study_is_checked_naming_the_row(tmp_path):
+    from tfsynth.studies.checks import check_study
+    path = _write_small_study(tmp_path / "bad.yaml", "bad", """
+rows:
+  - name: a
+    overrides: {batch_size: big}
+""")
+    with pytest.raises(StudyError, match=r"bad.yaml: row 'a': field 'overrides': override 'batch_size': expected a "
+                                         r"number, got 'big'"):
+        check_study(load_study(str(path)))
+    path.write_text(path.read_text().replace("overrides: {batch_size: big}", "fine_tune: false")
+                    + "overrides: {model.ssd.num_clases: 3}\n")
+    with pytest.raises(StudyError, match=r"bad.yaml: field 'overrides': override 'model.ssd.num_clases': Ssd has no "
+                                         r"field named 'num_clases'"):
+        check_study(load_study(str(path)))

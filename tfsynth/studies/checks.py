@@ -17,7 +17,7 @@ from tfsynth.pretrained.class_head import (COCO_LABEL_MAP, classes_sharing_a_sta
 from tfsynth.studies.catalogs import count_entries
 from tfsynth.studies.spec import (RowSpec, Study, StudyError, needs_backbone, read_image_list, real_data_format,
                                   restore_of)
-from tfsynth.utils import config_io, label_map_util
+from tfsynth.utils import config_io, config_overrides, label_map_util
 
 
 def label_map_classes(path: str) -> dict[str, int]:
@@ -107,6 +107,19 @@ def _check_study(study: Study, rows: list[RowSpec]) -> list[str]:
             raise StudyError(f"{where}: {config_path}: model is {architecture or 'not set'}; expected ssd or "
                              "faster_rcnn (whose num_classes the study sets from its label map)")
 
+    # Overrides as the runner will apply them (study's, then the row's), so a wrong key or value names the study
+    # and the row now, not after rendering.
+    for row in trained:
+        config_path = row.pipeline_config or study.pipeline_config
+        for where, overrides in (("field 'overrides'", study.overrides),
+                                 (f"{row_where(row)}field 'overrides'", {**study.overrides, **(row.overrides or {})})):
+            if not overrides:
+                continue
+            try:
+                config_overrides.merge_external_params_with_configs(
+                    config_io.get_configs_from_pipeline_file(config_path), kwargs_dict=dict(overrides))
+            except (ValueError, TypeError, KeyError) as error:
+                raise StudyError(f"{where}: {error} (applied to {config_path})") from None
     _check_restores(study, trained, row_where)
 
     rendered: set[str] = set()
