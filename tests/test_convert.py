@@ -212,3 +212,10 @@ def test_files_another_run_left_are_not_replaced_or_deleted(tmp_path):
     # What the rerun was allowed to replace is foreign to any other run.
     with pytest.raises(ValueError, match=r"\(data-00000-of-00001\.tfrecord, label_map\.pbtxt\)"):
         tfrecord.refuse_foreign_outputs(str(out), ["data"], [], "--output_dir", label_map_text="other")
+
+
+def test_a_bad_box_names_the_annotation_file_to_correct(tmp_path):
+    source = _cntk_fixture(tmp_path / "src", {"a": [("milk", 1, 1, 50, 10)]})  # x2 50 > the image's 40
+    with pytest.raises(convert_module.ConversionError,
+                       match=r"a\.jpg: box .* outside the 40x30 image \(annotated in .*a\.bboxes\.tsv\)"):
+        convert_module.convert("cntk", source, str(tmp_path / "out"))

@@ -167,7 +167,8 @@ def _checked_image(image: ImageAnnotation, class_map: dict[str, Optional[str]],
                 obj, problem = clipped, None
                 summary.clipped_boxes += 1
         if problem:
-            problems.report("bad_box", f"{where}: {problem}")
+            annotated_in = f" (annotated in {image.annotation_path})" if image.annotation_path else ""
+            problems.report("bad_box", f"{where}: {problem}{annotated_in}")
             return None
         if not include_masks:
             obj.mask = None

@@ -53,6 +53,9 @@ class ImageAnnotation:
     encoded: Optional[bytes] = None
     image_format: str = "jpeg"
     source_id: Optional[str] = None
+    # The file the objects were read from, where it is not the image (a VOC XML, a CNTK .bboxes.tsv, a SOLO
+    # frame): errors about a box name it, since that is the file to correct.
+    annotation_path: Optional[str] = None
 
     def read_encoded(self) -> bytes:
         """The image file's bytes, from memory or from `path`."""

@@ -130,4 +130,5 @@ def read(input_path: str, on_error: ErrorHandler = raise_error, allow_outside_ro
         relative = os.path.relpath(image_path, input_path)
         yield ImageAnnotation(filename=relative.replace(os.sep, "/"), width=width, height=height,
                               objects=objects, path=image_path,
-                              image_format="png" if image_path.lower().endswith(".png") else "jpeg")
+                              image_format="png" if image_path.lower().endswith(".png") else "jpeg",
+                              annotation_path=boxes_path if has_boxes else None)

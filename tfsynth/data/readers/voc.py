@@ -72,7 +72,8 @@ def parse_voc_xml(xml_path: str, image_dir: Optional[str] = None) -> ImageAnnota
         image_dir = beside if os.path.isdir(beside) else os.path.dirname(os.path.abspath(xml_path))
     return ImageAnnotation(filename=filename, width=width, height=height, objects=objects,
                            path=os.path.join(image_dir, filename),
-                           image_format="png" if filename.lower().endswith(".png") else "jpeg")
+                           image_format="png" if filename.lower().endswith(".png") else "jpeg",
+                           annotation_path=xml_path)
 
 
 def _split_xml_paths(year_dir: str, split: str) -> list[str]:
