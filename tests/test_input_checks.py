@@ -249,3 +249,13 @@ def test_commands_stop_naming_the_file(tmp_path):
         stream.write(_good_bytes(tmp_path)[:-20])
     result = _command(["tfsynth.inspect", cut])
     assert result.returncode != 0 and f"{cut}: record 2 (byte" in result.stderr, result.stderr[-2000:]
+
+
+def test_a_mistyped_feature_extractor_stops_training_before_the_records_are_read(tmp_path):
+    pipeline = fixtures.write_pipeline(str(tmp_path))
+    bad = _shard(tmp_path, "bad", [BAD_RECORDS["xmax 3"][0]()])
+    override = (f'train_input_reader {{ tf_record_input_reader {{ input_path: "{bad}" }} }} '
+                'model { ssd { feature_extractor { type: "ssd_mobilenet_v9_keras" } } }')
+    with pytest.raises(NotImplementedError, match=r"model\.ssd\.feature_extractor\.type = 'ssd_mobilenet_v9_keras'"):
+        model_lib.train_loop(pipeline, str(tmp_path / "model"), config_override=override, train_steps=1)
+    assert not os.path.exists(tmp_path / "model")

@@ -63,7 +63,8 @@ _OTHER_TASKS = ("keypoint_estimation_task", "keypoint_label_map_path", "mask_est
                 "deepmac_mask_estimation")
 
 
-def _build_feature_extractor(config, where: str):
+def feature_extractor_entry(config, where: str) -> tuple:
+    """CENTER_NET_FEATURE_EXTRACTORS' entry for a feature_extractor message; an error naming the type otherwise."""
     if config.type in NOT_BUILT:
         raise UnsupportedConfigError(f"{where}.type = {config.type!r}: {NOT_BUILT[config.type]} are not "
                                      f"implemented in tfsynth (available: "
@@ -71,7 +72,11 @@ def _build_feature_extractor(config, where: str):
     if config.type not in CENTER_NET_FEATURE_EXTRACTORS:
         raise ValueError(f"{where}.type = {config.type!r}: not a CenterNet feature extractor (expected one of "
                          f"{', '.join(sorted(CENTER_NET_FEATURE_EXTRACTORS))})")
-    factory, extra_fields = CENTER_NET_FEATURE_EXTRACTORS[config.type]
+    return CENTER_NET_FEATURE_EXTRACTORS[config.type]
+
+
+def _build_feature_extractor(config, where: str):
+    factory, extra_fields = feature_extractor_entry(config, where)
     reject_unhonoured(config, {"type", "channel_means", "channel_stds", "bgr_ordering"} | extra_fields, where,
                       hints={"use_depthwise": "no CenterNet extractor built here reads it; the OD API ignores it",
                              "depth_multiplier": "only the MobileNetV2 extractors take it"})

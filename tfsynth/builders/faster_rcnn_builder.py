@@ -53,12 +53,17 @@ TF1_ALIASES = {"faster_rcnn_resnet50": "faster_rcnn_resnet50_keras",
                "faster_rcnn_inception_resnet_v2": "faster_rcnn_inception_resnet_v2_keras"}
 
 
-def _build_feature_extractor(config, is_training: bool, where: str):
+def feature_extractor_entry(config, where: str) -> Tuple[Callable, bool]:
+    """FASTER_RCNN_FEATURE_EXTRACTORS' entry for a feature_extractor message; NotImplementedError naming the type."""
     type_name = TF1_ALIASES.get(config.type, config.type)
     if type_name not in FASTER_RCNN_FEATURE_EXTRACTORS:
         raise NotImplementedError(f"{where}.type = {config.type!r}: Faster R-CNN feature extractor not implemented "
                                   f"in tfsynth (available: {', '.join(sorted(FASTER_RCNN_FEATURE_EXTRACTORS))})")
-    factory, is_fpn = FASTER_RCNN_FEATURE_EXTRACTORS[type_name]
+    return FASTER_RCNN_FEATURE_EXTRACTORS[type_name]
+
+
+def _build_feature_extractor(config, is_training: bool, where: str):
+    factory, is_fpn = feature_extractor_entry(config, where)
     honoured = {"type", "first_stage_features_stride", "batch_norm_trainable"}
     kwargs = dict(is_training=is_training, first_stage_features_stride=config.first_stage_features_stride,
                   batch_norm_trainable=config.batch_norm_trainable)

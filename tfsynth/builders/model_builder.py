@@ -76,12 +76,17 @@ TF1_ALIASES = {
 }
 
 
-def _build_feature_extractor(config, is_training: bool, freeze_batchnorm: bool, where: str):
+def feature_extractor_entry(config, where: str) -> tuple:
+    """SSD_FEATURE_EXTRACTORS' entry for a feature_extractor message; NotImplementedError naming the type."""
     type_name = TF1_ALIASES.get(config.type, config.type)
     if type_name not in SSD_FEATURE_EXTRACTORS:
         raise NotImplementedError(f"{where}.type = {config.type!r}: feature extractor not implemented in tfsynth "
                                   f"(available: {', '.join(sorted(SSD_FEATURE_EXTRACTORS))} and TF1 aliases)")
-    factory, pyramid = SSD_FEATURE_EXTRACTORS[type_name]
+    return SSD_FEATURE_EXTRACTORS[type_name]
+
+
+def _build_feature_extractor(config, is_training: bool, freeze_batchnorm: bool, where: str):
+    factory, pyramid = feature_extractor_entry(config, where)
     honoured = {"type", "depth_multiplier", "min_depth", "conv_hyperparams", "override_base_feature_extractor_hyperparams",
                 "pad_to_multiple", "use_explicit_padding", "use_depthwise", "num_layers"}
     if pyramid:
@@ -155,13 +160,33 @@ META_ARCH_BUILDERS: Dict[str, Callable] = {"ssd": _build_ssd, "faster_rcnn": fas
                                            "center_net": center_net_builder.build}
 
 
-def build(model_config, is_training: bool, add_summaries: bool = True):
-    """model_pb2.DetectionModel -> DetectionModel. NotImplementedError names meta-architectures not built."""
+def _meta_architecture(model_config) -> str:
     meta_architecture = model_config.WhichOneof("model")
     if meta_architecture is None:
         raise ValueError("model: no meta-architecture set (expected e.g. ssd { ... })")
     if meta_architecture not in META_ARCH_BUILDERS:
         raise NotImplementedError(f"model.{meta_architecture}: meta-architecture not implemented in tfsynth "
                                   f"(available: {', '.join(sorted(META_ARCH_BUILDERS))})")
+    return meta_architecture
+
+
+# meta-architecture -> its builder's feature_extractor_entry (the registry lookup that names an unknown type).
+_FEATURE_EXTRACTOR_ENTRIES: Dict[str, Callable] = {
+    "ssd": feature_extractor_entry, "faster_rcnn": faster_rcnn_builder.feature_extractor_entry,
+    "center_net": center_net_builder.feature_extractor_entry}
+
+
+def check_model_names(model_config) -> None:
+    """The meta-architecture and feature extractor type, checked by name alone (nothing is built), with the
+    errors build() gives: a typo there stops a run at once, not after its records are scanned."""
+    meta_architecture = _meta_architecture(model_config)
+    config = getattr(model_config, meta_architecture)
+    _FEATURE_EXTRACTOR_ENTRIES[meta_architecture](config.feature_extractor,
+                                                  f"model.{meta_architecture}.feature_extractor")
+
+
+def build(model_config, is_training: bool, add_summaries: bool = True):
+    """model_pb2.DetectionModel -> DetectionModel. NotImplementedError names meta-architectures not built."""
+    meta_architecture = _meta_architecture(model_config)
     return META_ARCH_BUILDERS[meta_architecture](getattr(model_config, meta_architecture), is_training,
                                                  add_summaries)

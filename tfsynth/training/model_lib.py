@@ -183,6 +183,7 @@ def _train(pipeline_config_path: str, model_dir: str, config_override: Optional[
     # A field tfsynth would ignore although it changes the result is refused before any record is read.
     input_checks.check_config_fields(configs, pipeline_config_path, train=True,
                                      evaluate=eval_every_n_steps > 0 and chief)
+    model_builder.check_model_names(configs["model"])  # a mistyped feature extractor, before records are scanned
     model_config, train_config = configs["model"], configs["train_config"]
     if train_steps is None and train_config.num_steps:
         train_steps = int(train_config.num_steps)
