@@ -207,4 +207,8 @@ def test_preview_renders_each_look_into_a_contact_sheet(tmp_path):
     result = _run("preview", path, "--output", str(subset), "--products", "cheese")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert _lines(result.stderr, "catalog: error:") and "'cheese'" in result.stderr
+    # The sheet is a PNG: another extension is refused, not filled with PNG bytes.
+    result = _run("preview", path, "--output", str(tmp_path / "sheet.jpg"), "--products", "eggs")
+    assert result.returncode == 1 and "--output" in result.stderr and "expected a .png file name" in result.stderr
+    assert not (tmp_path / "sheet.jpg").exists()
     assert len(VIEWS) >= views

@@ -147,3 +147,18 @@ def test_detect_output_names_keep_the_relative_path(tmp_path):
     with pytest.raises(ValueError, match="would both be drawn to"):
         detect.run_detection(str(tmp_path / "no_model"), str(tmp_path / "1.*"), out)
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("text", ["-1", "-5", "-2,4"])
+def test_a_negative_count_is_refused_not_read_as_a_range(text):
+    from tfsynth.generate.sampler import parse_range
+    with pytest.raises(ValueError, match=r"--distractors '-.*': expected N or MIN,MAX with 0 <= MIN <= MAX"):
+        parse_range(text, "distractors")
+    assert parse_range("2-4", "distractors") == (2, 4)
+
+
+def test_a_pipeline_config_with_a_byte_order_mark_reads(tmp_path):
+    from tfsynth.utils import config_io
+    path = tmp_path / "pipeline.config"
+    path.write_bytes(b"\xef\xbb\xbfmodel { ssd { num_classes: 3 } }\r\n")
+    assert config_io.get_configs_from_pipeline_file(str(path))["model"].ssd.num_classes == 3

@@ -59,6 +59,9 @@ def test_exporter_command_writes_zoo_layout(trained, exported):
     np.testing.assert_allclose(outputs["detection_scores"], reference["detection_scores"].numpy(), atol=1e-5)
     np.testing.assert_allclose(outputs["detection_boxes"], reference["detection_boxes"].numpy(), atol=1e-5)
     assert outputs["detection_classes"].min() >= 1
+    # Callable as the OD API's tutorials call it: detect_fn = tf.saved_model.load(...); detect_fn(input_tensor)
+    called = tf.saved_model.load(os.path.join(out, "saved_model"))(tf.constant(image[None]))
+    np.testing.assert_array_equal(called["detection_boxes"].numpy(), outputs["detection_boxes"])
 
 
 def test_input_types_agree(trained, exported):

@@ -111,3 +111,13 @@ def test_a_folder_with_another_commands_records_or_label_map_is_refused_before_r
     with pytest.raises(ValueError, match=r"\(label_map\.pbtxt\)"):
         prepare(_config(out))
     assert (out / "label_map.pbtxt").read_text() == 'item { name: "photo_class" id: 1 }\n'
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"seed": -1}, r"--seed -1: expected a non-negative integer"),
+    ({"products_per_image": (0, 0)}, r"--products_per_image 0,0: expected at least one labelled product"),
+])
+def test_flags_that_would_make_nothing_useful_are_refused(tmp_path, change, message):
+    from tfsynth.generate.pipeline import check_config
+    with pytest.raises(ValueError, match=message):
+        check_config(_config(tmp_path / "out", **change))

@@ -68,6 +68,8 @@ def _run_preview(args: argparse.Namespace) -> int:
     from tfsynth.generate.sampler import parse_cues
     from tfsynth.utils.preflight import check_output_file
     check_output_file(args.output, "--output")  # before the renders
+    if not args.output.lower().endswith(".png"):
+        raise ValueError(f"--output {args.output}: expected a .png file name (the contact sheet is written as PNG)")
     cues = parse_cues(args.cues)
     if args.catalog in ("", "default"):
         catalog = default_catalog()

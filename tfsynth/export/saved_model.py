@@ -124,6 +124,9 @@ def export_inference_graph(input_type: str, configs: dict, trained_checkpoint_di
     module = DetectionInferenceModule(model, input_type)
     serving = module.signature()
     concrete = while_restoring(serving.get_concrete_function, prefix)  # creates the variables, restores them
+    # As the OD API's modules: the loaded SavedModel is callable, `detect_fn(input_tensor)` as in its tutorials,
+    # besides its 'serving_default' signature.
+    module.__call__ = serving
     check_restored(model, status, prefix)
     staging = output_directory.rstrip("/") + ".partial"
     shutil.rmtree(staging, ignore_errors=True)

@@ -100,6 +100,10 @@ def check_config(config: GenerateConfig) -> None:
         (not 0.0 <= config.min_visibility <= 1.0, f"--min_visibility {config.min_visibility}: expected 0 to 1"),
         (config.low_visibility not in ("drop", "difficult"),
          f"--low_visibility {config.low_visibility!r}: expected 'drop' or 'difficult'"),
+        (config.seed < 0, f"--seed {config.seed}: expected a non-negative integer"),
+        (max(config.products_per_image) < 1,
+         f"--products_per_image {config.products_per_image[0]},{config.products_per_image[1]}: expected at least "
+         "one labelled product an image (MAX >= 1); the dataset would hold no labels"),
     ]
     for failed, message in problems:
         if failed:

@@ -59,8 +59,12 @@ def parse_cues(text: str) -> frozenset[str]:
 
 
 def parse_range(text: str, name: str) -> tuple[int, int]:
-    """'12' -> (12, 12); '8,30' or '8-30' -> (8, 30)."""
-    parts = str(text).replace("-", ",").split(",")
+    """'12' -> (12, 12); '8,30' or '8-30' -> (8, 30). A leading '-' is a negative number, refused (it once read
+    as a range separator, so '-1' became 1)."""
+    text = str(text).strip()
+    if text.startswith("-"):
+        raise ValueError(f"--{name} {text!r}: expected N or MIN,MAX with 0 <= MIN <= MAX")
+    parts = text.replace("-", ",").split(",")
     try:
         values = [int(p) for p in parts if p.strip()]
     except ValueError:

@@ -107,7 +107,8 @@ def _read_text(path: str) -> str:
             import tensorflow as tf
             with tf.io.gfile.GFile(path, "r") as handle:
                 return handle.read()
-        with open(path, "r", encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the text format.
+        with open(path, "r", encoding="utf-8-sig") as handle:
             return handle.read()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
