@@ -121,3 +121,32 @@ def test_flags_that_would_make_nothing_useful_are_refused(tmp_path, change, mess
     from tfsynth.generate.pipeline import check_config
     with pytest.raises(ValueError, match=message):
         check_config(_config(tmp_path / "out", **change))
+
+
+def test_ctrl_c_stops_generate_and_its_render_workers_at_once(tmp_path):
+    """Ctrl-C (SIGINT to the process group) while the workers render: generate exits within seconds, no worker
+    left; it once waited forever on a worker interrupted inside the pool's queue lock."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from tests.commands import _group_members
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tfsynth.generate", "--output_dir", str(out), "--num_images", "400", "--width", "96",
+         "--height", "72", "--preset", "fast", "--num_workers", "2", "--seed", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not glob.glob(str(out / ".chunks" / "*" / "*")) and time.monotonic() < deadline:
+            time.sleep(0.2)  # until the first chunk is written: the workers are rendering
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode != 0 and b"generate: interrupted" in stderr
+    time.sleep(1)
+    assert _group_members(process.pid) == []

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 from typing import Callable, Optional
@@ -116,6 +117,9 @@ _WORKER: dict = {}
 
 
 def init_render_worker(config: GenerateConfig) -> None:
+    # Ctrl-C reaches the whole process group; the main process alone handles it (it stops the workers): a
+    # KeyboardInterrupt raised inside a worker while it held the result queue's lock left the pool waiting forever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A Pool respawns workers whose initializer raises, forever: keep the error for the first task instead.
     try:
         _setup_worker(config)
@@ -414,10 +418,8 @@ def _render_pending(config: GenerateConfig, pending: list, advance: Callable[[in
             return
         workers = max(1, min(config.num_workers, len(remaining)))
         try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=init_render_worker,
-                                                        initargs=(config,)) as pool:
-                for future in concurrent.futures.as_completed([pool.submit(render_chunk, t) for t in remaining]):
-                    advance(future.result())
+            _render_in_pool(concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=init_render_worker, initargs=(config,)), remaining, advance)
             return
         except concurrent.futures.process.BrokenProcessPool as error:
             lost = [task[4] for task in remaining if not os.path.exists(task[4])]
@@ -428,6 +430,25 @@ def _render_pending(config: GenerateConfig, pending: list, advance: Callable[[in
                     f"the same command to render the rest") from None
             logging.warning("a render worker died (%s); %d chunks still to render, starting a new pool (%d of %d)",
                            error, len(lost), attempt + 1, restarts)
+
+
+def _render_in_pool(pool: concurrent.futures.ProcessPoolExecutor, tasks: list,
+                    advance: Callable[[int], object]) -> None:
+    """Renders tasks on pool, then shuts it down. On Ctrl-C the workers are stopped at once and the interrupt
+    goes on: the chunks they were rendering are lost (each is committed by rename, so none is half-written) and a
+    rerun renders them."""
+    try:
+        for future in concurrent.futures.as_completed([pool.submit(render_chunk, task) for task in tasks]):
+            advance(future.result())
+    except KeyboardInterrupt:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _load_chunk_all(tasks, split_name: str):
