@@ -1,5 +1,6 @@
 """exporter_main_v2 (Zoo layout, three input types), detect (JSON + images), TFLite matching the SavedModel."""
 import json
+import io
 import os
 
 import numpy as np
@@ -80,6 +81,14 @@ def test_input_types_agree(trained, exported):
     for input_type in ("encoded_image_string_tensor", "tf_example"):
         np.testing.assert_allclose(results[input_type]["detection_boxes"], results["image_tensor"]["detection_boxes"],
                                    atol=1e-5)
+    # detect feeds a string signature an encoded image, or wraps it in a tf.Example when that is what it takes.
+    from tfsynth.detect import Detector
+    png = folder / "scene1.png"
+    png.write_bytes(encoded)
+    for input_type in ("encoded_image_string_tensor", "tf_example"):
+        _, outputs = Detector(str(folder / input_type)).detect_file(str(png))
+        np.testing.assert_allclose(outputs["detection_boxes"], results["image_tensor"]["detection_boxes"][0],
+                                   atol=1e-5)
     with pytest.raises(ValueError, match="input_type"):
         saved_model_lib.DetectionInferenceModule(None, "jpeg")
 
@@ -152,3 +161,29 @@ def test_export_with_another_num_classes_is_refused_and_keeps_the_export(trained
         data.unlink()
     with pytest.raises(FileNotFoundError, match=r"--trained_checkpoint_dir: checkpoint .*ckpt-\d+ is incomplete"):
         saved_model_lib.build_and_restore(model_lib.load_configs(pipeline), str(partial))
+
+
+def test_detect_refuses_a_saved_model_that_is_not_a_detector(tmp_path):
+    from tfsynth.detect import Detector
+
+    class Classifier(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")])
+        def serve(self, input_tensor):
+            return {"logits": tf.reduce_mean(tf.cast(input_tensor, tf.float32), axis=[1, 2])}
+
+    module = Classifier()
+    tf.saved_model.save(module, str(tmp_path / "classifier"), signatures={"serving_default": module.serve})
+    with pytest.raises(ValueError, match=r"its serving signature takes \['input_tensor'\] and gives \['logits'\]; "
+                                         r"expected one image input and detection_boxes"):
+        Detector(str(tmp_path / "classifier"))
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_clipped():
+    from PIL import Image
+    from tfsynth.detect import rgb8
+    values = np.array([[0, 257 * 100], [257 * 200, 65535]], np.uint16)
+    encoded = io.BytesIO()
+    Image.fromarray(values).save(encoded, "PNG")  # a 16-bit grayscale PNG, as a camera or scanner writes it
+    image = rgb8(Image.open(io.BytesIO(encoded.getvalue())))
+    assert image.dtype == np.uint8 and image.shape == (2, 2, 3)
+    np.testing.assert_array_equal(image[..., 0], [[0, 100], [200, 255]])

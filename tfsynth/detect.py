@@ -80,10 +80,38 @@ class Detector:
         import tensorflow as tf
         self._tf = tf
         self._loaded = tf.saved_model.load(saved_model_dir)
+        if "serving_default" not in self._loaded.signatures:
+            raise ValueError(f"--saved_model {saved_model_dir}: no 'serving_default' signature (it has "
+                             f"{sorted(self._loaded.signatures) or 'none'}); expected a SavedModel written by "
+                             "exporter_main_v2")
         self._serve = self._loaded.signatures["serving_default"]
+        outputs = set(self._serve.structured_outputs)
+        missing = sorted({"detection_boxes", "detection_scores", "detection_classes"} - outputs)
         _, specs = self._serve.structured_input_signature
+        if missing or len(specs) != 1:
+            raise ValueError(f"--saved_model {saved_model_dir}: its serving signature takes {sorted(specs)} and "
+                             f"gives {sorted(outputs)}; expected one image input and detection_boxes, "
+                             "detection_scores and detection_classes (a SavedModel written by exporter_main_v2)")
         self._input_name, spec = next(iter(specs.items()))
         self._input_dtype = spec.dtype
+        self._as_example: Optional[bool] = None  # a string input: encoded image or tf.Example, learnt on first use
+
+    def _serve_encoded(self, encoded: bytes) -> dict:
+        """A string input is either an encoded image (encoded_image_string_tensor) or a serialized tf.Example
+        holding one (tf_example): the signature does not say which, so the first image tries the image first."""
+        tf = self._tf
+        if self._as_example is None:
+            try:
+                outputs = self._serve(**{self._input_name: tf.constant([encoded])})
+                self._as_example = False
+                return outputs
+            except (tf.errors.OpError, ValueError, UnicodeDecodeError):
+                self._as_example = True
+        if not self._as_example:
+            return self._serve(**{self._input_name: tf.constant([encoded])})
+        example = tf.train.Example(features=tf.train.Features(feature={
+            "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))}))
+        return self._serve(**{self._input_name: tf.constant([example.SerializeToString()])})
 
     def detect_file(self, path: str) -> tuple[np.ndarray, dict]:
         """Returns (the image as uint8 RGB, {output name: numpy array without the batch dimension})."""
@@ -91,17 +119,26 @@ class Detector:
         with open(path, "rb") as stream:
             encoded = stream.read()
         try:
-            image = np.asarray(Image.open(path).convert("RGB"))
+            image = rgb8(Image.open(path))
         except OSError as error:
             raise ValueError(f"{path}: not a readable image ({error})") from error
         if self._input_dtype == tf.string:
-            value = tf.constant([encoded])
-        elif self._input_dtype == tf.uint8:
-            value = tf.constant(image[None])
+            outputs = self._serve_encoded(encoded)
         else:
-            value = tf.constant(image[None].astype(np.float32))
-        outputs = self._serve(**{self._input_name: value})
+            value = image[None] if self._input_dtype == tf.uint8 else image[None].astype(np.float32)
+            outputs = self._serve(**{self._input_name: tf.constant(value)})
         return image, {name: tensor.numpy()[0] for name, tensor in outputs.items()}
+
+
+def rgb8(image: Image.Image) -> np.ndarray:
+    """An image as uint8 RGB. 16- and 32-bit grayscale are scaled to 8 bits: Pillow's convert('RGB') clips them,
+    turning nearly every pixel of a 16-bit photo white."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        gray = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
 
 
 def detections_record(path: str, image: np.ndarray, outputs: dict, names: dict, min_score: float,
