@@ -1,6 +1,6 @@
 """exporter_main_v2 (Zoo layout, three input types), detect (JSON + images), TFLite matching the SavedModel."""
-import json
 import io
+import json
 import os
 
 import numpy as np

@@ -202,6 +202,10 @@ def test_real_data_errors_name_the_field_and_what_was_expected(tmp_path):
     refused("missing_folder", r"study\.yaml: field 'real_data': .*missing_folder does not exist; expected a folder in "
                               r"CNTK tsv layout \(or a subfolder of one\), a VOC folder, a Unity SOLO folder, a COCO")
     refused("'nothing/*.tfrecord'", r"field 'real_data': no file matches .*; expected TFRecord files")
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "notes.txt").write_text("no photos here")
+    refused("empty", r"field 'real_data': .*empty holds no image files \(\.jpg, \.jpeg, \.png, \.bmp\) in any of its "
+                     r"folders")
     _voc(tmp_path / "VOC2007")
     refused("{path: VOC2007, format: coco}", r"field 'real_data': .*VOC2007 is a folder; format coco expects a file")
     (tmp_path / "list.txt").write_text("VOC2007/JPEGImages/000001.jpg\nVOC2007/JPEGImages/000009.jpg\n")

@@ -240,7 +240,19 @@ def real_data_format(real: RealData, where: str) -> str:
     if found == "coco" and real.image_dir and not os.path.isdir(real.image_dir):
         raise StudyError(f"{where}: image_dir {real.image_dir} is not a folder; expected the folder of the COCO "
                          "JSON's images")
+    if found in ("cntk", "voc", "solo") and not _holds_images(path):
+        # Found now, not minutes later in the conversion step with a message naming no flag or field.
+        raise StudyError(f"{where}: {path} holds no image files (.jpg, .jpeg, .png, .bmp) in any of its folders; "
+                         f"expected {_REAL_DATA_EXPECTED}")
     return found
+
+
+def _holds_images(folder: str) -> bool:
+    """Whether any file below folder (at any depth) has an image suffix; stops at the first."""
+    for _, _, files in os.walk(folder):
+        if any(name.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")) for name in files):
+            return True
+    return False
 
 
 def read_image_list(list_path: str, where: str) -> tuple[str, list[str]]:
