@@ -26,6 +26,13 @@ def build_restored_model(golden: pathlib.Path):
     return model
 
 
+def saved_checkpoint_keys(model, folder: pathlib.Path) -> dict:
+    """The model/... keys and shapes of tf.train.Checkpoint(model=model) saved into folder: what the OD API's
+    checkpoints must hold for its checkpoints to restore into the model (and the model's into the OD API)."""
+    path = tf.train.Checkpoint(model=model).save(str(folder / "ckpt"))
+    return {name: shape for name, shape in tf.train.list_variables(path) if name.startswith("model/")}
+
+
 def load_reference_image(golden: pathlib.Path) -> tf.Tensor:
     """golden/input_image.npy as a float32 batch of one."""
     return tf.constant(np.load(golden / "input_image.npy")[None].astype(np.float32))
