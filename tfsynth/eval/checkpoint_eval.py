@@ -75,8 +75,7 @@ def load_detection_model(pipeline_config_path: str, checkpoint_path: str) -> tup
     preprocessed, shapes = model.preprocess(dummy)
     model.postprocess(model.predict(preprocessed, shapes), shapes)
     checkpoint_fit.restore_checked({"model": model}, checkpoint_path, f"checkpoint {checkpoint_path}",
-                                hint=f"\nThe model is built from {pipeline_config_path}: check its architecture and "
-                                     "num_classes against the pipeline.config the checkpoint was trained with.")
+                                hint="\n" + checkpoint_fit.misfit_hint(pipeline_config_path))
     return model, configs
 
 

@@ -17,6 +17,7 @@ from tfsynth.core.standard_fields import DetectionResultFields as results
 from tfsynth.core.standard_fields import TfExampleFields
 from tfsynth.export import INPUT_TYPES
 from tfsynth.training import checkpoints
+from tfsynth.utils.checkpoint_fit import first_line
 from tfsynth.utils import config_io
 LABEL_ID_OFFSET = 1
 
@@ -88,16 +89,12 @@ def while_restoring(trace: Any, prefix: str) -> Any:
             raise
         raise checkpoints.CheckpointMismatchError(
             f"checkpoint {prefix} does not fit the model built from --pipeline_config_path "
-            f"({checkpoints.first_line(error, 'when attempting to restore')}).\n{_MISFIT_HINT}") from None
+            f"({first_line(error, 'when attempting to restore')}).\n{_MISFIT_HINT}") from None
     except (tf.errors.OpError, IndexError) as error:
-        raise checkpoints.CheckpointReadError(
-            f"reading the values of checkpoint {prefix} failed ({checkpoints.first_line(error)}); its data files: "
-            f"{checkpoints.data_file_sizes(prefix) or 'none'}. A data file cut short or corrupt reads so: copy "
-            "the checkpoint again (every ckpt-N.index and ckpt-N.data-* file)") from None
+        raise checkpoints.unreadable_values("--trained_checkpoint_dir", prefix, error) from None
 
 
-_MISFIT_HINT = ("The model is built from --pipeline_config_path: check its architecture and num_classes against "
-                "the pipeline.config the checkpoint was trained with (the one in its model_dir).")
+_MISFIT_HINT = checkpoints.misfit_hint("--pipeline_config_path")
 
 
 def check_restored(model: Any, status: Any, prefix: str) -> None:

@@ -19,13 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfsynth.utils.checkpoint_fit import (  # noqa: F401  (re-exported: the fit checks live in utils)
-    CheckpointMismatchError, CheckpointReadError, check_checkpoint_fits, expected_checkpoint_keys,
-    read_checkpoint_shapes, restore_checked)
-from tfsynth.utils.checkpoint_fit import data_file_sizes, first_line
+    _VALUE_SUFFIX, CheckpointMismatchError, CheckpointReadError, check_checkpoint_fits, expected_checkpoint_keys,
+    misfit_hint, read_checkpoint_shapes, restore_checked, unreadable_values)
+from tfsynth.utils.checkpoint_fit import COPY_AGAIN, data_file_sizes, first_line
 from tfsynth.utils.files import write_atomically
 
 BEST_DIR = "best"
-_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"  # the key suffix of a variable's value
 
 
 class NonFiniteCheckpointError(RuntimeError):
@@ -142,8 +141,7 @@ def restore_fine_tune_checkpoint(model: Any, checkpoint_path: str, checkpoint_ty
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError, IndexError) as error:
         raise CheckpointReadError(
             f"{where}: reading its values failed ({first_line(error)}); its data files: "
-            f"{data_file_sizes(prefix) or 'none'}. A data file cut short or corrupt reads so: copy the checkpoint "
-            "again (every ckpt-N.index and ckpt-N.data-* file)") from None
+            f"{data_file_sizes(prefix) or 'none'}. A data file cut short or corrupt reads so: {COPY_AGAIN}") from None
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
         hint = (f"\nThe checkpoint holds e.g.: {_sample(checkpoint_keys)}.\nCheck fine_tune_checkpoint_type "
                 f"(detection, classification, full) and that the checkpoint comes from the same architecture.")
@@ -234,11 +232,10 @@ class RunCheckpoints:
             logging.warning("Resumed %s from %s, but the rest (optimizer state) did not match and starts afresh: "
                             "%s", ", ".join(self.required), latest, str(error)[:300])
         except (tf.errors.OpError, IndexError) as error:
-            raise CheckpointReadError(
-                f"resuming from --model_dir: reading the values of {latest} failed ({first_line(error)}); its data "
-                f"files: {data_file_sizes(latest) or 'none'}. A data file cut short or corrupt reads so: remove "
-                f"that checkpoint (and name an earlier one in {os.path.join(self.model_dir, 'checkpoint')}) or "
-                "start in a new --model_dir") from None
+            raise unreadable_values(
+                "resuming from --model_dir", latest, error,
+                remedy=f"remove that checkpoint (and name an earlier one in "
+                       f"{os.path.join(self.model_dir, 'checkpoint')}) or start in a new --model_dir") from None
         bad = non_finite_variables(self.checkpoint)
         if bad:
             raise NonFiniteCheckpointError(

@@ -439,8 +439,7 @@ class _Evaluation:
         # The step is optional (a Zoo checkpoint has none); every model variable must be there with its shape.
         checkpoints.restore_checked(
             {"step": step_variable, "model": self.model}, checkpoint_prefix, "checkpoint to evaluate",
-            hint="\nThe eval model is built from --pipeline_config_path: check its architecture and num_classes "
-                 "against the pipeline.config the checkpoint was trained with (the one in its model_dir).",
+            hint="\n" + checkpoints.misfit_hint("--pipeline_config_path"),
             check={"model": self.model})
         step = int(step_variable.numpy()) if step is None else step
         metrics, images = eval_loop.eager_eval_loop(

@@ -72,6 +72,24 @@ def data_file_sizes(prefix: str) -> str:
                      for name in sorted(tf.io.gfile.glob(prefix + ".data-*-of-*")))
 
 
+COPY_AGAIN = "copy the checkpoint again (every ckpt-N.index and ckpt-N.data-* file)"
+
+
+def unreadable_values(what: str, prefix: str, error: BaseException, remedy: str = COPY_AGAIN) -> CheckpointReadError:
+    """The error for a checkpoint whose values could not be read (TensorFlow's IndexError 'Read less bytes than
+    requested' or a data-loss error names no file): `what`, the checkpoint, its data files with their sizes and
+    `remedy`."""
+    return CheckpointReadError(
+        f"{what}: reading the values of {prefix} failed ({first_line(error)}); its data files: "
+        f"{data_file_sizes(prefix) or 'none'}. A data file cut short or corrupt reads so: {remedy}")
+
+
+def misfit_hint(config_source: str) -> str:
+    """What to check when a checkpoint does not fit the model built from config_source."""
+    return (f"The model is built from {config_source}: check its architecture and num_classes against the "
+            "pipeline.config the checkpoint was trained with (the one in its model_dir).")
+
+
 def restore_checked(objects: Dict[str, object], prefix: str, what: str, hint: str = "",
                     check: Optional[Dict[str, object]] = None):
     """Restores tf.train.Checkpoint(**objects) from prefix (parts of the checkpoint that objects lack are
@@ -91,10 +109,7 @@ def restore_checked(objects: Dict[str, object], prefix: str, what: str, hint: st
         status = tf.train.Checkpoint(**objects).restore(prefix).expect_partial()
         status.assert_existing_objects_matched()
     except (tf.errors.OpError, IndexError) as error:
-        raise CheckpointReadError(
-            f"{what}: reading the values of {prefix} failed ({first_line(error)}); its data files: "
-            f"{data_file_sizes(prefix) or 'none'}. A data file cut short or corrupt reads so: copy the checkpoint "
-            "again (every ckpt-N.index and ckpt-N.data-* file)") from None
+        raise unreadable_values(what, prefix, error) from None
     return status
 
 
