@@ -206,9 +206,10 @@ def refuse_foreign_outputs(output_dir: str, names: Iterable[str], known: Iterabl
     foreign = [path for name in names for path in shard_paths_named(output_dir, name)
                if os.path.basename(path) not in known_names]
     label_map = os.path.join(output_dir, "label_map.pbtxt")
-    if (label_map_text is not None and os.path.isfile(label_map) and "label_map.pbtxt" not in known_names
-            and open(label_map, encoding="utf-8", errors="replace").read() != label_map_text):
-        foreign.append(label_map)
+    if label_map_text is not None and os.path.isfile(label_map) and "label_map.pbtxt" not in known_names:
+        with open(label_map, encoding="utf-8", errors="replace") as handle:
+            if handle.read() != label_map_text:
+                foreign.append(label_map)
     if foreign:
         shown = ", ".join(os.path.basename(path) for path in foreign[:6]) + (" ..." if len(foreign) > 6 else "")
         raise ValueError(f"{what} {output_dir} holds {len(foreign)} file(s) no earlier run of this command wrote "
